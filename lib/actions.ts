@@ -1,0 +1,182 @@
+/**
+ * Actions: their definitions, their input validation (JSON Schema compiled once with Ajv, as Fastify
+ * does) and their execution, shared by the WebSocket and the HTTP side.
+ */
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import addFormats from 'ajv-formats'
+import type { FastifyRequest } from 'fastify'
+import type { FromSchema, JSONSchema } from 'json-schema-to-ts'
+import { ERRORS, type ActionDocumentation } from '../types/protocol.js'
+import type { Connection } from './connection.js'
+import { DuplicateActionError, InvalidActionError } from './errors.js'
+import { isPlainObject } from './options.js'
+
+export type ConnectionType = 'webSocket' | 'web'
+
+/** The connection of an action called over HTTP. */
+export interface WebConnection {
+  readonly type: 'web'
+  readonly id: string
+  readonly remoteIP: string
+  readonly remotePort: number
+  readonly fingerprint: string | null
+  readonly connectedAt: number
+  readonly params: Record<string, unknown>
+  readonly request: FastifyRequest
+}
+
+/** Who called an action: a socket (`type: 'webSocket'`) or an HTTP request (`type: 'web'`). */
+export type ActionConnection = Connection | WebConnection
+
+type ObjectSchema = JSONSchema & object
+
+/** The params an action receives for its `inputs` schema: declared keys only, as validation keeps only those. */
+export type ParamsOf<Schema> = Schema extends ObjectSchema
+  ? FromSchema<Schema extends { additionalProperties: unknown } ? Schema : Schema & { readonly additionalProperties: false }>
+  : Record<string, never>
+
+export interface ActionDefinition<Params = Record<string, unknown>, Result = unknown> {
+  name: string
+  description?: string
+  /** A JSON Schema of type object for the params; unknown params are removed before `run`. */
+  inputs?: object
+  /** Connection types that may not call this action, e.g. `['web']` for a socket-only action. */
+  blockedConnectionTypes?: ConnectionType[]
+  // A method, not a property, so that a definition with precise params fits where any definition is expected.
+  run (params: Params, connection: ActionConnection): Result | Promise<Result>
+}
+
+/** Gives an action's `run` the params type of its `inputs` (written `as const` or inline). */
+export function defineAction<const Schema extends ObjectSchema, Result> (definition: {
+  name: string
+  description?: string
+  inputs: Schema
+  blockedConnectionTypes?: ConnectionType[]
+  run (params: ParamsOf<Schema>, connection: ActionConnection): Result | Promise<Result>
+}): ActionDefinition<ParamsOf<Schema>, Result>
+export function defineAction<Result> (definition: ActionDefinition<Record<string, never>, Result>): ActionDefinition<Record<string, never>, Result>
+export function defineAction (definition: ActionDefinition): ActionDefinition {
+  return definition
+}
+
+/** The outcome of running an action: its result, or the error string and the HTTP status that fits it. */
+export type ActionOutcome =
+  | { ok: true, result: unknown }
+  | { ok: false, error: string, statusCode: number }
+
+interface RegisteredAction {
+  definition: ActionDefinition
+  validate: ValidateFunction | null
+  documentation: ActionDocumentation
+}
+
+const CONNECTION_TYPES: readonly ConnectionType[] = ['webSocket', 'web']
+
+export class ActionRegistry {
+  readonly #actions = new Map<string, RegisteredAction>()
+  readonly #ajv: Ajv
+
+  constructor () {
+    // Fastify's own Ajv settings, so that an action's inputs behave like a route's schema.
+    this.#ajv = new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: true, allErrors: false })
+    addFormats.default(this.#ajv)
+  }
+
+  add (definition: unknown): void {
+    const action = checkDefinition(definition)
+    if (this.#actions.has(action.name)) throw new DuplicateActionError(action.name)
+    this.#actions.set(action.name, {
+      definition: action,
+      validate: action.inputs === undefined ? null : this.#compile(action),
+      documentation: { name: action.name, description: action.description ?? null, inputs: action.inputs ?? null }
+    })
+  }
+
+  has (name: string): boolean {
+    return this.#actions.has(name)
+  }
+
+  documentation (): Record<string, ActionDocumentation> {
+    const documentation: Record<string, ActionDocumentation> = {}
+    for (const [name, action] of this.#actions) documentation[name] = action.documentation
+    return documentation
+  }
+
+  /**
+   * Runs action `name` for `connection`. `params` is the caller's own fresh object: validation
+   * removes unknown keys from it, coerces and fills defaults in place.
+   */
+  async run (name: unknown, params: Record<string, unknown>, connection: ActionConnection): Promise<ActionOutcome> {
+    const action = typeof name === 'string' ? this.#actions.get(name) : undefined
+    if (action === undefined) return failure(ERRORS.unknownAction, 404)
+    if (action.definition.blockedConnectionTypes?.includes(connection.type) === true) {
+      return failure(ERRORS.connectionTypeBlocked(connection.type), 403)
+    }
+    let input: Record<string, unknown> = {}
+    if (action.validate !== null) {
+      input = params
+      if (!action.validate(input)) return failure(describeInputError(action.validate.errors), 400)
+    }
+    try {
+      return { ok: true, result: await action.definition.run(input, connection) }
+    } catch (error) {
+      if (!(error instanceof Error)) return failure(ERRORS.internalError, 500)
+      return failure(error.message, statusCodeOf(error))
+    }
+  }
+
+  #compile (action: ActionDefinition): ValidateFunction {
+    const inputs = action.inputs as Record<string, unknown>
+    // Undeclared params are removed, not refused, unless the schema says otherwise.
+    const schema = 'additionalProperties' in inputs ? inputs : { ...inputs, additionalProperties: false }
+    try {
+      return this.#ajv.compile(schema)
+    } catch (error) {
+      throw new InvalidActionError(action.name, `has invalid inputs: ${(error as Error).message}`)
+    }
+  }
+}
+
+function failure (error: string, statusCode: number): ActionOutcome {
+  return { ok: false, error, statusCode }
+}
+
+/** An error's own 4xx/5xx `statusCode` (Fastify's convention), else 500. */
+function statusCodeOf (error: Error): number {
+  const statusCode = (error as { statusCode?: unknown }).statusCode
+  return typeof statusCode === 'number' && statusCode >= 400 && statusCode <= 599 ? statusCode : 500
+}
+
+/** PROTOCOL.md's sentence for the first input that failed validation. */
+function describeInputError (errors: ErrorObject[] | null | undefined): string {
+  const error = errors?.[0]
+  if (error === undefined) return ERRORS.internalError
+  const path = error.instancePath.split('/').slice(1).map(decodePointer)
+  if (error.keyword === 'required') {
+    return ERRORS.requiredParameter([...path, (error.params as { missingProperty: string }).missingProperty].join('.'))
+  }
+  return ERRORS.invalidParameter(path.length === 0 ? 'params' : path.join('.'), error.message ?? 'is invalid')
+}
+
+function decodePointer (segment: string): string {
+  return segment.replace(/~1/g, '/').replace(/~0/g, '~')
+}
+
+function checkDefinition (definition: unknown): ActionDefinition {
+  const name = isPlainObject(definition) && typeof definition.name === 'string' ? definition.name : ''
+  if (!isPlainObject(definition)) throw new InvalidActionError(String(definition), 'must be an object { name, run, inputs? }')
+  if (name.length === 0) throw new InvalidActionError(name, 'must have a non-empty string "name"')
+  if (typeof definition.run !== 'function') throw new InvalidActionError(name, 'must have a "run" function')
+  if (definition.description !== undefined && typeof definition.description !== 'string') {
+    throw new InvalidActionError(name, '"description" must be a string')
+  }
+  const { inputs, blockedConnectionTypes } = definition
+  if (inputs !== undefined && !(isPlainObject(inputs) && (inputs.type === undefined || inputs.type === 'object'))) {
+    throw new InvalidActionError(name, '"inputs" must be a JSON Schema of type object')
+  }
+  if (blockedConnectionTypes !== undefined && !(Array.isArray(blockedConnectionTypes) &&
+      blockedConnectionTypes.every((type) => CONNECTION_TYPES.includes(type)))) {
+    throw new InvalidActionError(name, `"blockedConnectionTypes" must be an array of ${CONNECTION_TYPES.map((t) => `"${t}"`).join(', ')}`)
+  }
+  return definition as unknown as ActionDefinition
+}

@@ -1,0 +1,122 @@
+/**
+ * One WebSocket connection: ActionHero's `connection` object, over a Primus spark.
+ */
+import type { ConnectionDetails } from '../types/protocol.js'
+import { InvalidMessageError } from './errors.js'
+import type { Handshake, HandshakeRequest } from './handshake.js'
+import { isPlainObject } from './options.js'
+import { SPARK_CLOSED, type Spark } from './primus.js'
+
+/** What every connection of one server shares: kept once, not per connection. */
+export interface ConnectionEnvironment {
+  readonly maxBufferedBytes: number
+  /** True when Primus has outgoing message transformers, which need the message as an object. */
+  readonly hasOutgoingTransforms: () => boolean
+  readonly onOverflow: (connection: Connection, bufferedBytes: number) => void
+}
+
+/** Encodes a push from server code, refusing what is not a JSON object. */
+export function encodePush (message: object): string {
+  if (!isPlainObject(message)) throw new InvalidMessageError(Array.isArray(message) ? 'got an array' : `got ${typeof message}`)
+  return JSON.stringify(message)
+}
+
+const NO_PARAMS: Readonly<Record<string, unknown>> = Object.freeze({})
+
+export class Connection {
+  readonly id: string
+  readonly type = 'webSocket' as const
+  readonly remoteIP: string
+  readonly remotePort: number
+  /** The fingerprint cookie sent with the handshake, or null. */
+  readonly fingerprint: string | null
+  readonly connectedAt: number
+  /** The rooms this connection is in, in join order. */
+  readonly rooms: string[] = []
+  /** The params of the message being handled; each message starts from none. */
+  params: Readonly<Record<string, unknown>> = NO_PARAMS
+  totalActions = 0
+  pendingActions = 0
+  messageCount = 0
+  /** The handshake request: headers, cookies, query, ip. */
+  readonly handshake: HandshakeRequest
+  /** What the `authorize` option returned for this connection's handshake. */
+  readonly auth: unknown
+  readonly #spark: Spark
+  readonly #environment: ConnectionEnvironment
+
+  constructor (spark: Spark, handshake: Handshake, environment: ConnectionEnvironment) {
+    this.id = spark.id
+    this.remoteIP = handshake.request.ip
+    this.remotePort = spark.request.socket.remotePort ?? 0
+    this.fingerprint = handshake.request.fingerprint
+    this.connectedAt = Date.now()
+    this.handshake = handshake.request
+    this.auth = handshake.auth
+    this.#spark = spark
+    this.#environment = environment
+  }
+
+  get open (): boolean {
+    return this.#spark.readyState !== SPARK_CLOSED
+  }
+
+  /**
+   * Sends `message` (a JSON object) as is: no `messageCount`, so it is never taken for a reply.
+   * Returns false when the connection is already closed.
+   */
+  send (message: object): boolean {
+    return this.write(message, encodePush(message))
+  }
+
+  /** Ends the connection and tells the client not to reconnect. */
+  destroy (): void {
+    this.#spark.end()
+  }
+
+  /** Drops the connection without a goodbye, so that the client reconnects (to this or another server). */
+  drop (): void {
+    this.#spark.end(undefined, { reconnect: true })
+  }
+
+  details (): ConnectionDetails {
+    return {
+      id: this.id,
+      fingerprint: this.fingerprint,
+      remoteIP: this.remoteIP,
+      remotePort: this.remotePort,
+      params: this.params,
+      connectedAt: this.connectedAt,
+      rooms: this.rooms,
+      totalActions: this.totalActions,
+      pendingActions: this.pendingActions
+    }
+  }
+
+  /**
+   * Writes a message already encoded as `json` (so that a broadcast is encoded once for all).
+   * A reader that lets more than `maxBufferedBytes` pile up is disconnected.
+   * @internal
+   */
+  write (message: object, json: string): boolean {
+    const spark = this.#spark
+    if (spark.readyState === SPARK_CLOSED) return false
+    if (this.#environment.hasOutgoingTransforms()) spark.write(message)
+    else spark.emit('outgoing::data', json)
+    const buffered = spark.socket?.bufferedAmount ?? 0
+    if (buffered > this.#environment.maxBufferedBytes) this.#environment.onOverflow(this, buffered)
+    return true
+  }
+
+  /** Closes the socket at once, without the closing handshake (for readers that stopped reading). @internal */
+  terminate (): void {
+    const socket = this.#spark.socket
+    if (socket?.terminate !== undefined) socket.terminate()
+    else this.#spark.request.socket.destroy()
+  }
+
+  /** The TCP socket under the connection, for shutdown to wait on. @internal */
+  get rawSocket (): Spark['request']['socket'] {
+    return this.#spark.request.socket
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Message dispatch: a decoded frame becomes an `IncomingRequest` (with its `messageCount` taken now,
+ * on arrival) and goes to the handler for its `event`. Adding a client event is one entry in `HANDLERS`.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import { ERRORS, MAX_MESSAGE_ID_LENGTH, type MessageId } from '../types/protocol.js'
+import type { ActionRegistry } from './actions.js'
+import type { Connection } from './connection.js'
+import { actionEvents } from './events/action.js'
+import { connectionEvents } from './events/connection.js'
+import type { Lifecycle } from './lifecycle.js'
+import { isPlainObject } from './options.js'
+import { replyVerbError, type ReplyTarget } from './reply.js'
+
+/** One client message on its way to its handler. */
+export interface IncomingRequest extends ReplyTarget {
+  readonly message: Record<string, unknown>
+}
+
+/** What event handlers may use of the server. */
+export interface ServerContext {
+  readonly actions: ActionRegistry
+  readonly lifecycle: Lifecycle
+  readonly simultaneousActions: number
+  readonly log: FastifyBaseLogger
+}
+
+export type EventHandler = (request: IncomingRequest, server: ServerContext) => void | Promise<void>
+
+const HANDLERS: ReadonlyMap<string, EventHandler> = new Map(Object.entries({
+  ...actionEvents,
+  ...connectionEvents
+}))
+
+const NO_PARAMS: Readonly<Record<string, unknown>> = Object.freeze({})
+
+/** Handles one decoded frame; a frame that failed to decode is passed as `undefined`. */
+export function dispatchMessage (server: ServerContext, connection: Connection, message: unknown): void {
+  const messageCount = ++connection.messageCount
+  connection.params = NO_PARAMS
+  if (!isPlainObject(message)) {
+    replyVerbError({ connection, messageCount, messageId: undefined }, ERRORS.notAnObject)
+    return
+  }
+  const request: IncomingRequest = { connection, message, messageCount, messageId: readMessageId(message.messageId) }
+  const handler = typeof message.event === 'string' ? HANDLERS.get(message.event) : undefined
+  if (handler === undefined) {
+    replyVerbError(request, ERRORS.unknownVerb, null)
+    return
+  }
+  try {
+    handler(request, server)?.catch((error: unknown) => handlerFailed(server, request, error))
+  } catch (error) {
+    handlerFailed(server, request, error)
+  }
+}
+
+function handlerFailed (server: ServerContext, request: IncomingRequest, error: unknown): void {
+  server.log.error({ err: error, connection: request.connection.id, event: request.message.event },
+    'fastify-actionhero-ws: an event handler failed')
+  replyVerbError(request, ERRORS.internalError)
+}
+
+function readMessageId (value: unknown): MessageId | undefined {
+  if (typeof value === 'string') return value.length <= MAX_MESSAGE_ID_LENGTH ? value : undefined
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined
+}

@@ -1,0 +1,31 @@
+/**
+ * The coded errors this plugin throws in server code (bad options, bad definitions, a failed boot).
+ * The error strings sent over the wire are a different table: `ERRORS` in types/protocol.ts.
+ */
+import createError from '@fastify/error'
+
+export const InvalidOptionError = createError<'FST_AHWS_INVALID_OPTION', [string, string]>(
+  'FST_AHWS_INVALID_OPTION', '"%s" option %s', 500, TypeError)
+
+export const InvalidActionError = createError<'FST_AHWS_INVALID_ACTION', [string, string]>(
+  'FST_AHWS_INVALID_ACTION', 'action "%s" %s', 500, TypeError)
+
+export const DuplicateActionError = createError<'FST_AHWS_DUPLICATE_ACTION', [string]>(
+  'FST_AHWS_DUPLICATE_ACTION', 'an action named "%s" is already defined', 500)
+
+export const InvalidHookError = createError<'FST_AHWS_INVALID_HOOK', [string, string]>(
+  'FST_AHWS_INVALID_HOOK', 'hook "%s" %s', 500, TypeError)
+
+export const InvalidMessageError = createError<'FST_AHWS_INVALID_MESSAGE', [string]>(
+  'FST_AHWS_INVALID_MESSAGE', 'a message for a connection must be a JSON object: %s', 500, TypeError)
+
+/** Reasons a handshake is refused; Primus answers with their `statusCode` and `{ error: message }`. */
+export class HandshakeRefusedError extends Error {
+  readonly statusCode: number
+
+  constructor (message: string, statusCode: number) {
+    super(message)
+    this.name = 'HandshakeRefusedError'
+    this.statusCode = statusCode
+  }
+}

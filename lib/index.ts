@@ -1,0 +1,51 @@
+/**
+ * fastify-actionhero-ws: the ActionHero WebSocket server as a Fastify plugin.
+ */
+import type { FastifyPluginAsync } from 'fastify'
+import fp from 'fastify-plugin'
+import { registerFingerprint } from './fingerprint.js'
+import { remoteAddressReader } from './handshake.js'
+import { httpApi } from './http-api.js'
+import { resolveOptions, type ActionheroWsOptions } from './options.js'
+import { ActionheroWs } from './server.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    actionheroWs: ActionheroWs
+  }
+  interface FastifyRequest {
+    /** The visitor's fingerprint cookie (PROTOCOL.md 5), or null. */
+    fingerprint: string | null
+  }
+}
+
+const plugin: FastifyPluginAsync<ActionheroWsOptions> = async (fastify, rawOptions) => {
+  const options = resolveOptions(rawOptions)
+  const server = new ActionheroWs(options, fastify.log)
+  fastify.decorate('actionheroWs', server)
+  fastify.decorateRequest('fingerprint', null)
+  if (!options.enabled) return
+
+  await registerFingerprint(fastify, options.fingerprint)
+  if (options.apiPath !== false) {
+    await fastify.register(httpApi, { apiPath: options.apiPath, actions: server.actions, lifecycle: server.lifecycle })
+  }
+  server.listen(fastify.server, remoteAddressReader(fastify))
+  // preClose: sockets must be gone before Fastify closes the HTTP server, or close() would wait on them.
+  fastify.addHook('preClose', async () => { await server.close() })
+}
+
+export const actionheroWs = fp(plugin, { fastify: '5.x', name: 'fastify-actionhero-ws' })
+export default actionheroWs
+
+export { ActionheroWs, type ConnectionHook, type ConnectionHookName } from './server.js'
+export { Connection } from './connection.js'
+export {
+  defineAction, type ActionConnection, type ActionDefinition, type ActionOutcome, type ConnectionType, type ParamsOf,
+  type WebConnection
+} from './actions.js'
+export type { ActionheroWsOptions, FingerprintOptions, PrimusClientOptions, PrimusServerOptions } from './options.js'
+export type { Authorize, HandshakeRequest } from './handshake.js'
+export type { PrimusServer, PrimusSocket, PrimusSocketConstructor, Spark } from './primus.js'
+export { InvalidActionError, InvalidHookError, InvalidMessageError, InvalidOptionError, DuplicateActionError } from './errors.js'
+export * from '../types/protocol.js'

@@ -1,0 +1,255 @@
+/**
+ * The one place that reads the plugin's options: defaults, validation (a bad option fails `register`
+ * with FST_AHWS_INVALID_OPTION naming it) and normalisation into `ResolvedOptions`.
+ */
+import { isAbsolute, normalize, resolve } from 'node:path'
+import type { CookieSerializeOptions } from '@fastify/cookie'
+import type { ActionDefinition } from './actions.js'
+import type { Authorize } from './handshake.js'
+import { InvalidOptionError } from './errors.js'
+
+/** Options passed to Primus unchanged (see Primus's README); the plugin sets safer defaults. */
+export interface PrimusServerOptions {
+  pathname?: string
+  transformer?: string
+  parser?: string
+  maxLength?: number
+  pingInterval?: number | false
+  compression?: boolean
+  transport?: Record<string, unknown>
+  [option: string]: unknown
+}
+
+/** Primus client options baked into the generated client as its defaults. */
+export interface PrimusClientOptions {
+  reconnect?: { max?: number, min?: number, retries?: number, 'reconnect timeout'?: number, factor?: number }
+  timeout?: number
+  pingTimeout?: number | false
+  strategy?: string | string[] | false
+  manual?: boolean
+  websockets?: boolean
+  network?: boolean
+  transport?: Record<string, unknown>
+  queueSize?: number
+  [option: string]: unknown
+}
+
+export interface FingerprintOptions {
+  /** The cookie that holds the fingerprint. Default `sessionID`. */
+  cookieKey?: string
+  /** Set the cookie on HTTP responses to requests that had none. Default `true`. */
+  setCookie?: boolean
+  /** Attributes of the cookie, merged over `{ httpOnly: true, sameSite: 'lax', path: '/', secure: 'auto' }`. */
+  cookie?: CookieSerializeOptions
+}
+
+export interface ActionheroWsOptions {
+  enabled?: boolean
+  clientUrl?: string
+  publicDir?: string
+  publicPrefix?: string | false
+  clientJsPath?: string
+  clientJsName?: string | null
+  destroyClientsOnShutdown?: boolean
+  welcomeMessage?: string | false
+  rooms?: string[]
+  echoSay?: boolean
+  simultaneousActions?: number
+  actions?: ActionDefinition[]
+  apiPath?: string | false
+  fingerprint?: FingerprintOptions
+  /** Origins allowed to open a socket besides the app's own; `'*'` for any. */
+  allowedOrigins?: '*' | string | string[]
+  authorize?: Authorize
+  maxBufferedBytes?: number
+  /** How long `close()` waits for pending actions, then for sockets to close, in ms. */
+  shutdownTimeout?: number
+  server?: PrimusServerOptions
+  client?: PrimusClientOptions
+}
+
+export interface ResolvedOptions {
+  enabled: boolean
+  clientUrl: string
+  publicDir: string
+  publicPrefix: string | false
+  clientJsPath: string
+  clientJsName: string | null
+  destroyClientsOnShutdown: boolean
+  welcomeMessage: string | false
+  rooms: string[]
+  echoSay: boolean
+  simultaneousActions: number
+  actions: ActionDefinition[]
+  apiPath: string | false
+  fingerprint: { cookieKey: string, setCookie: boolean, cookie: CookieSerializeOptions }
+  /** `'*'`, or the normalised origins allowed besides the app's own. */
+  allowedOrigins: '*' | ReadonlySet<string>
+  authorize: Authorize | null
+  maxBufferedBytes: number
+  shutdownTimeout: number
+  server: PrimusServerOptions & { pathname: string, maxLength: number }
+  client: PrimusClientOptions
+}
+
+export const MAX_ROOM_NAME_LENGTH = 256
+
+const DEFAULT_SERVER_OPTIONS = { pathname: '/primus', transformer: 'websockets', parser: 'JSON', maxLength: 1024 * 1024 }
+const DEFAULT_COOKIE: CookieSerializeOptions = { httpOnly: true, sameSite: 'lax', path: '/', secure: 'auto' }
+
+/** What `fastify.register` adds to every plugin's options; not ours to check. */
+const REGISTER_OPTIONS = new Set(['prefix', 'logLevel', 'logSerializers'])
+
+const KNOWN_OPTIONS = new Set<string>([
+  'enabled', 'clientUrl', 'publicDir', 'publicPrefix', 'clientJsPath', 'clientJsName', 'destroyClientsOnShutdown',
+  'welcomeMessage', 'rooms', 'echoSay', 'simultaneousActions', 'actions', 'apiPath', 'fingerprint', 'allowedOrigins',
+  'authorize', 'maxBufferedBytes', 'shutdownTimeout', 'server', 'client'
+])
+
+// RFC 6265 cookie-name: an HTTP token.
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+
+type Check<T> = (value: unknown) => value is T
+
+const isBoolean: Check<boolean> = (value): value is boolean => typeof value === 'boolean'
+const isString: Check<string> = (value): value is string => typeof value === 'string'
+const isNonEmptyString: Check<string> = (value): value is string => typeof value === 'string' && value.length > 0
+const isPositiveInteger: Check<number> = (value): value is number => Number.isSafeInteger(value) && (value as number) > 0
+const isNonNegativeInteger: Check<number> = (value): value is number => Number.isSafeInteger(value) && (value as number) >= 0
+
+export function isPlainObject (value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+export function isRoomName (value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_ROOM_NAME_LENGTH
+}
+
+/** Reads one option: the default when it is absent, the value when `check` accepts it, a coded error otherwise. */
+function read<T> (options: Record<string, unknown>, name: string, fallback: T, check: Check<T>, expected: string): T {
+  const value = options[name]
+  if (value === undefined) return fallback
+  if (!check(value)) throw new InvalidOptionError(name, `must be ${expected}`)
+  return value
+}
+
+function readObject (options: Record<string, unknown>, name: string): Record<string, unknown> {
+  return read(options, name, {}, isPlainObject, 'an object')
+}
+
+function readPath (value: string, name: string, { trailingSlash }: { trailingSlash: boolean }): string {
+  if (!value.startsWith('/')) throw new InvalidOptionError(name, 'must start with "/"')
+  if (trailingSlash) return value.endsWith('/') ? value : `${value}/`
+  return value.length > 1 && value.endsWith('/') ? value.slice(0, -1) : value
+}
+
+function readAllowedOrigins (value: unknown): '*' | ReadonlySet<string> {
+  if (value === undefined) return new Set()
+  if (value === '*') return '*'
+  const list = typeof value === 'string' ? [value] : value
+  if (!Array.isArray(list)) throw new InvalidOptionError('allowedOrigins', 'must be "*", an origin or an array of origins')
+  const origins = new Set<string>()
+  for (const entry of list) {
+    const origin = typeof entry === 'string' ? parseOrigin(entry) : null
+    if (origin === null) {
+      throw new InvalidOptionError('allowedOrigins', `must list origins such as "https://example.com"; got ${JSON.stringify(entry)}`)
+    }
+    origins.add(origin)
+  }
+  return origins
+}
+
+/** `scheme://host[:port]` in lower case, or null when `value` is not an origin. */
+export function parseOrigin (value: string): string | null {
+  try {
+    const url = new URL(value)
+    return url.origin === 'null' ? null : url.origin
+  } catch {
+    return null
+  }
+}
+
+function readFingerprint (options: Record<string, unknown>): ResolvedOptions['fingerprint'] {
+  const fingerprint = readObject(options, 'fingerprint')
+  for (const key of Object.keys(fingerprint)) {
+    if (!['cookieKey', 'setCookie', 'cookie'].includes(key)) throw new InvalidOptionError(`fingerprint.${key}`, 'is not a known option')
+  }
+  const cookieKey = fingerprint.cookieKey ?? 'sessionID'
+  if (typeof cookieKey !== 'string' || !COOKIE_NAME.test(cookieKey)) {
+    throw new InvalidOptionError('fingerprint.cookieKey', 'must be a cookie name (letters, digits and !#$%&\'*+-.^_`|~)')
+  }
+  const setCookie = fingerprint.setCookie ?? true
+  if (!isBoolean(setCookie)) throw new InvalidOptionError('fingerprint.setCookie', 'must be a boolean')
+  const cookie = fingerprint.cookie ?? {}
+  if (!isPlainObject(cookie)) throw new InvalidOptionError('fingerprint.cookie', 'must be an object of cookie attributes')
+  return { cookieKey, setCookie, cookie: { ...DEFAULT_COOKIE, ...cookie } }
+}
+
+function readServer (options: Record<string, unknown>): ResolvedOptions['server'] {
+  const server = { ...DEFAULT_SERVER_OPTIONS, ...readObject(options, 'server') }
+  if (!isNonEmptyString(server.pathname) || !server.pathname.startsWith('/')) {
+    throw new InvalidOptionError('server.pathname', 'must be a path starting with "/"')
+  }
+  if (!isPositiveInteger(server.maxLength)) throw new InvalidOptionError('server.maxLength', 'must be a positive integer (bytes)')
+  return server
+}
+
+function readRooms (options: Record<string, unknown>): string[] {
+  const rooms = read(options, 'rooms', ['defaultRoom', 'anotherRoom'], Array.isArray, 'an array of room names')
+  for (const room of rooms) {
+    if (!isRoomName(room)) {
+      throw new InvalidOptionError('rooms', `must hold non-empty strings of at most ${MAX_ROOM_NAME_LENGTH} characters; got ${JSON.stringify(room)}`)
+    }
+  }
+  return [...new Set<string>(rooms)]
+}
+
+function readRelativeFolder (options: Record<string, unknown>, name: string, fallback: string): string {
+  const value = read(options, name, fallback, isString, 'a string')
+  const folder = normalize(value === '' ? '.' : value)
+  if (isAbsolute(folder) || folder === '..' || folder.startsWith('../')) {
+    throw new InvalidOptionError(name, 'must be a folder inside publicDir')
+  }
+  return folder
+}
+
+export function resolveOptions (input: unknown, cwd = process.cwd()): ResolvedOptions {
+  if (input !== undefined && !isPlainObject(input)) throw new InvalidOptionError('options', 'must be an object')
+  const options = input ?? {}
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(key) && !REGISTER_OPTIONS.has(key)) throw new InvalidOptionError(key, 'is not a known option')
+  }
+
+  const publicPrefix = read<string | false>(options, 'publicPrefix', '/public/',
+    (v): v is string | false => v === false || isString(v), 'a URL path or false')
+  const apiPath = read<string | false>(options, 'apiPath', '/api',
+    (v): v is string | false => v === false || isString(v), 'a URL path or false')
+  const clientJsName = read<string | null>(options, 'clientJsName', 'actionheroClient',
+    (v): v is string | null => v === null || (isNonEmptyString(v) && !/[/\\]/.test(v)), 'a file name without extension or slashes, or null')
+
+  return {
+    enabled: read(options, 'enabled', true, isBoolean, 'a boolean'),
+    clientUrl: read(options, 'clientUrl', 'window.location.origin', isNonEmptyString, 'a non-empty string'),
+    publicDir: resolve(cwd, read(options, 'publicDir', 'public', isNonEmptyString, 'a folder path')),
+    publicPrefix: publicPrefix === false ? false : readPath(publicPrefix, 'publicPrefix', { trailingSlash: true }),
+    clientJsPath: readRelativeFolder(options, 'clientJsPath', 'javascript/'),
+    clientJsName,
+    destroyClientsOnShutdown: read(options, 'destroyClientsOnShutdown', false, isBoolean, 'a boolean'),
+    welcomeMessage: read<string | false>(options, 'welcomeMessage', 'Hello! Welcome to the actionhero api',
+      (v): v is string | false => v === false || isString(v), 'a string or false'),
+    rooms: readRooms(options),
+    echoSay: read(options, 'echoSay', false, isBoolean, 'a boolean'),
+    simultaneousActions: read(options, 'simultaneousActions', 5, isPositiveInteger, 'a positive integer'),
+    actions: read(options, 'actions', [], Array.isArray, 'an array of action definitions'),
+    apiPath: apiPath === false ? false : readPath(apiPath, 'apiPath', { trailingSlash: false }),
+    fingerprint: readFingerprint(options),
+    allowedOrigins: readAllowedOrigins(options.allowedOrigins),
+    authorize: read<Authorize | null>(options, 'authorize', null, (v): v is Authorize => typeof v === 'function', 'a function (request) => void'),
+    maxBufferedBytes: read(options, 'maxBufferedBytes', 16 * 1024 * 1024, isPositiveInteger, 'a positive integer (bytes)'),
+    shutdownTimeout: read(options, 'shutdownTimeout', 5000, isNonNegativeInteger, 'a non-negative integer (ms)'),
+    server: readServer(options),
+    client: readObject(options, 'client')
+  }
+}

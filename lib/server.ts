@@ -1,0 +1,164 @@
+/**
+ * The ActionHero WebSocket server of one Fastify app (`fastify.actionheroWs`): its connections, actions
+ * and hooks, Primus bound to the app's HTTP server, and its shutdown. State lives here, never in
+ * module globals, so two apps in one process are independent.
+ */
+import type { IncomingMessage, Server } from 'node:http'
+import type { FastifyBaseLogger } from 'fastify'
+import type { WelcomeMessage } from '../types/protocol.js'
+import { ActionRegistry, type ActionDefinition } from './actions.js'
+import { Connection, encodePush, type ConnectionEnvironment } from './connection.js'
+import { dispatchMessage, type ServerContext } from './dispatch.js'
+import { InvalidHookError, InvalidOptionError } from './errors.js'
+import { HandshakeGate } from './handshake.js'
+import { Lifecycle } from './lifecycle.js'
+import type { ResolvedOptions } from './options.js'
+import { createPrimus, type PrimusServer, type Spark } from './primus.js'
+import { closeConnections } from './shutdown.js'
+
+export type ConnectionHook = (connection: Connection) => void | Promise<void>
+export type ConnectionHookName = 'onConnect' | 'onDisconnect'
+
+export class ActionheroWs implements ServerContext {
+  /** This process's connections, by id. */
+  readonly connections = new Map<string, Connection>()
+  readonly actions = new ActionRegistry()
+  readonly lifecycle = new Lifecycle()
+  readonly log: FastifyBaseLogger
+  readonly #options: ResolvedOptions
+  readonly #hooks: Record<ConnectionHookName, ConnectionHook[]> = { onConnect: [], onDisconnect: [] }
+  readonly #byFingerprint = new Map<string, Set<Connection>>()
+  readonly #environment: ConnectionEnvironment
+  readonly #welcome: { message: WelcomeMessage, json: string } | null
+  #primus: PrimusServer | null = null
+
+  constructor (options: ResolvedOptions, log: FastifyBaseLogger) {
+    this.#options = options
+    this.log = log
+    for (const action of options.actions) this.actions.add(action)
+    const welcome: WelcomeMessage | null = options.welcomeMessage === false ? null : { context: 'api', welcome: options.welcomeMessage }
+    this.#welcome = welcome === null ? null : { message: welcome, json: JSON.stringify(welcome) }
+    this.#environment = {
+      maxBufferedBytes: options.maxBufferedBytes,
+      hasOutgoingTransforms: () => (this.#primus?.transformers.outgoing.length ?? 0) > 0,
+      onOverflow: (connection, buffered) => {
+        this.log.warn({ connection: connection.id, buffered }, 'fastify-actionhero-ws: disconnecting a connection that does not read its messages')
+        connection.terminate()
+      }
+    }
+  }
+
+  get simultaneousActions (): number {
+    return this.#options.simultaneousActions
+  }
+
+  /** The Primus server, for Primus plugins. */
+  get primus (): PrimusServer {
+    if (this.#primus === null) throw new InvalidOptionError('enabled', 'is false: there is no Primus server')
+    return this.#primus
+  }
+
+  addAction (definition: ActionDefinition): this {
+    this.actions.add(definition)
+    return this
+  }
+
+  addHook (name: ConnectionHookName, hook: ConnectionHook): this {
+    if (!(name in this.#hooks)) throw new InvalidHookError(String(name), 'is not one of "onConnect", "onDisconnect"')
+    if (typeof hook !== 'function') throw new InvalidHookError(name, 'must be given a function')
+    this.#hooks[name].push(hook)
+    return this
+  }
+
+  /** Sends `message` to connection `connectionId`; resolves false when no such connection is open. */
+  async send (connectionId: string, message: object): Promise<boolean> {
+    return this.connections.get(connectionId)?.send(message) ?? false
+  }
+
+  /** Sends `message` to every connection of the visitor with this fingerprint; resolves how many it reached. */
+  async sendToFingerprint (fingerprint: string, message: object): Promise<number> {
+    const connections = this.#byFingerprint.get(fingerprint)
+    if (connections === undefined) return 0
+    const json = encodePush(message)
+    let reached = 0
+    for (const connection of connections) if (connection.write(message, json)) reached++
+    return reached
+  }
+
+  /** Binds Primus to the app's HTTP server: from now on, handshakes on `server.pathname` become connections. */
+  listen (server: Server, remoteAddress: (raw: IncomingMessage) => string): void {
+    const gate = new HandshakeGate({
+      allowedOrigins: this.#options.allowedOrigins,
+      authorize: this.#options.authorize,
+      cookieKey: this.#options.fingerprint.cookieKey,
+      remoteAddress
+    })
+    let primus: PrimusServer
+    try {
+      primus = createPrimus(server, { ...this.#options.server, authorization: gate.check })
+    } catch (error) {
+      throw new InvalidOptionError('server', `was refused by Primus: ${(error as Error).message}`)
+    }
+    primus.on('log', (level, ...details) => this.log.debug({ primus: level, details }, 'primus'))
+    primus.on('connection', (spark) => this.#connect(spark, gate))
+    primus.on('disconnection', (spark) => this.#disconnect(spark))
+    this.#primus = primus
+  }
+
+  /**
+   * Shutdown: refuse new actions, let pending ones finish (bounded), then end every connection, telling
+   * clients to stay away when `destroyClientsOnShutdown`, and release Primus without closing the
+   * HTTP server, which is Fastify's.
+   */
+  async close (): Promise<void> {
+    this.lifecycle.beginShutdown()
+    const { shutdownTimeout, destroyClientsOnShutdown } = this.#options
+    if (!await this.lifecycle.idle(shutdownTimeout)) {
+      this.log.warn('fastify-actionhero-ws: closing with actions still pending after shutdownTimeout')
+    }
+    await closeConnections([...this.connections.values()], { tellClientsToStop: destroyClientsOnShutdown, timeout: shutdownTimeout })
+    const primus = this.#primus
+    if (primus !== null) await new Promise<void>((resolve) => primus.destroy({ close: false }, () => resolve()))
+  }
+
+  #connect (spark: Spark, gate: HandshakeGate): void {
+    const connection = new Connection(spark, gate.passed(spark.request), this.#environment)
+    this.connections.set(connection.id, connection)
+    if (connection.fingerprint !== null) {
+      let visitor = this.#byFingerprint.get(connection.fingerprint)
+      if (visitor === undefined) this.#byFingerprint.set(connection.fingerprint, visitor = new Set())
+      visitor.add(connection)
+    }
+    spark.on('data', (message) => dispatchMessage(this, connection, message))
+    spark.on('error', (error) => {
+      // Primus reports a frame it could not decode as an error and drops it; the client gets an answer.
+      if (error.name === 'ParserError' && error.message.startsWith('Failed to decode')) dispatchMessage(this, connection, undefined)
+      else this.log.debug({ err: error, connection: connection.id }, 'fastify-actionhero-ws: connection error')
+    })
+    if (this.#welcome !== null) connection.write(this.#welcome.message, this.#welcome.json)
+    this.#runHooks('onConnect', connection)
+  }
+
+  #disconnect (spark: Spark): void {
+    const connection = this.connections.get(spark.id)
+    if (connection === undefined) return
+    this.connections.delete(connection.id)
+    if (connection.fingerprint !== null) {
+      const visitor = this.#byFingerprint.get(connection.fingerprint)
+      visitor?.delete(connection)
+      if (visitor?.size === 0) this.#byFingerprint.delete(connection.fingerprint)
+    }
+    this.#runHooks('onDisconnect', connection)
+  }
+
+  /** Hooks run in the order they were added; one that fails is logged and does not stop the others. */
+  async #runHooks (name: ConnectionHookName, connection: Connection): Promise<void> {
+    for (const hook of this.#hooks[name]) {
+      try {
+        await hook(connection)
+      } catch (error) {
+        this.log.error({ err: error, connection: connection.id }, `fastify-actionhero-ws: an ${name} hook failed`)
+      }
+    }
+  }
+}

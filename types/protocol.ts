@@ -1,0 +1,168 @@
+/**
+ * The wire protocol of PROTOCOL.md, shared by the server and the browser client:
+ * a change to the protocol is a change here, and both sides follow.
+ */
+
+/** A request's id, echoed in its reply: a string of at most 128 characters, or a finite number. */
+export type MessageId = string | number
+
+export const MAX_MESSAGE_ID_LENGTH = 128
+
+/** What every client message may carry. */
+interface RequestBase {
+  messageId?: MessageId
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client to server (PROTOCOL.md 2)
+// ---------------------------------------------------------------------------------------------
+
+export interface ActionRequest extends RequestBase {
+  event: 'action'
+  params: { action: string, [input: string]: unknown }
+}
+
+export interface SayRequest extends RequestBase {
+  event: 'say'
+  room: string
+  message: unknown
+}
+
+export interface RoomRequest extends RequestBase {
+  event: 'roomAdd' | 'roomLeave' | 'roomView'
+  room: string
+}
+
+export interface DetailsViewRequest extends RequestBase {
+  event: 'detailsView'
+}
+
+export interface FileRequest extends RequestBase {
+  event: 'file'
+  file: string
+}
+
+export interface DocumentationRequest extends RequestBase {
+  event: 'documentation'
+}
+
+export interface QuitRequest extends RequestBase {
+  event: 'quit' | 'exit'
+}
+
+export type ClientMessage =
+  | ActionRequest
+  | SayRequest
+  | RoomRequest
+  | DetailsViewRequest
+  | FileRequest
+  | DocumentationRequest
+  | QuitRequest
+
+export type ClientEvent = ClientMessage['event']
+
+// ---------------------------------------------------------------------------------------------
+// Server to client (PROTOCOL.md 3)
+// ---------------------------------------------------------------------------------------------
+
+/** 3.1: sent once when a connection opens. */
+export interface WelcomeMessage {
+  context: 'api'
+  welcome: string
+}
+
+/** The keys the server owns in every reply; an action's result cannot override them. */
+export interface ReplyFields {
+  context: 'response'
+  messageCount: number
+  messageId?: MessageId
+}
+
+/** 3.2: the reply to an `action` request. `Result` is what the action returned (objects as is). */
+export type ActionReply<Result extends object = Record<string, unknown>> =
+  Partial<Result> & ReplyFields & { error?: string }
+
+/** 3.2: the reply to every verb but `action` and `file`. */
+export interface VerbReply<Data = unknown> extends ReplyFields {
+  status: string
+  data?: Data
+  error?: string
+}
+
+/** 3.3: a chat message relayed to the members of a room. A server broadcast has `from: 0`. */
+export interface ChatMessage<Message = unknown> {
+  context: 'user'
+  room: string
+  from: string | 0
+  message: Message
+  sentAt: number
+}
+
+/** 3.4: the reply to a `file` request. */
+export interface FileReply extends ReplyFields {
+  error: string | null
+  content: string | null
+  mime: string | null
+  length: number
+  lastModified?: number
+  encoding?: 'base64'
+}
+
+/** 3.5: a push from server code; `alert` messages fire the client's `alert` event. */
+export interface PushMessage {
+  context?: string
+  [key: string]: unknown
+}
+
+/** `data` of the `detailsView` reply. */
+export interface ConnectionDetails {
+  id: string
+  fingerprint: string | null
+  remoteIP: string
+  remotePort: number
+  params: Record<string, unknown>
+  connectedAt: number
+  rooms: string[]
+  totalActions: number
+  pendingActions: number
+}
+
+/** `data` of the `roomView` reply. */
+export interface RoomMembers {
+  room: string
+  members: Record<string, { id: string, joinedAt: number }>
+  membersCount: number
+}
+
+/** One entry of the `documentation` reply's `data`. */
+export interface ActionDocumentation {
+  name: string
+  description: string | null
+  inputs: object | null
+}
+
+export type ServerMessage = WelcomeMessage | ActionReply | VerbReply | ChatMessage | FileReply | PushMessage
+
+// ---------------------------------------------------------------------------------------------
+// The error strings of PROTOCOL.md 3.2, exactly. The one table: server code never spells one out.
+// ---------------------------------------------------------------------------------------------
+
+export const ERRORS = {
+  requiredParameter: (key: string) => `${key} is a required parameter for this action`,
+  invalidParameter: (key: string, problem: string) => `\`${key}\` ${problem}`,
+  unknownAction: 'unknown action or invalid apiVersion',
+  tooManyPendingActions: 'you have too many pending requests',
+  connectionTypeBlocked: (type: string) => `this action does not support the ${type} connection type`,
+  shuttingDown: 'the server is shutting down',
+  internalError: 'The server experienced an internal error',
+  unknownVerb: 'verb not found or not allowed',
+  notAnObject: 'message must be a JSON object',
+  roomNotFound: 'room does not exist',
+  alreadyInRoom: 'connection already in this room',
+  notInRoom: 'connection not in this room',
+  notMemberOf: (room: string) => `not member of room ${room}`,
+  sayIncomplete: 'both room and message are required',
+  roomRequired: 'a room is required',
+  fileNotFound: 'That file is not found',
+  fileTooLarge: 'That file is too large'
+} as const
