@@ -49,16 +49,21 @@ export class TestClient {
   /** Every message received, in order. */
   readonly messages: Message[] = []
   readonly #waiters = new Set<Waiter>()
+  readonly #taken = new WeakSet<Message>()
   #nextId = 0
 
   constructor (url: string, options: Record<string, unknown> = {}) {
     this.socket = new (primusClient())(url, { strategy: false, ...options })
-    this.socket.on('data', (message: Message) => {
+    this.socket.on('data', (received: Message) => {
+      // Primus evaluates its client in a vm context: bring the message into this realm for deepEqual.
+      const message = structuredClone(received)
       this.messages.push(message)
       for (const waiter of this.#waiters) {
         if (waiter.predicate(message)) {
           this.#waiters.delete(waiter)
+          this.#taken.add(message)
           waiter.resolve(message)
+          break
         }
       }
     })
@@ -81,8 +86,16 @@ export class TestClient {
     })
   }
 
-  /** Resolves with the next message (already received or to come) that `predicate` accepts. */
+  /**
+   * Resolves with the first message that `predicate` accepts and no earlier `next` took: one already
+   * received, or the next to come.
+   */
   next (predicate: (message: Message) => boolean, timeout = 5000): Promise<Message> {
+    const received = this.messages.find((message) => !this.#taken.has(message) && predicate(message))
+    if (received !== undefined) {
+      this.#taken.add(received)
+      return Promise.resolve(received)
+    }
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters.delete(waiter)
@@ -123,4 +136,13 @@ export class TestClient {
 
 export function sleep (ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/** Polls `condition` until it holds: a bounded wait for something the server does asynchronously. */
+export async function waitFor (condition: () => boolean, timeout = 5000): Promise<void> {
+  const deadline = Date.now() + timeout
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await sleep(10)
+  }
 }

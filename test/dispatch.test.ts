@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import WebSocket from 'ws'
+import { sleep, startApp, TestClient, waitFor } from './helpers.js'
+
+test('an unknown or missing event gets "verb not found or not allowed" with data null', async (t) => {
+  const { url } = await startApp(t)
+  const client = await TestClient.connect(t, url)
+  for (const message of [{ event: 'teleport' }, {}, { event: 42 }, { event: 'constructor' }, { event: '__proto__' }]) {
+    const reply = await client.request(message)
+    assert.equal(reply.status, 'verb not found or not allowed')
+    assert.equal(reply.error, 'verb not found or not allowed')
+    assert.equal(reply.data, null)
+    assert.equal(reply.context, 'response')
+  }
+})
+
+test('frames that are not JSON objects get "message must be a JSON object" and the connection stays open', async (t) => {
+  const { app, url } = await startApp(t)
+  // A raw WebSocket, to send frames the Primus client would never encode.
+  const socket = new WebSocket(`${url.replace('http', 'ws')}/primus`)
+  t.after(() => socket.terminate())
+  const replies: Array<Record<string, unknown>> = []
+  socket.on('message', (data) => {
+    const message = JSON.parse(String(data))
+    if (typeof message === 'object') replies.push(message)
+  })
+  await new Promise((resolve) => socket.once('open', resolve))
+  const frames = ['{not json', '"a string"', '42', '[1,2]', 'null', 'true', '']
+  for (const frame of frames) socket.send(frame)
+  socket.send(Buffer.from([0xff, 0x00, 0x13]))
+  await waitFor(() => replies.length === frames.length + 2)
+  const errors = replies.filter((reply) => reply.context === 'response')
+  assert.equal(errors.length, frames.length + 1)
+  for (const [index, reply] of errors.entries()) {
+    assert.deepEqual(reply, { status: 'message must be a JSON object', context: 'response', messageCount: index + 1, error: 'message must be a JSON object' })
+  }
+  socket.send(JSON.stringify({ event: 'detailsView', messageId: 'after' }))
+  await waitFor(() => replies.some((reply) => reply.messageId === 'after'))
+  assert.equal(replies.at(-1)?.status, 'OK')
+  assert.equal(app.actionheroWs.connections.size, 1)
+})
+
+test('documentation lists every action with its description and inputs', async (t) => {
+  const inputs = { type: 'object', properties: { a: { type: 'number' } }, required: ['a'] }
+  const { url } = await startApp(t, {
+    actions: [
+      { name: 'square', description: 'squares a', inputs, run: ({ a }) => ({ square: (a as number) ** 2 }) },
+      { name: 'noop', run: () => {} }
+    ]
+  })
+  const client = await TestClient.connect(t, url)
+  const reply = await client.request({ event: 'documentation' })
+  assert.equal(reply.status, 'OK')
+  assert.deepEqual(reply.data, {
+    square: { name: 'square', description: 'squares a', inputs },
+    noop: { name: 'noop', description: null, inputs: null }
+  })
+})
+
+for (const verb of ['quit', 'exit']) {
+  test(`${verb} ends the connection without a reply, and the client does not reconnect`, async (t) => {
+    const { app, url } = await startApp(t)
+    const client = await TestClient.connect(t, url, { strategy: 'disconnect,online,timeout', reconnect: { min: 20, max: 50, retries: 3 } })
+    let reconnects = 0
+    client.socket.on('reconnect scheduled', () => { reconnects++ })
+    const ended = client.closed()
+    client.socket.write({ event: verb, messageId: 'bye' })
+    await ended
+    await sleep(150)
+    assert.equal(reconnects, 0)
+    assert.equal(client.messages.some((message) => message.messageId === 'bye'), false)
+    assert.equal(app.actionheroWs.connections.size, 0)
+  })
+}
+
+test('a flood of messages is answered in full and in order', async (t) => {
+  const { url } = await startApp(t)
+  const client = await TestClient.connect(t, url)
+  const count = 5000
+  const replies = await Promise.all(Array.from({ length: count }, () => client.request({ event: 'detailsView' })))
+  assert.deepEqual(replies.map((reply) => reply.messageCount), Array.from({ length: count }, (_, n) => n + 1))
+  const order = client.messages.filter((message) => message.context === 'response').map((message) => message.messageCount)
+  assert.deepEqual(order, Array.from({ length: count }, (_, n) => n + 1))
+})

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict'
+import { createConnection } from 'node:net'
+import { test } from 'node:test'
+import WebSocket from 'ws'
+import { sleep, startApp, TestClient, waitFor } from './helpers.js'
+
+test('a frame over server.maxLength closes that connection with 1009; the server and other clients carry on', async (t) => {
+  const { app, url } = await startApp(t, { server: { maxLength: 64 * 1024 } })
+  const bystander = await TestClient.connect(t, url)
+  const socket = new WebSocket(`${url.replace('http', 'ws')}/primus`)
+  t.after(() => socket.terminate())
+  await new Promise((resolve) => socket.once('open', resolve))
+  const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)))
+  socket.send(JSON.stringify({ event: 'say', room: 'defaultRoom', message: 'x'.repeat(70 * 1024) }))
+  assert.equal(await closed, 1009)
+  await waitFor(() => app.actionheroWs.connections.size === 1)
+  assert.equal((await bystander.request({ event: 'detailsView' })).status, 'OK')
+  const fits = await bystander.request({ event: 'noSuchVerb', padding: 'x'.repeat(60 * 1024) })
+  assert.equal(fits.error, 'verb not found or not allowed', 'a frame under the limit is handled')
+})
+
+test('a connection that does not read is disconnected once maxBufferedBytes wait for it', async (t) => {
+  const maxBufferedBytes = 256 * 1024
+  const { app, url, port } = await startApp(t, { maxBufferedBytes })
+  const reader = await TestClient.connect(t, url)
+  const { data: readerDetails } = await reader.request({ event: 'detailsView' }) as { data: { id: string } }
+
+  // A client that completes the handshake and then never reads from its socket.
+  const stalled = createConnection({ port, host: '127.0.0.1' })
+  t.after(() => stalled.destroy())
+  stalled.write(`GET /primus?_primuscb=x HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n')
+  await new Promise((resolve) => stalled.once('data', resolve))
+  stalled.pause()
+  await waitFor(() => app.actionheroWs.connections.size === 2)
+  const stalledConnection = [...app.actionheroWs.connections.values()].find((connection) => connection.id !== readerDetails.id)
+  assert.ok(stalledConnection)
+
+  const chunk = { context: 'alert', payload: 'y'.repeat(64 * 1024) }
+  const heapBefore = process.memoryUsage().heapUsed
+  let sent = 0
+  while (stalledConnection.open && sent < 2000) {
+    stalledConnection.send(chunk)
+    sent++
+    if (sent % 50 === 0) await sleep(1)
+  }
+  assert.equal(stalledConnection.open, false, 'the stalled reader was disconnected')
+  assert.ok(sent < 2000, `disconnected after ${sent} messages of 64 KiB`)
+  await waitFor(() => app.actionheroWs.connections.size === 1)
+  assert.ok(process.memoryUsage().heapUsed - heapBefore < 64 * 1024 * 1024, 'memory stays bounded')
+  assert.equal((await reader.request({ event: 'detailsView' })).status, 'OK', 'a client that reads is unaffected')
+})
+
+test('an abrupt disconnect during an action does not disturb the server', async (t) => {
+  let finished = false
+  const { app, url } = await startApp(t, {
+    actions: [{ name: 'slow', run: async () => { await sleep(100); finished = true; return { late: true } } }]
+  })
+  const client = await TestClient.connect(t, url)
+  client.socket.write({ event: 'action', params: { action: 'slow' }, messageId: 1 })
+  await waitFor(() => [...app.actionheroWs.connections.values()].some((connection) => connection.pendingActions === 1))
+  const [connection] = app.actionheroWs.connections.values()
+  connection?.rawSocket.destroy()
+  await waitFor(() => finished)
+  await waitFor(() => app.actionheroWs.connections.size === 0)
+  const next = await TestClient.connect(t, url)
+  assert.equal((await next.action('slow')).late, true)
+})
+
+test('a handshake that is not a WebSocket, or goes elsewhere, does not become a connection', async (t) => {
+  const { app, url, port } = await startApp(t)
+  const response = await fetch(`${url}/primus`)
+  assert.equal(response.status, 426, 'plain HTTP on the Primus path: Upgrade Required')
+  const raw = createConnection({ port, host: '127.0.0.1' })
+  t.after(() => raw.destroy())
+  raw.write('GET /primus HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
+  const reply = await new Promise<string>((resolve) => raw.once('data', (data) => resolve(String(data))))
+  assert.match(reply, /^HTTP\/1\.1 400/)
+  await sleep(50)
+  assert.equal(app.actionheroWs.connections.size, 0)
+})

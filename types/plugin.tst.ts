@@ -1,0 +1,100 @@
+import Fastify from 'fastify'
+import { expect, test } from 'tstyche'
+import actionheroWs, {
+  defineAction,
+  type ActionConnection,
+  type ActionheroWs,
+  type ActionReply,
+  type Connection,
+  type HandshakeRequest,
+  type VerbReply,
+  type WebConnection
+} from '../lib/index.js'
+
+const app = Fastify()
+
+test('register takes the options of DESIGN.md and refuses wrong ones', async () => {
+  expect(app.register(actionheroWs, { rooms: ['lobby'], simultaneousActions: 3, apiPath: false })).type.not.toRaiseError()
+  expect(app.register(actionheroWs, { welcomeMessage: false, clientJsName: null, allowedOrigins: '*' })).type.not.toRaiseError()
+  expect(app.register(actionheroWs, { authorize: async (request: HandshakeRequest) => request.cookies.token })).type.not.toRaiseError()
+  expect(app.register(actionheroWs, { simultaneousActions: 'five' })).type.toRaiseError()
+  expect(app.register(actionheroWs, { welcomeMessage: true })).type.toRaiseError()
+})
+
+test('app.actionheroWs is typed', () => {
+  expect(app.actionheroWs).type.toBe<ActionheroWs>()
+  expect(app.actionheroWs.connections).type.toBe<Map<string, Connection>>()
+  expect(app.actionheroWs.send('id', { hello: 1 })).type.toBe<Promise<boolean>>()
+  expect(app.actionheroWs.sendToFingerprint('fp', { hello: 1 })).type.toBe<Promise<number>>()
+  expect(app.actionheroWs.addHook('onConnect', (connection) => {
+    expect(connection).type.toBe<Connection>()
+  })).type.toBe<ActionheroWs>()
+  expect(app.actionheroWs.addHook('onMessage', () => {})).type.toRaiseError()
+})
+
+test('a connection is typed', () => {
+  const connection = app.actionheroWs.connections.get('id')
+  if (connection === undefined) return
+  expect(connection.type).type.toBe<'webSocket'>()
+  expect(connection.fingerprint).type.toBe<string | null>()
+  expect(connection.rooms).type.toBe<string[]>()
+  expect(connection.send({ context: 'alert', message: 'hi' })).type.toBe<boolean>()
+  expect(connection.destroy()).type.toBe<void>()
+})
+
+test('request.fingerprint is typed in a user\'s handler', () => {
+  app.get('/me', async (request) => {
+    expect(request.fingerprint).type.toBe<string | null>()
+    return { fingerprint: request.fingerprint }
+  })
+})
+
+test('defineAction gives run the params of its inputs', () => {
+  const add = defineAction({
+    name: 'add',
+    inputs: {
+      type: 'object',
+      properties: { a: { type: 'number' }, b: { type: 'number' }, label: { type: 'string' } },
+      required: ['a', 'b']
+    },
+    run: (params, connection) => {
+      expect(params).type.toBe<{ a: number, b: number, label?: string }>()
+      expect(connection).type.toBe<ActionConnection>()
+      return { sum: params.a + params.b }
+    }
+  })
+  expect(app.actionheroWs.addAction(add)).type.not.toRaiseError()
+  expect(app.register(actionheroWs, { actions: [add] })).type.not.toRaiseError()
+})
+
+test('an action tells socket and web connections apart', () => {
+  app.actionheroWs.addAction({
+    name: 'where',
+    run: (_params, connection) => {
+      if (connection.type === 'webSocket') {
+        expect(connection).type.toBe<Connection>()
+        return { pushed: connection.send({ context: 'alert' }) }
+      }
+      expect(connection).type.toBe<WebConnection>()
+      return { url: connection.request.url }
+    }
+  })
+})
+
+test('action params without defineAction are unknown until checked', () => {
+  app.actionheroWs.addAction({
+    name: 'loose',
+    run: (params) => {
+      expect(params).type.toBe<Record<string, unknown>>()
+    }
+  })
+})
+
+test('the wire types describe replies', () => {
+  const reply = {} as ActionReply<{ sum: number }>
+  expect(reply.sum).type.toBe<number | undefined>()
+  expect(reply.messageCount).type.toBe<number>()
+  expect(reply.error).type.toBe<string | undefined>()
+  const verb = {} as VerbReply<string[]>
+  expect(verb.data).type.toBe<string[] | undefined>()
+})
