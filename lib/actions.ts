@@ -8,7 +8,7 @@ import type { FastifyRequest } from 'fastify'
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts'
 import { ERRORS, type ActionDocumentation } from '../types/protocol.js'
 import type { Connection } from './connection.js'
-import { DuplicateActionError, InvalidActionError } from './errors.js'
+import { DuplicateActionError, errorMessage, InvalidActionError } from './errors.js'
 import { isPlainObject } from './options.js'
 
 export type ConnectionType = 'webSocket' | 'web'
@@ -120,8 +120,7 @@ export class ActionRegistry {
     try {
       return { ok: true, result: await action.definition.run(input, connection) }
     } catch (error) {
-      if (!(error instanceof Error)) return failure(ERRORS.internalError, 500)
-      return failure(error.message, statusCodeOf(error))
+      return failure(errorMessage(error), statusCodeOf(error))
     }
   }
 
@@ -141,9 +140,9 @@ function failure (error: string, statusCode: number): ActionOutcome {
   return { ok: false, error, statusCode }
 }
 
-/** An error's own 4xx/5xx `statusCode` (Fastify's convention), else 500. */
-function statusCodeOf (error: Error): number {
-  const statusCode = (error as { statusCode?: unknown }).statusCode
+/** An Error's own 4xx/5xx `statusCode` (Fastify's convention), else 500. */
+function statusCodeOf (error: unknown): number {
+  const statusCode = error instanceof Error ? (error as { statusCode?: unknown }).statusCode : undefined
   return typeof statusCode === 'number' && statusCode >= 400 && statusCode <= 599 ? statusCode : 500
 }
 

@@ -8,9 +8,11 @@ import type { ActionRegistry } from './actions.js'
 import type { Connection } from './connection.js'
 import { actionEvents } from './events/action.js'
 import { connectionEvents } from './events/connection.js'
+import { roomEvents } from './events/rooms.js'
 import type { Lifecycle } from './lifecycle.js'
 import { isPlainObject } from './options.js'
 import { replyVerbError, type ReplyTarget } from './reply.js'
+import type { Rooms } from './rooms/rooms.js'
 
 /** One client message on its way to its handler. */
 export interface IncomingRequest extends ReplyTarget {
@@ -21,6 +23,7 @@ export interface IncomingRequest extends ReplyTarget {
 export interface ServerContext {
   readonly actions: ActionRegistry
   readonly lifecycle: Lifecycle
+  readonly rooms: Rooms
   readonly simultaneousActions: number
   readonly log: FastifyBaseLogger
 }
@@ -29,7 +32,8 @@ export type EventHandler = (request: IncomingRequest, server: ServerContext) => 
 
 const HANDLERS: ReadonlyMap<string, EventHandler> = new Map(Object.entries({
   ...actionEvents,
-  ...connectionEvents
+  ...connectionEvents,
+  ...roomEvents
 }))
 
 const NO_PARAMS: Readonly<Record<string, unknown>> = Object.freeze({})

@@ -3,6 +3,7 @@
  * The error strings sent over the wire are a different table: `ERRORS` in types/protocol.ts.
  */
 import createError from '@fastify/error'
+import { ERRORS } from '../types/protocol.js'
 
 export const InvalidOptionError = createError<'FST_AHWS_INVALID_OPTION', [string, string]>(
   'FST_AHWS_INVALID_OPTION', '"%s" option %s', 500, TypeError)
@@ -16,8 +17,19 @@ export const DuplicateActionError = createError<'FST_AHWS_DUPLICATE_ACTION', [st
 export const InvalidHookError = createError<'FST_AHWS_INVALID_HOOK', [string, string]>(
   'FST_AHWS_INVALID_HOOK', 'hook "%s" %s', 500, TypeError)
 
+export const InvalidMiddlewareError = createError<'FST_AHWS_INVALID_MIDDLEWARE', [string, string]>(
+  'FST_AHWS_INVALID_MIDDLEWARE', 'chat middleware "%s" %s', 500, TypeError)
+
 export const InvalidMessageError = createError<'FST_AHWS_INVALID_MESSAGE', [string]>(
   'FST_AHWS_INVALID_MESSAGE', 'a message for a connection must be a JSON object: %s', 500, TypeError)
+
+/** A room operation refused, with its PROTOCOL.md error string (e.g. `room does not exist`). */
+export class RoomError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'RoomError'
+  }
+}
 
 /** Reasons a handshake is refused; Primus answers with their `statusCode` and `{ error: message }`. */
 export class HandshakeRefusedError extends Error {
@@ -28,4 +40,9 @@ export class HandshakeRefusedError extends Error {
     this.name = 'HandshakeRefusedError'
     this.statusCode = statusCode
   }
+}
+
+/** What a client is told of something user code threw: an Error's message, else the internal error. */
+export function errorMessage (error: unknown): string {
+  return error instanceof Error ? error.message : ERRORS.internalError
 }

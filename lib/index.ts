@@ -26,6 +26,7 @@ const plugin: FastifyPluginAsync<ActionheroWsOptions> = async (fastify, rawOptio
   fastify.decorateRequest('fingerprint', null)
   if (!options.enabled) return
 
+  await server.start()
   await registerFingerprint(fastify, options.fingerprint)
   if (options.apiPath !== false) {
     await fastify.register(httpApi, { apiPath: options.apiPath, actions: server.actions, lifecycle: server.lifecycle })
@@ -40,6 +41,10 @@ export default actionheroWs
 
 export { ActionheroWs, type ConnectionHook, type ConnectionHookName } from './server.js'
 export { Connection } from './connection.js'
+export { Rooms } from './rooms/rooms.js'
+export type { ChatMiddleware, DepartedMember, PayloadResult } from './rooms/middleware.js'
+export { MemoryRoomStore } from './rooms/memory-store.js'
+export type { JoinResult, RoomMember, RoomStore, RoomStoreEvents } from './rooms/store.js'
 export {
   defineAction, type ActionConnection, type ActionDefinition, type ActionOutcome, type ConnectionType, type ParamsOf,
   type WebConnection
@@ -47,5 +52,5 @@ export {
 export type { ActionheroWsOptions, FingerprintOptions, PrimusClientOptions, PrimusServerOptions } from './options.js'
 export type { Authorize, HandshakeRequest } from './handshake.js'
 export type { PrimusServer, PrimusSocket, PrimusSocketConstructor, Spark } from './primus.js'
-export { InvalidActionError, InvalidHookError, InvalidMessageError, InvalidOptionError, DuplicateActionError } from './errors.js'
+export { DuplicateActionError, InvalidActionError, InvalidHookError, InvalidMessageError, InvalidMiddlewareError, InvalidOptionError, RoomError } from './errors.js'
 export * from '../types/protocol.js'

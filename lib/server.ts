@@ -14,6 +14,8 @@ import { HandshakeGate } from './handshake.js'
 import { Lifecycle } from './lifecycle.js'
 import type { ResolvedOptions } from './options.js'
 import { createPrimus, type PrimusServer, type Spark } from './primus.js'
+import { MemoryRoomStore } from './rooms/memory-store.js'
+import { Rooms } from './rooms/rooms.js'
 import { closeConnections } from './shutdown.js'
 
 export type ConnectionHook = (connection: Connection) => void | Promise<void>
@@ -24,6 +26,7 @@ export class ActionheroWs implements ServerContext {
   readonly connections = new Map<string, Connection>()
   readonly actions = new ActionRegistry()
   readonly lifecycle = new Lifecycle()
+  readonly rooms: Rooms
   readonly log: FastifyBaseLogger
   readonly #options: ResolvedOptions
   readonly #hooks: Record<ConnectionHookName, ConnectionHook[]> = { onConnect: [], onDisconnect: [] }
@@ -35,6 +38,7 @@ export class ActionheroWs implements ServerContext {
   constructor (options: ResolvedOptions, log: FastifyBaseLogger) {
     this.#options = options
     this.log = log
+    this.rooms = new Rooms({ store: new MemoryRoomStore(), connections: this.connections, echoSay: options.echoSay, log })
     for (const action of options.actions) this.actions.add(action)
     const welcome: WelcomeMessage | null = options.welcomeMessage === false ? null : { context: 'api', welcome: options.welcomeMessage }
     this.#welcome = welcome === null ? null : { message: welcome, json: JSON.stringify(welcome) }
@@ -85,6 +89,11 @@ export class ActionheroWs implements ServerContext {
     return reached
   }
 
+  /** Starts what does not need the network: the room store, and the rooms of the `rooms` option. */
+  async start (): Promise<void> {
+    await this.rooms.start(this.#options.rooms)
+  }
+
   /** Binds Primus to the app's HTTP server: from now on, handshakes on `server.pathname` become connections. */
   listen (server: Server, remoteAddress: (raw: IncomingMessage) => string): void {
     const gate = new HandshakeGate({
@@ -117,8 +126,11 @@ export class ActionheroWs implements ServerContext {
       this.log.warn('fastify-actionhero-ws: closing with actions still pending after shutdownTimeout')
     }
     await closeConnections([...this.connections.values()], { tellClientsToStop: destroyClientsOnShutdown, timeout: shutdownTimeout })
+    // Closed connections leave their rooms (and run onDisconnect hooks) before the store goes.
+    await this.lifecycle.idle(shutdownTimeout)
     const primus = this.#primus
     if (primus !== null) await new Promise<void>((resolve) => primus.destroy({ close: false }, () => resolve()))
+    await this.rooms.close()
   }
 
   #connect (spark: Spark, gate: HandshakeGate): void {
@@ -148,7 +160,14 @@ export class ActionheroWs implements ServerContext {
       visitor?.delete(connection)
       if (visitor?.size === 0) this.#byFingerprint.delete(connection.fingerprint)
     }
-    this.#runHooks('onDisconnect', connection)
+    this.lifecycle.track(this.#depart(connection)).catch((error: unknown) =>
+      this.log.error({ err: error, connection: connection.id }, 'fastify-actionhero-ws: cleaning up a connection failed'))
+  }
+
+  /** A closed connection leaves its rooms, then the onDisconnect hooks run. */
+  async #depart (connection: Connection): Promise<void> {
+    await this.rooms.leaveAll(connection)
+    await this.#runHooks('onDisconnect', connection)
   }
 
   /** Hooks run in the order they were added; one that fails is logged and does not stop the others. */

@@ -139,9 +139,9 @@ export function sleep (ms: number): Promise<void> {
 }
 
 /** Polls `condition` until it holds: a bounded wait for something the server does asynchronously. */
-export async function waitFor (condition: () => boolean, timeout = 5000): Promise<void> {
+export async function waitFor (condition: () => boolean | Promise<boolean>, timeout = 5000): Promise<void> {
   const deadline = Date.now() + timeout
-  while (!condition()) {
+  while (!await condition()) {
     if (Date.now() > deadline) throw new Error('condition not met in time')
     await sleep(10)
   }

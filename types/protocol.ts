@@ -163,6 +163,10 @@ export const ERRORS = {
   notMemberOf: (room: string) => `not member of room ${room}`,
   sayIncomplete: 'both room and message are required',
   roomRequired: 'a room is required',
+  /** Sent to a room's members, as a chat message `from: 0`, just before the room is destroyed. */
+  roomDeleted: 'this room has been deleted',
   fileNotFound: 'That file is not found',
-  fileTooLarge: 'That file is too large'
+  fileTooLarge: 'That file is too large',
+  /** Server API only (`rooms.addMember` and the like): no such connection on any node. */
+  connectionNotFound: (id: string) => `connection ${id} is not connected`
 } as const

@@ -1,0 +1,86 @@
+/**
+ * Chat middleware, ActionHero's: `join`/`leave` may block a membership change by throwing; `say`
+ * runs once per receiver and may rewrite the payload or skip that receiver (null); `onSayReceive`
+ * runs once per message and may rewrite it, drop it (null) or refuse it (throw).
+ */
+import type { ChatMessage } from '../../types/protocol.js'
+import type { Connection } from '../connection.js'
+import { InvalidMiddlewareError } from '../errors.js'
+import { isPlainObject } from '../options.js'
+
+/** A member of a room whose server died; in a cluster, `leave` runs for it on a surviving node. */
+export interface DepartedMember {
+  readonly id: string
+  readonly departed: true
+}
+
+/** A new payload, `null` to skip (or drop) the message, nothing to keep it as it is. */
+export type PayloadResult = ChatMessage | null | undefined | void
+
+export interface ChatMiddleware {
+  name: string
+  /** Lower runs first; default 100. */
+  priority?: number
+  join? (connection: Connection, room: string): void | Promise<void>
+  leave? (connection: Connection | DepartedMember, room: string): void | Promise<void>
+  onSayReceive? (connection: Connection, room: string, payload: ChatMessage): PayloadResult | Promise<PayloadResult>
+  say? (connection: Connection, room: string, payload: ChatMessage): PayloadResult | Promise<PayloadResult>
+}
+
+const DEFAULT_PRIORITY = 100
+const HOOKS = ['join', 'leave', 'onSayReceive', 'say'] as const
+
+export class ChatMiddlewareChain {
+  #middleware: ChatMiddleware[] = []
+
+  use (middleware: ChatMiddleware): void {
+    const name = isPlainObject(middleware) && typeof middleware.name === 'string' ? middleware.name : ''
+    if (name === '') throw new InvalidMiddlewareError(name, 'must have a non-empty string "name"')
+    if (this.#middleware.some((existing) => existing.name === name)) throw new InvalidMiddlewareError(name, 'is already in use')
+    if (middleware.priority !== undefined && !Number.isFinite(middleware.priority)) {
+      throw new InvalidMiddlewareError(name, '"priority" must be a number')
+    }
+    for (const hook of HOOKS) {
+      if (middleware[hook] !== undefined && typeof middleware[hook] !== 'function') {
+        throw new InvalidMiddlewareError(name, `"${hook}" must be a function`)
+      }
+    }
+    // A stable sort keeps the order of `use` among equal priorities.
+    this.#middleware = [...this.#middleware, middleware]
+      .sort((a, b) => (a.priority ?? DEFAULT_PRIORITY) - (b.priority ?? DEFAULT_PRIORITY))
+  }
+
+  get hasSay (): boolean {
+    return this.#middleware.some((middleware) => middleware.say !== undefined)
+  }
+
+  get hasOnSayReceive (): boolean {
+    return this.#middleware.some((middleware) => middleware.onSayReceive !== undefined)
+  }
+
+  async join (connection: Connection, room: string): Promise<void> {
+    for (const middleware of this.#middleware) await middleware.join?.(connection, room)
+  }
+
+  async leave (connection: Connection | DepartedMember, room: string): Promise<void> {
+    for (const middleware of this.#middleware) await middleware.leave?.(connection, room)
+  }
+
+  onSayReceive (connection: Connection, room: string, payload: ChatMessage): Promise<ChatMessage | null> {
+    return this.#rewrite('onSayReceive', connection, room, payload)
+  }
+
+  say (connection: Connection, room: string, payload: ChatMessage): Promise<ChatMessage | null> {
+    return this.#rewrite('say', connection, room, payload)
+  }
+
+  async #rewrite (hook: 'say' | 'onSayReceive', connection: Connection, room: string, payload: ChatMessage): Promise<ChatMessage | null> {
+    let current = payload
+    for (const middleware of this.#middleware) {
+      const result = await middleware[hook]?.(connection, room, current)
+      if (result === null) return null
+      if (result !== undefined) current = result
+    }
+    return current
+  }
+}

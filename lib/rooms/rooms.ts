@@ -1,0 +1,256 @@
+/**
+ * Chat rooms (`fastify.actionheroWs.rooms`): membership of this node's connections, `say` and
+ * `broadcast` through the chat middleware, and fan-out to the local members of a room. Room state
+ * itself lives in a `RoomStore`, in memory or shared by a cluster.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import { ERRORS, type ChatMessage, type RoomMembers } from '../../types/protocol.js'
+import type { Connection } from '../connection.js'
+import { RoomError } from '../errors.js'
+import { isRoomName } from '../options.js'
+import { ChatMiddlewareChain, type ChatMiddleware } from './middleware.js'
+import type { RoomStore } from './store.js'
+
+export interface RoomsOptions {
+  store: RoomStore
+  /** This node's connections, by id. */
+  connections: ReadonlyMap<string, Connection>
+  echoSay: boolean
+  log: FastifyBaseLogger
+}
+
+export class Rooms {
+  readonly #store: RoomStore
+  readonly #connections: ReadonlyMap<string, Connection>
+  readonly #echoSay: boolean
+  readonly #log: FastifyBaseLogger
+  readonly #middleware = new ChatMiddlewareChain()
+  /** Room -> its members on this node, for fan-out. */
+  readonly #local = new Map<string, Set<Connection>>()
+  /** Rooms whose membership is changing for a connection, so that a duplicate join or leave is refused. */
+  readonly #changing = new WeakMap<Connection, Set<string>>()
+  // Per-room queues keep messages in order while async middleware runs: one for what members send,
+  // one for what this node delivers.
+  readonly #sending = new SerialQueues()
+  readonly #delivering = new SerialQueues()
+
+  constructor ({ store, connections, echoSay, log }: RoomsOptions) {
+    this.#store = store
+    this.#connections = connections
+    this.#echoSay = echoSay
+    this.#log = log
+  }
+
+  /** Starts the store and creates the rooms of the `rooms` option. */
+  async start (rooms: readonly string[]): Promise<void> {
+    await this.#store.start({ deliver: (message) => this.#deliver(message), destroyed: (room) => this.#destroyed(room) })
+    for (const room of rooms) await this.#store.create(room)
+  }
+
+  async close (): Promise<void> {
+    await this.#store.close()
+  }
+
+  // ----- the public API -------------------------------------------------------------------------
+
+  /** Creates a room; false when it already existed. */
+  async add (room: string): Promise<boolean> {
+    return this.#store.create(checkRoom(room))
+  }
+
+  /** Tells the room's members it is gone, removes them (running `leave`), and destroys it; false when there was no such room. */
+  async destroy (room: string): Promise<boolean> {
+    if (!await this.#store.exists(checkRoom(room))) return false
+    await this.#publish({ context: 'user', room, from: 0, message: ERRORS.roomDeleted, sentAt: Date.now() })
+    return this.#store.destroy(room)
+  }
+
+  exists (room: string): Promise<boolean> {
+    return this.#store.exists(checkRoom(room))
+  }
+
+  list (): Promise<string[]> {
+    return this.#store.list()
+  }
+
+  /** The room's members on every node. */
+  async view (room: string): Promise<RoomMembers> {
+    const members = await this.#store.members(checkRoom(room))
+    if (members === null) throw new RoomError(ERRORS.roomNotFound)
+    const byId: RoomMembers['members'] = {}
+    for (const { id, joinedAt } of members) byId[id] = { id, joinedAt }
+    return { room, members: byId, membersCount: members.length }
+  }
+
+  /** Adds connection `connectionId` to `room`, as if it had sent `roomAdd`. */
+  async addMember (connectionId: string, room: string): Promise<void> {
+    await this.join(this.#connection(connectionId), checkRoom(room))
+  }
+
+  /** Removes connection `connectionId` from `room`, as if it had sent `roomLeave`. */
+  async removeMember (connectionId: string, room: string): Promise<void> {
+    await this.leave(this.#connection(connectionId), checkRoom(room))
+  }
+
+  /** Sends `message` to every member of `room` (but `from`, unless `echoSay`). A server broadcast is `from: 0`. */
+  async broadcast (room: string, message: unknown, from: string | 0 = 0): Promise<void> {
+    if (!await this.#store.exists(checkRoom(room))) throw new RoomError(ERRORS.roomNotFound)
+    await this.#publish({ context: 'user', room, from, message, sentAt: Date.now() })
+  }
+
+  use (middleware: ChatMiddleware): this {
+    this.#middleware.use(middleware)
+    return this
+  }
+
+  // ----- what a connection asks for (the room events) -------------------------------------------
+
+  async join (connection: Connection, room: string): Promise<void> {
+    if (connection.rooms.includes(room)) throw new RoomError(ERRORS.alreadyInRoom)
+    await this.#change(connection, room, ERRORS.alreadyInRoom, async () => {
+      if (!await this.#store.exists(room)) throw new RoomError(ERRORS.roomNotFound)
+      await this.#middleware.join(connection, room)
+      const result = await this.#store.join(room, { id: connection.id, joinedAt: Date.now() })
+      if (result === 'missing') throw new RoomError(ERRORS.roomNotFound)
+      if (result === 'already') throw new RoomError(ERRORS.alreadyInRoom)
+      // The connection may have closed meanwhile, after it left all its rooms: leave no ghost behind.
+      if (!connection.open) {
+        await this.#store.leave(room, connection.id)
+        return
+      }
+      connection.rooms.push(room)
+      let members = this.#local.get(room)
+      if (members === undefined) this.#local.set(room, members = new Set())
+      members.add(connection)
+    })
+  }
+
+  /** Leaves `room`; `force` (a connection that is gone) leaves even when `leave` middleware throws. */
+  async leave (connection: Connection, room: string, { force = false } = {}): Promise<void> {
+    if (!connection.rooms.includes(room)) throw new RoomError(ERRORS.notInRoom)
+    await this.#change(connection, room, ERRORS.notInRoom, async () => {
+      try {
+        await this.#middleware.leave(connection, room)
+      } catch (error) {
+        if (!force) throw error
+        this.#log.warn({ err: error, connection: connection.id, room }, 'fastify-actionhero-ws: leave middleware failed for a departing connection')
+      }
+      await this.#store.leave(room, connection.id)
+      this.#forget(connection, room)
+    })
+  }
+
+  /** Leaves every room of a connection that has closed. */
+  async leaveAll (connection: Connection): Promise<void> {
+    await Promise.all([...connection.rooms].map((room) => this.leave(connection, room, { force: true })))
+  }
+
+  /** The room's members, for a connection that is one of them. */
+  async viewFor (connection: Connection, room: string): Promise<RoomMembers> {
+    if (!connection.rooms.includes(room)) throw new RoomError(ERRORS.notMemberOf(room))
+    return this.view(room)
+  }
+
+  async say (connection: Connection, room: string, message: unknown): Promise<void> {
+    if (!connection.rooms.includes(room)) throw new RoomError(ERRORS.notInRoom)
+    const payload: ChatMessage = { context: 'user', room, from: connection.id, message, sentAt: Date.now() }
+    if (!this.#middleware.hasOnSayReceive && !this.#sending.busy(room)) return this.#publish(payload)
+    return this.#sending.run(room, async () => {
+      const accepted = await this.#middleware.onSayReceive(connection, room, payload)
+      if (accepted !== null) await this.#publish(accepted)
+    })
+  }
+
+  // ----- delivery ---------------------------------------------------------------------------------
+
+  #publish (message: ChatMessage): Promise<void> {
+    return this.#store.publish(message)
+  }
+
+  /** Fan-out to this node's members: encoded once, unless `say` middleware changes it for a receiver. */
+  #deliver (message: ChatMessage): void {
+    const members = this.#local.get(message.room)
+    if (members === undefined) return
+    const json = JSON.stringify(message)
+    const receivers = [...members].filter((member) => this.#echoSay || member.id !== message.from)
+    if (!this.#middleware.hasSay && !this.#delivering.busy(message.room)) {
+      for (const receiver of receivers) receiver.write(message, json)
+      return
+    }
+    this.#delivering.run(message.room, () => Promise.all(receivers.map(async (receiver) => {
+      try {
+        const payload = await this.#middleware.say(receiver, message.room, { ...message })
+        if (payload !== null) receiver.write(payload, isUnchanged(payload, message) ? json : JSON.stringify(payload))
+      } catch (error) {
+        this.#log.warn({ err: error, connection: receiver.id, room: message.room }, 'fastify-actionhero-ws: say middleware failed; that receiver is skipped')
+      }
+    }))).catch((error: unknown) => this.#log.error({ err: error }, 'fastify-actionhero-ws: delivery failed'))
+  }
+
+  /** A room was destroyed: its members here leave it (their `leave` middleware runs, and cannot refuse). */
+  #destroyed (room: string): void {
+    const members = this.#local.get(room)
+    if (members === undefined) return
+    for (const connection of members) {
+      this.#forget(connection, room)
+      this.#middleware.leave(connection, room).catch((error: unknown) =>
+        this.#log.warn({ err: error, connection: connection.id, room }, 'fastify-actionhero-ws: leave middleware failed for a destroyed room'))
+    }
+  }
+
+  // ----- bookkeeping ------------------------------------------------------------------------------
+
+  async #change (connection: Connection, room: string, busyError: string, change: () => Promise<void>): Promise<void> {
+    let changing = this.#changing.get(connection)
+    if (changing === undefined) this.#changing.set(connection, changing = new Set())
+    if (changing.has(room)) throw new RoomError(busyError)
+    changing.add(room)
+    try {
+      await change()
+    } finally {
+      changing.delete(room)
+    }
+  }
+
+  #forget (connection: Connection, room: string): void {
+    const index = connection.rooms.indexOf(room)
+    if (index !== -1) connection.rooms.splice(index, 1)
+    const members = this.#local.get(room)
+    members?.delete(connection)
+    if (members?.size === 0) this.#local.delete(room)
+  }
+
+  #connection (connectionId: string): Connection {
+    const connection = this.#connections.get(connectionId)
+    if (connection === undefined) throw new RoomError(ERRORS.connectionNotFound(connectionId))
+    return connection
+  }
+}
+
+function checkRoom (room: unknown): string {
+  if (!isRoomName(room)) throw new RoomError(ERRORS.roomRequired)
+  return room
+}
+
+/** True when `say` middleware handed back the payload with the same values, so the shared encoding fits. */
+function isUnchanged (payload: ChatMessage, original: ChatMessage): boolean {
+  return Object.keys(payload).length === 5 && payload.context === original.context && payload.room === original.room &&
+    payload.from === original.from && payload.message === original.message && payload.sentAt === original.sentAt
+}
+
+/** Runs tasks one after another per key; a failed task does not stop the ones after it. */
+class SerialQueues {
+  readonly #tails = new Map<string, Promise<void>>()
+
+  busy (key: string): boolean {
+    return this.#tails.has(key)
+  }
+
+  run (key: string, task: () => Promise<unknown>): Promise<void> {
+    const result = (this.#tails.get(key) ?? Promise.resolve()).then(task).then(() => {})
+    const tail = result.catch(() => {})
+    this.#tails.set(key, tail)
+    tail.then(() => { if (this.#tails.get(key) === tail) this.#tails.delete(key) })
+    return result
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Where rooms live. One process keeps them in memory (MemoryRoomStore); a cluster shares them
+ * through Redis. Either way the store holds room existence and membership, and delivers what is
+ * published to a room to the nodes that have members in it.
+ */
+import type { ChatMessage } from '../../types/protocol.js'
+
+export interface RoomMember {
+  id: string
+  joinedAt: number
+}
+
+export type JoinResult = 'joined' | 'already' | 'missing'
+
+/** What the store tells its node. */
+export interface RoomStoreEvents {
+  /** A chat message published to a room that has members on this node. */
+  deliver (message: ChatMessage): void
+  /** A room was destroyed (here or on another node): its members on this node must leave it. */
+  destroyed (room: string): void
+}
+
+/**
+ * Membership changes are always made by the node that holds the connection, so a store can tell
+ * which rooms have members on its node.
+ */
+export interface RoomStore {
+  start (events: RoomStoreEvents): Promise<void>
+  close (): Promise<void>
+  /** Creates the room; false when it already existed. */
+  create (room: string): Promise<boolean>
+  /** Destroys the room and tells every node (`destroyed`); false when there was no such room. */
+  destroy (room: string): Promise<boolean>
+  exists (room: string): Promise<boolean>
+  list (): Promise<string[]>
+  /** Adds a member of this node, atomically: never twice, never to a missing room. */
+  join (room: string, member: RoomMember): Promise<JoinResult>
+  /** Removes a member of this node; false when it was not a member. */
+  leave (room: string, memberId: string): Promise<boolean>
+  /** The room's members on every node, or null when there is no such room. */
+  members (room: string): Promise<RoomMember[] | null>
+  /** Delivers `message` to the room's members on every node, in the order published. */
+  publish (message: ChatMessage): Promise<void>
+}

@@ -1,0 +1,368 @@
+import assert from 'node:assert/strict'
+import { test, type TestContext } from 'node:test'
+import type { ChatMessage } from '../lib/index.js'
+import { sleep, startApp, TestClient, waitFor } from './helpers.js'
+
+type Message = Record<string, unknown>
+
+/** Connects a client and returns it with its connection id. */
+async function member (t: TestContext, url: string, rooms: string[] = []): Promise<TestClient & { id: string }> {
+  const client = await TestClient.connect(t, url)
+  const { data } = await client.request({ event: 'detailsView' }) as { data: { id: string } }
+  for (const room of rooms) assert.equal((await client.request({ event: 'roomAdd', room })).data, true)
+  return Object.assign(client, { id: data.id })
+}
+
+const isChat = (room: string, text?: unknown) => (message: Message) =>
+  message.context === 'user' && message.room === room && (text === undefined || message.message === text)
+
+/** Asserts that `client` gets no message matching `predicate` within a bounded wait. */
+async function hearsNothing (client: TestClient, predicate: (message: Message) => boolean): Promise<void> {
+  await sleep(150)
+  assert.equal(client.messages.some(predicate), false)
+}
+
+test('roomAdd, roomLeave and roomView: replies, errors, and connection.rooms in join order', async (t) => {
+  const { app, url } = await startApp(t, { rooms: ['lobby', 'games', 'news'] })
+  const client = await member(t, url)
+  assert.deepEqual(await client.request({ event: 'roomAdd', room: 'news' }), { status: 'OK', data: true, context: 'response', messageCount: 2, messageId: 'm2' })
+  assert.equal((await client.request({ event: 'roomAdd', room: 'lobby' })).data, true)
+  assert.deepEqual(app.actionheroWs.connections.get(client.id)?.rooms, ['news', 'lobby'])
+
+  const again = await client.request({ event: 'roomAdd', room: 'lobby' })
+  assert.deepEqual({ status: again.status, error: again.error, data: again.data }, { status: 'connection already in this room', error: 'connection already in this room', data: false })
+  assert.equal((await client.request({ event: 'roomAdd', room: 'nowhere' })).error, 'room does not exist')
+  assert.equal((await client.request({ event: 'roomLeave', room: 'games' })).error, 'connection not in this room')
+  assert.equal((await client.request({ event: 'roomLeave', room: 'games' })).data, false)
+  assert.equal((await client.request({ event: 'roomView', room: 'games' })).error, 'not member of room games')
+
+  const view = await client.request({ event: 'roomView', room: 'lobby' })
+  const data = view.data as { room: string, members: Record<string, { id: string, joinedAt: number }>, membersCount: number }
+  assert.equal(data.room, 'lobby')
+  assert.equal(data.membersCount, 1)
+  assert.deepEqual(Object.keys(data.members), [client.id])
+  assert.equal(data.members[client.id]?.id, client.id)
+  assert.ok(Math.abs((data.members[client.id]?.joinedAt ?? 0) - Date.now()) < 60_000)
+
+  assert.equal((await client.request({ event: 'roomLeave', room: 'news' })).data, true)
+  assert.deepEqual(app.actionheroWs.connections.get(client.id)?.rooms, ['lobby'])
+  assert.deepEqual(((await client.request({ event: 'detailsView' })).data as { rooms: string[] }).rooms, ['lobby'])
+})
+
+test('room names that are not non-empty strings of at most 256 characters get "a room is required"', async (t) => {
+  const { url } = await startApp(t)
+  const client = await member(t, url)
+  for (const event of ['roomAdd', 'roomLeave', 'roomView']) {
+    for (const room of [undefined, '', 42, ['defaultRoom'], { name: 'defaultRoom' }, 'r'.repeat(257)]) {
+      const reply = await client.request({ event, room })
+      assert.equal(reply.error, 'a room is required', `${event} ${JSON.stringify(room)}`)
+    }
+  }
+  assert.equal((await client.request({ event: 'say', room: 42, message: 'hi' })).error, 'a room is required')
+  assert.equal((await client.request({ event: 'say', room: 'r'.repeat(257), message: 'hi' })).error, 'a room is required')
+})
+
+test('say reaches every other member, not the sender, and nobody outside the room', async (t) => {
+  const { url } = await startApp(t)
+  const alice = await member(t, url, ['defaultRoom'])
+  const bob = await member(t, url, ['defaultRoom'])
+  const carol = await member(t, url, ['defaultRoom', 'anotherRoom'])
+  const outsider = await member(t, url, ['anotherRoom'])
+  const before = Date.now()
+  const reply = await alice.request({ event: 'say', room: 'defaultRoom', message: 'hello room' })
+  assert.deepEqual(reply, { status: 'OK', context: 'response', messageCount: 3, messageId: 'm3' })
+  for (const receiver of [bob, carol]) {
+    const chat = await receiver.next(isChat('defaultRoom', 'hello room'))
+    assert.deepEqual(Object.keys(chat), ['context', 'room', 'from', 'message', 'sentAt'])
+    assert.equal(chat.from, alice.id)
+    assert.ok((chat.sentAt as number) >= before && (chat.sentAt as number) <= Date.now())
+  }
+  await hearsNothing(alice, isChat('defaultRoom'))
+  await hearsNothing(outsider, isChat('defaultRoom'))
+})
+
+test('a message may be any JSON value but an empty one', async (t) => {
+  const { url } = await startApp(t)
+  const alice = await member(t, url, ['defaultRoom'])
+  const bob = await member(t, url, ['defaultRoom'])
+  for (const message of [{ text: 'hi', mood: 'happy' }, 0, false, [1, 'two'], 'plain']) {
+    assert.equal((await alice.request({ event: 'say', room: 'defaultRoom', message })).status, 'OK')
+    assert.deepEqual((await bob.next(isChat('defaultRoom'))).message, message)
+  }
+  for (const message of [undefined, null, '']) {
+    assert.equal((await alice.request({ event: 'say', room: 'defaultRoom', message })).error, 'both room and message are required')
+  }
+  assert.equal((await alice.request({ event: 'say', message: 'hi' })).error, 'both room and message are required')
+  assert.equal((await alice.request({ event: 'say', room: '', message: 'hi' })).error, 'both room and message are required')
+  assert.equal((await alice.request({ event: 'say', room: 'anotherRoom', message: 'hi' })).error, 'connection not in this room')
+})
+
+test('echoSay delivers a say to its sender too', async (t) => {
+  const { url } = await startApp(t, { echoSay: true })
+  const alice = await member(t, url, ['defaultRoom'])
+  await alice.request({ event: 'say', room: 'defaultRoom', message: 'echo' })
+  assert.equal((await alice.next(isChat('defaultRoom', 'echo'))).from, alice.id)
+})
+
+test('membersCount follows joins, leaves and disconnects; a closed connection leaves every room', async (t) => {
+  const { app, url } = await startApp(t)
+  const alice = await member(t, url, ['defaultRoom', 'anotherRoom'])
+  const count = async () => ((await alice.request({ event: 'roomView', room: 'defaultRoom' })).data as { membersCount: number }).membersCount
+  assert.equal(await count(), 1)
+  const bob = await member(t, url, ['defaultRoom', 'anotherRoom'])
+  const carol = await member(t, url, ['defaultRoom'])
+  assert.equal(await count(), 3)
+  await carol.request({ event: 'roomLeave', room: 'defaultRoom' })
+  assert.equal(await count(), 2)
+  bob.end()
+  await waitFor(async () => await count() === 1)
+  assert.deepEqual(Object.keys((await app.actionheroWs.rooms.view('anotherRoom')).members), [alice.id])
+})
+
+test('the same roomAdd sent twice at once leaves one membership', async (t) => {
+  const { app, url } = await startApp(t, {}, {
+    setup: (app) => { app.actionheroWs.rooms.use({ name: 'slowJoin', join: () => sleep(30) }) }
+  })
+  const client = await member(t, url)
+  const replies = await Promise.all([
+    client.request({ event: 'roomAdd', room: 'defaultRoom' }),
+    client.request({ event: 'roomAdd', room: 'defaultRoom' })
+  ])
+  assert.deepEqual(replies.map((reply) => reply.data).sort(), [false, true])
+  assert.ok(replies.some((reply) => reply.error === 'connection already in this room'))
+  assert.equal((await app.actionheroWs.rooms.view('defaultRoom')).membersCount, 1)
+  assert.deepEqual(app.actionheroWs.connections.get(client.id)?.rooms, ['defaultRoom'])
+})
+
+test('the rooms API: add, exists, list, view, addMember, removeMember, broadcast, destroy', async (t) => {
+  const { app, url } = await startApp(t, { rooms: ['lobby'] })
+  const { rooms } = app.actionheroWs
+  assert.deepEqual(await rooms.list(), ['lobby'])
+  assert.equal(await rooms.add('studio'), true)
+  assert.equal(await rooms.add('studio'), false)
+  assert.equal(await rooms.exists('studio'), true)
+  assert.equal(await rooms.exists('attic'), false)
+  assert.deepEqual((await rooms.list()).sort(), ['lobby', 'studio'])
+  await assert.rejects(rooms.add(''), { name: 'RoomError', message: 'a room is required' })
+
+  const alice = await member(t, url)
+  const bob = await member(t, url, ['studio'])
+  await rooms.addMember(alice.id, 'studio')
+  assert.deepEqual(app.actionheroWs.connections.get(alice.id)?.rooms, ['studio'])
+  await assert.rejects(rooms.addMember(alice.id, 'studio'), { message: 'connection already in this room' })
+  await assert.rejects(rooms.addMember(alice.id, 'attic'), { message: 'room does not exist' })
+  await assert.rejects(rooms.addMember('ghost', 'studio'), { message: 'connection ghost is not connected' })
+  assert.equal((await rooms.view('studio')).membersCount, 2)
+  await assert.rejects(rooms.view('attic'), { message: 'room does not exist' })
+
+  await rooms.broadcast('studio', { news: 'from the server' })
+  for (const client of [alice, bob]) assert.equal((await client.next(isChat('studio'))).from, 0)
+  await rooms.broadcast('studio', 'on behalf of alice', alice.id)
+  assert.equal((await bob.next(isChat('studio', 'on behalf of alice'))).from, alice.id)
+  await hearsNothing(alice, isChat('studio', 'on behalf of alice'))
+  await assert.rejects(rooms.broadcast('attic', 'hello'), { message: 'room does not exist' })
+
+  await rooms.removeMember(alice.id, 'studio')
+  assert.deepEqual(app.actionheroWs.connections.get(alice.id)?.rooms, [])
+  await assert.rejects(rooms.removeMember(alice.id, 'studio'), { message: 'connection not in this room' })
+
+  const left: string[] = []
+  rooms.use({ name: 'leaves', leave: (connection, room) => { left.push(`${connection.id}:${room}`) } })
+  assert.equal(await rooms.destroy('studio'), true)
+  const notice = await bob.next(isChat('studio', 'this room has been deleted'))
+  assert.equal(notice.from, 0)
+  assert.deepEqual(app.actionheroWs.connections.get(bob.id)?.rooms, [])
+  assert.equal(await rooms.exists('studio'), false)
+  assert.deepEqual(left, [`${bob.id}:studio`])
+  assert.equal((await bob.request({ event: 'say', room: 'studio', message: 'anyone?' })).error, 'connection not in this room')
+  assert.equal(await rooms.destroy('studio'), false)
+})
+
+test('middleware runs in priority order; join and leave can block with their message', async (t) => {
+  const calls: string[] = []
+  const { url } = await startApp(t, {}, {
+    setup: (app) => {
+      app.actionheroWs.rooms
+        .use({ name: 'second', priority: 20, join: () => { calls.push('second') } })
+        .use({ name: 'default', join: () => { calls.push('default') } })
+        .use({ name: 'first', priority: 10, join: () => { calls.push('first') } })
+        .use({ name: 'alsoDefault', join: () => { calls.push('alsoDefault') } })
+        .use({
+          name: 'bouncer',
+          join: (connection, room) => { if (room === 'anotherRoom') throw new Error(`no entry for ${connection.id}`) },
+          leave: (_connection, room) => { if (room === 'defaultRoom') throw new Error('you can check out any time you like, but you can never leave') }
+        })
+    }
+  })
+  const client = await member(t, url, ['defaultRoom'])
+  assert.deepEqual(calls, ['first', 'second', 'default', 'alsoDefault'])
+  const refused = await client.request({ event: 'roomAdd', room: 'anotherRoom' })
+  assert.deepEqual({ status: refused.status, error: refused.error, data: refused.data },
+    { status: `no entry for ${client.id}`, error: `no entry for ${client.id}`, data: false })
+  assert.equal((await client.request({ event: 'roomView', room: 'anotherRoom' })).error, 'not member of room anotherRoom')
+  const stuck = await client.request({ event: 'roomLeave', room: 'defaultRoom' })
+  assert.equal(stuck.error, 'you can check out any time you like, but you can never leave')
+  assert.equal(((await client.request({ event: 'roomView', room: 'defaultRoom' })).data as { membersCount: number }).membersCount, 1)
+})
+
+test('join and leave middleware can tell the room who came and went', async (t) => {
+  const { app, url } = await startApp(t, {}, {
+    setup: (app) => {
+      const { rooms } = app.actionheroWs
+      rooms.use({
+        name: 'announce',
+        join: async (connection, room) => { await rooms.broadcast(room, { joined: connection.id }) },
+        leave: async (connection, room) => { await rooms.broadcast(room, { left: connection.id }) }
+      })
+    }
+  })
+  const alice = await member(t, url, ['defaultRoom'])
+  const bob = await member(t, url, ['defaultRoom'])
+  assert.deepEqual((await alice.next((message) => (message.message as Message | undefined)?.joined === bob.id)).from, 0)
+  await bob.request({ event: 'roomLeave', room: 'defaultRoom' })
+  await alice.next((message) => (message.message as Message | undefined)?.left === bob.id)
+  const carol = await member(t, url, ['defaultRoom'])
+  carol.end()
+  await alice.next((message) => (message.message as Message | undefined)?.left === carol.id)
+  await waitFor(() => app.actionheroWs.connections.size === 2)
+})
+
+test('a leave middleware that throws cannot keep a closed connection in its rooms', async (t) => {
+  const { app, url } = await startApp(t, {}, {
+    setup: (app) => { app.actionheroWs.rooms.use({ name: 'sticky', leave: () => { throw new Error('stay') } }) }
+  })
+  const alice = await member(t, url, ['defaultRoom'])
+  const bob = await member(t, url, ['defaultRoom'])
+  bob.end()
+  await waitFor(async () => (await app.actionheroWs.rooms.view('defaultRoom')).membersCount === 1)
+  assert.deepEqual(Object.keys((await app.actionheroWs.rooms.view('defaultRoom')).members), [alice.id])
+})
+
+test('say middleware runs per receiver: rewrite for one, skip another', async (t) => {
+  const { url } = await startApp(t, {}, {
+    setup: (app) => {
+      app.actionheroWs.rooms.use({
+        name: 'perReceiver',
+        say: (receiver, _room, payload) => {
+          if (receiver.fingerprint === 'muted') return null
+          if (receiver.fingerprint === 'shouty') return { ...payload, message: String(payload.message).toUpperCase() }
+          return undefined
+        }
+      })
+    }
+  })
+  const sender = await member(t, url, ['defaultRoom'])
+  const connectAs = async (fingerprint: string) => {
+    const client = await TestClient.connect(t, url, { transport: { headers: { cookie: `sessionID=${fingerprint}` } } })
+    await client.request({ event: 'roomAdd', room: 'defaultRoom' })
+    return client
+  }
+  const plain = await connectAs('plain')
+  const shouty = await connectAs('shouty')
+  const muted = await connectAs('muted')
+  await sender.request({ event: 'say', room: 'defaultRoom', message: 'hello' })
+  assert.equal((await plain.next(isChat('defaultRoom'))).message, 'hello')
+  assert.equal((await shouty.next(isChat('defaultRoom'))).message, 'HELLO')
+  await hearsNothing(muted, isChat('defaultRoom'))
+})
+
+test('onSayReceive runs once per message: rewrite, drop, or refuse with an error to the sender', async (t) => {
+  let calls = 0
+  const { url } = await startApp(t, {}, {
+    setup: (app) => {
+      app.actionheroWs.rooms.use({
+        name: 'moderator',
+        onSayReceive: async (_sender, _room, payload): Promise<ChatMessage | null | undefined> => {
+          calls++
+          if (payload.message === 'spam') return null
+          if (payload.message === 'rude') throw new Error('mind your language')
+          if (payload.message === 'censor me') return { ...payload, message: '***' }
+          return undefined
+        }
+      })
+    }
+  })
+  const alice = await member(t, url, ['defaultRoom'])
+  const bob = await member(t, url, ['defaultRoom'])
+  const carol = await member(t, url, ['defaultRoom'])
+  await alice.request({ event: 'say', room: 'defaultRoom', message: 'censor me' })
+  assert.equal((await bob.next(isChat('defaultRoom'))).message, '***')
+  assert.equal((await carol.next(isChat('defaultRoom'))).message, '***')
+  assert.equal(calls, 1, 'once per message, not per receiver')
+  assert.equal((await alice.request({ event: 'say', room: 'defaultRoom', message: 'spam' })).status, 'OK')
+  const refused = await alice.request({ event: 'say', room: 'defaultRoom', message: 'rude' })
+  assert.equal(refused.error, 'mind your language')
+  await hearsNothing(bob, (message) => message.message === 'spam' || message.message === 'rude')
+})
+
+test('use refuses middleware without a name, a second one with the same name, or with bad hooks', async (t) => {
+  const { app } = await startApp(t)
+  const { rooms } = app.actionheroWs
+  assert.throws(() => rooms.use({ join: () => {} } as never), { code: 'FST_AHWS_INVALID_MIDDLEWARE' })
+  assert.throws(() => rooms.use({ name: '' }), { code: 'FST_AHWS_INVALID_MIDDLEWARE' })
+  rooms.use({ name: 'once' })
+  assert.throws(() => rooms.use({ name: 'once' }), { code: 'FST_AHWS_INVALID_MIDDLEWARE', message: 'chat middleware "once" is already in use' })
+  assert.throws(() => rooms.use({ name: 'bad', say: 'loud' } as never), { message: 'chat middleware "bad" "say" must be a function' })
+  assert.throws(() => rooms.use({ name: 'odd', priority: Number.NaN }), { message: 'chat middleware "odd" "priority" must be a number' })
+})
+
+test('messages from one sender reach every member in the order sent, even through async middleware', async (t) => {
+  const { url } = await startApp(t, {}, {
+    setup: (app) => {
+      app.actionheroWs.rooms.use({
+        name: 'jitter',
+        onSayReceive: () => sleep(Math.random() * 3),
+        say: () => sleep(Math.random() * 3)
+      })
+    }
+  })
+  const sender = await member(t, url, ['defaultRoom'])
+  const receivers = await Promise.all([member(t, url, ['defaultRoom']), member(t, url, ['defaultRoom'])])
+  const count = 60
+  await Promise.all(Array.from({ length: count }, (_, n) => sender.request({ event: 'say', room: 'defaultRoom', message: n })))
+  for (const receiver of receivers) {
+    await waitFor(() => receiver.messages.filter(isChat('defaultRoom')).length === count)
+    assert.deepEqual(receiver.messages.filter(isChat('defaultRoom')).map((message) => message.message), Array.from({ length: count }, (_, n) => n))
+  }
+})
+
+test('a say is encoded once for all receivers unless say middleware changes it', async (t) => {
+  const { app, url } = await startApp(t)
+  const size = 150
+  const members = await Promise.all(Array.from({ length: size }, () => member(t, url, ['defaultRoom'])))
+  const encodings = async (send: () => Promise<void>): Promise<number> => {
+    const stringify = JSON.stringify
+    let calls = 0
+    JSON.stringify = ((...args: Parameters<typeof stringify>) => { calls++; return stringify(...args) }) as typeof stringify
+    try {
+      await send()
+    } finally {
+      JSON.stringify = stringify
+    }
+    return calls
+  }
+  assert.ok(await encodings(() => app.actionheroWs.rooms.broadcast('defaultRoom', 'once')) <= 2)
+  await Promise.all(members.map((client) => client.next(isChat('defaultRoom', 'once'))))
+
+  let unchanged = true
+  app.actionheroWs.rooms.use({ name: 'maybeChange', say: (receiver, _room, payload) => unchanged ? payload : { ...payload, message: receiver.id } })
+  assert.ok(await encodings(async () => {
+    await app.actionheroWs.rooms.broadcast('defaultRoom', 'still once')
+    await Promise.all(members.map((client) => client.next(isChat('defaultRoom', 'still once'))))
+  }) <= 2, 'a say middleware that changes nothing keeps the single encoding')
+  unchanged = false
+  assert.ok(await encodings(async () => {
+    await app.actionheroWs.rooms.broadcast('defaultRoom', 'personal')
+    await Promise.all(members.map((client) => client.next((message) => message.message === client.id)))
+  }) >= size, 'a changed payload is encoded for its receiver')
+})
+
+test('a say over the frame limit never reaches the room', async (t) => {
+  const { url } = await startApp(t, { server: { maxLength: 16 * 1024 } })
+  const alice = await member(t, url, ['defaultRoom'])
+  const bob = await member(t, url, ['defaultRoom'])
+  const closed = alice.closed()
+  alice.socket.write({ event: 'say', room: 'defaultRoom', message: 'x'.repeat(20 * 1024) })
+  await closed
+  await hearsNothing(bob, isChat('defaultRoom'))
+})
