@@ -4,7 +4,9 @@
  */
 import { isAbsolute, normalize, resolve } from 'node:path'
 import type { CookieSerializeOptions } from '@fastify/cookie'
+import type { Redis } from 'ioredis'
 import type { ActionDefinition } from './actions.js'
+import type { RedisNodeOptions } from './cluster/redis-node.js'
 import type { Authorize } from './handshake.js'
 import { InvalidOptionError } from './errors.js'
 
@@ -43,6 +45,22 @@ export interface FingerprintOptions {
   cookie?: CookieSerializeOptions
 }
 
+/** Several app servers sharing rooms and reaching each other's connections through Redis. */
+export interface RedisOptions {
+  /** Default `redis://127.0.0.1:6379` when no `client` is given. */
+  url?: string
+  /** An ioredis client of the app's: duplicated for subscribing; the plugin does not close it. */
+  client?: Redis
+  /** Prefix of every key and channel, so that several apps can share a Redis. Default `ahws:`. */
+  prefix?: string
+  /** How often a node tells the others it is alive, in ms. Default 2000. */
+  heartbeatInterval?: number
+  /** How long a silent node has before its members are removed from every room, in ms. Default 10000. */
+  nodeTimeout?: number
+  /** How long a membership change for a connection on another node may take, in ms. Default 5000. */
+  requestTimeout?: number
+}
+
 export interface ActionheroWsOptions {
   enabled?: boolean
   clientUrl?: string
@@ -64,6 +82,7 @@ export interface ActionheroWsOptions {
   maxBufferedBytes?: number
   /** How long `close()` waits for pending actions, then for sockets to close, in ms. */
   shutdownTimeout?: number
+  redis?: RedisOptions
   server?: PrimusServerOptions
   client?: PrimusClientOptions
 }
@@ -88,13 +107,14 @@ export interface ResolvedOptions {
   authorize: Authorize | null
   maxBufferedBytes: number
   shutdownTimeout: number
+  redis: (RedisNodeOptions & { requestTimeout: number }) | null
   server: PrimusServerOptions & { pathname: string, maxLength: number }
   client: PrimusClientOptions
 }
 
 export const MAX_ROOM_NAME_LENGTH = 256
 
-const DEFAULT_SERVER_OPTIONS = { pathname: '/primus', transformer: 'websockets', parser: 'JSON', maxLength: 1024 * 1024 }
+export const DEFAULT_SERVER_OPTIONS = { pathname: '/primus', transformer: 'websockets', parser: 'JSON', maxLength: 1024 * 1024 }
 const DEFAULT_COOKIE: CookieSerializeOptions = { httpOnly: true, sameSite: 'lax', path: '/', secure: 'auto' }
 
 /** What `fastify.register` adds to every plugin's options; not ours to check. */
@@ -103,7 +123,7 @@ const REGISTER_OPTIONS = new Set(['prefix', 'logLevel', 'logSerializers'])
 const KNOWN_OPTIONS = new Set<string>([
   'enabled', 'clientUrl', 'publicDir', 'publicPrefix', 'clientJsPath', 'clientJsName', 'destroyClientsOnShutdown',
   'welcomeMessage', 'rooms', 'echoSay', 'simultaneousActions', 'actions', 'apiPath', 'fingerprint', 'allowedOrigins',
-  'authorize', 'maxBufferedBytes', 'shutdownTimeout', 'server', 'client'
+  'authorize', 'maxBufferedBytes', 'shutdownTimeout', 'redis', 'server', 'client'
 ])
 
 // RFC 6265 cookie-name: an HTTP token.
@@ -127,11 +147,14 @@ export function isRoomName (value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= MAX_ROOM_NAME_LENGTH
 }
 
-/** Reads one option: the default when it is absent, the value when `check` accepts it, a coded error otherwise. */
-function read<T> (options: Record<string, unknown>, name: string, fallback: T, check: Check<T>, expected: string): T {
+/**
+ * Reads one option: the default when it is absent, the value when `check` accepts it, a coded error
+ * otherwise, naming the option by its `path` (e.g. `redis.url`).
+ */
+function read<T> (options: Record<string, unknown>, name: string, fallback: T, check: Check<T>, expected: string, path = name): T {
   const value = options[name]
   if (value === undefined) return fallback
-  if (!check(value)) throw new InvalidOptionError(name, `must be ${expected}`)
+  if (!check(value)) throw new InvalidOptionError(path, `must be ${expected}`)
   return value
 }
 
@@ -196,6 +219,32 @@ function readServer (options: Record<string, unknown>): ResolvedOptions['server'
   return server
 }
 
+function readRedis (options: Record<string, unknown>): ResolvedOptions['redis'] {
+  if (options.redis === undefined) return null
+  const redis = readObject(options, 'redis')
+  for (const key of Object.keys(redis)) {
+    if (!['url', 'client', 'prefix', 'heartbeatInterval', 'nodeTimeout', 'requestTimeout'].includes(key)) {
+      throw new InvalidOptionError(`redis.${key}`, 'is not a known option')
+    }
+  }
+  if (redis.url !== undefined && redis.client !== undefined) throw new InvalidOptionError('redis', 'takes a url or a client, not both')
+  const url = read(redis, 'url', 'redis://127.0.0.1:6379', isNonEmptyString, 'a redis:// URL', 'redis.url')
+  const client = read<Redis | null>(redis, 'client', null,
+    (v): v is Redis => typeof v === 'object' && v !== null && typeof (v as { duplicate?: unknown }).duplicate === 'function',
+    'an ioredis client', 'redis.client')
+  const heartbeatInterval = read(redis, 'heartbeatInterval', 2000, isPositiveInteger, 'a positive integer (ms)', 'redis.heartbeatInterval')
+  const nodeTimeout = read(redis, 'nodeTimeout', 10000, isPositiveInteger, 'a positive integer (ms)', 'redis.nodeTimeout')
+  if (nodeTimeout <= heartbeatInterval) throw new InvalidOptionError('redis.nodeTimeout', 'must be longer than redis.heartbeatInterval')
+  return {
+    url,
+    client,
+    prefix: read(redis, 'prefix', 'ahws:', isString, 'a string', 'redis.prefix'),
+    heartbeatInterval,
+    nodeTimeout,
+    requestTimeout: read(redis, 'requestTimeout', 5000, isPositiveInteger, 'a positive integer (ms)', 'redis.requestTimeout')
+  }
+}
+
 function readRooms (options: Record<string, unknown>): string[] {
   const rooms = read(options, 'rooms', ['defaultRoom', 'anotherRoom'], Array.isArray, 'an array of room names')
   for (const room of rooms) {
@@ -204,6 +253,15 @@ function readRooms (options: Record<string, unknown>): string[] {
     }
   }
   return [...new Set<string>(rooms)]
+}
+
+function readClient (options: Record<string, unknown>): PrimusClientOptions {
+  const client = readObject(options, 'client')
+  // Baked into the generated client, they would make every page's Primus throw.
+  for (const removed of ['ping', 'pong']) {
+    if (removed in client) throw new InvalidOptionError(`client.${removed}`, 'was removed in Primus 8; use client.pingTimeout')
+  }
+  return client
 }
 
 function readRelativeFolder (options: Record<string, unknown>, name: string, fallback: string): string {
@@ -249,7 +307,8 @@ export function resolveOptions (input: unknown, cwd = process.cwd()): ResolvedOp
     authorize: read<Authorize | null>(options, 'authorize', null, (v): v is Authorize => typeof v === 'function', 'a function (request) => void'),
     maxBufferedBytes: read(options, 'maxBufferedBytes', 16 * 1024 * 1024, isPositiveInteger, 'a positive integer (bytes)'),
     shutdownTimeout: read(options, 'shutdownTimeout', 5000, isNonNegativeInteger, 'a non-negative integer (ms)'),
+    redis: readRedis(options),
     server: readServer(options),
-    client: readObject(options, 'client')
+    client: readClient(options)
   }
 }

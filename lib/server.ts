@@ -7,6 +7,9 @@ import type { IncomingMessage, Server } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
 import type { WelcomeMessage } from '../types/protocol.js'
 import { ActionRegistry, type ActionDefinition } from './actions.js'
+import type { Cluster } from './cluster/cluster.js'
+import { RedisCluster } from './cluster/redis-cluster.js'
+import { RedisNode } from './cluster/redis-node.js'
 import { Connection, encodePush, type ConnectionEnvironment } from './connection.js'
 import { dispatchMessage, type ServerContext } from './dispatch.js'
 import { InvalidHookError, InvalidOptionError } from './errors.js'
@@ -15,7 +18,9 @@ import { Lifecycle } from './lifecycle.js'
 import type { ResolvedOptions } from './options.js'
 import { createPrimus, type PrimusServer, type Spark } from './primus.js'
 import { MemoryRoomStore } from './rooms/memory-store.js'
+import { RedisRoomStore } from './rooms/redis-store.js'
 import { Rooms } from './rooms/rooms.js'
+import type { RoomStore } from './rooms/store.js'
 import { closeConnections } from './shutdown.js'
 
 export type ConnectionHook = (connection: Connection) => void | Promise<void>
@@ -33,12 +38,22 @@ export class ActionheroWs implements ServerContext {
   readonly #byFingerprint = new Map<string, Set<Connection>>()
   readonly #environment: ConnectionEnvironment
   readonly #welcome: { message: WelcomeMessage, json: string } | null
+  /** This node in Redis, and the other nodes through it, when the app scales out. */
+  readonly #redis: RedisNode | null
+  readonly #cluster: Cluster | null
   #primus: PrimusServer | null = null
 
   constructor (options: ResolvedOptions, log: FastifyBaseLogger) {
     this.#options = options
     this.log = log
-    this.rooms = new Rooms({ store: new MemoryRoomStore(), connections: this.connections, echoSay: options.echoSay, log })
+    let store: RoomStore = new MemoryRoomStore()
+    this.#redis = options.redis === null ? null : new RedisNode(options.redis, log)
+    this.#cluster = null
+    if (this.#redis !== null && options.redis !== null) {
+      store = new RedisRoomStore(this.#redis)
+      this.#cluster = new RedisCluster(this.#redis, { requestTimeout: options.redis.requestTimeout })
+    }
+    this.rooms = new Rooms({ store, connections: this.connections, cluster: this.#cluster, echoSay: options.echoSay, log })
     for (const action of options.actions) this.actions.add(action)
     const welcome: WelcomeMessage | null = options.welcomeMessage === false ? null : { context: 'api', welcome: options.welcomeMessage }
     this.#welcome = welcome === null ? null : { message: welcome, json: JSON.stringify(welcome) }
@@ -74,24 +89,42 @@ export class ActionheroWs implements ServerContext {
     return this
   }
 
-  /** Sends `message` to connection `connectionId`; resolves false when no such connection is open. */
+  /** Sends `message` to connection `connectionId` on any node; resolves false when no node has it open. */
   async send (connectionId: string, message: object): Promise<boolean> {
-    return this.connections.get(connectionId)?.send(message) ?? false
+    const json = encodePush(message)
+    const connection = this.connections.get(connectionId)
+    if (connection !== undefined) return connection.write(message, json)
+    return this.#cluster?.send(connectionId, json) ?? false
   }
 
-  /** Sends `message` to every connection of the visitor with this fingerprint; resolves how many it reached. */
+  /** Sends `message` to every connection of the visitor with this fingerprint, on every node; resolves how many. */
   async sendToFingerprint (fingerprint: string, message: object): Promise<number> {
-    const connections = this.#byFingerprint.get(fingerprint)
-    if (connections === undefined) return 0
     const json = encodePush(message)
     let reached = 0
-    for (const connection of connections) if (connection.write(message, json)) reached++
-    return reached
+    for (const connection of this.#byFingerprint.get(fingerprint) ?? []) if (connection.write(message, json)) reached++
+    return reached + (await this.#cluster?.sendToFingerprint(fingerprint, json) ?? 0)
   }
 
-  /** Starts what does not need the network: the room store, and the rooms of the `rooms` option. */
+  /** Joins the cluster when there is one, then starts the room store and creates the rooms of the `rooms` option. */
   async start (): Promise<void> {
-    await this.rooms.start(this.#options.rooms)
+    try {
+      await this.#startCluster()
+      await this.rooms.start(this.#options.rooms)
+    } catch (error) {
+      await this.#redis?.close()
+      throw error
+    }
+  }
+
+  async #startCluster (): Promise<void> {
+    await this.#redis?.start()
+    await this.#cluster?.start({
+      push: (connectionIds, json) => {
+        const message = JSON.parse(json) as object
+        for (const id of connectionIds) this.connections.get(id)?.write(message, json)
+      },
+      changeMembership: (connectionId, room, change) => this.rooms.changeLocalMembership(connectionId, room, change)
+    })
   }
 
   /** Binds Primus to the app's HTTP server: from now on, handshakes on `server.pathname` become connections. */
@@ -131,6 +164,8 @@ export class ActionheroWs implements ServerContext {
     const primus = this.#primus
     if (primus !== null) await new Promise<void>((resolve) => primus.destroy({ close: false }, () => resolve()))
     await this.rooms.close()
+    await this.#cluster?.close()
+    await this.#redis?.close()
   }
 
   #connect (spark: Spark, gate: HandshakeGate): void {
@@ -141,6 +176,7 @@ export class ActionheroWs implements ServerContext {
       if (visitor === undefined) this.#byFingerprint.set(connection.fingerprint, visitor = new Set())
       visitor.add(connection)
     }
+    this.#cluster?.connected(connection)
     spark.on('data', (message) => dispatchMessage(this, connection, message))
     spark.on('error', (error) => {
       // Primus reports a frame it could not decode as an error and drops it; the client gets an answer.
@@ -160,6 +196,7 @@ export class ActionheroWs implements ServerContext {
       visitor?.delete(connection)
       if (visitor?.size === 0) this.#byFingerprint.delete(connection.fingerprint)
     }
+    this.#cluster?.disconnected(connection)
     this.lifecycle.track(this.#depart(connection)).catch((error: unknown) =>
       this.log.error({ err: error, connection: connection.id }, 'fastify-actionhero-ws: cleaning up a connection failed'))
   }

@@ -26,6 +26,7 @@ test('every option has the default of DESIGN.md', () => {
     authorize: null,
     maxBufferedBytes: 16 * 1024 * 1024,
     shutdownTimeout: 5000,
+    redis: null,
     server: { pathname: '/primus', transformer: 'websockets', parser: 'JSON', maxLength: 1048576 },
     client: {}
   })

@@ -168,5 +168,7 @@ export const ERRORS = {
   fileNotFound: 'That file is not found',
   fileTooLarge: 'That file is too large',
   /** Server API only (`rooms.addMember` and the like): no such connection on any node. */
-  connectionNotFound: (id: string) => `connection ${id} is not connected`
+  connectionNotFound: (id: string) => `connection ${id} is not connected`,
+  /** Server API only: the node that holds a connection did not answer a membership change in time. */
+  nodeDidNotAnswer: (id: string) => `the server of connection ${id} did not answer`
 } as const

@@ -5,6 +5,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import { ERRORS, type ChatMessage, type RoomMembers } from '../../types/protocol.js'
+import type { Cluster, MembershipChange } from '../cluster/cluster.js'
 import type { Connection } from '../connection.js'
 import { RoomError } from '../errors.js'
 import { isRoomName } from '../options.js'
@@ -15,6 +16,8 @@ export interface RoomsOptions {
   store: RoomStore
   /** This node's connections, by id. */
   connections: ReadonlyMap<string, Connection>
+  /** The other nodes, when there are any: membership changes for their connections go through it. */
+  cluster: Cluster | null
   echoSay: boolean
   log: FastifyBaseLogger
 }
@@ -22,6 +25,7 @@ export interface RoomsOptions {
 export class Rooms {
   readonly #store: RoomStore
   readonly #connections: ReadonlyMap<string, Connection>
+  readonly #cluster: Cluster | null
   readonly #echoSay: boolean
   readonly #log: FastifyBaseLogger
   readonly #middleware = new ChatMiddlewareChain()
@@ -34,16 +38,21 @@ export class Rooms {
   readonly #sending = new SerialQueues()
   readonly #delivering = new SerialQueues()
 
-  constructor ({ store, connections, echoSay, log }: RoomsOptions) {
+  constructor ({ store, connections, cluster, echoSay, log }: RoomsOptions) {
     this.#store = store
     this.#connections = connections
+    this.#cluster = cluster
     this.#echoSay = echoSay
     this.#log = log
   }
 
   /** Starts the store and creates the rooms of the `rooms` option. */
   async start (rooms: readonly string[]): Promise<void> {
-    await this.#store.start({ deliver: (message) => this.#deliver(message), destroyed: (room) => this.#destroyed(room) })
+    await this.#store.start({
+      deliver: (message, json) => this.#deliver(message, json),
+      destroyed: (room) => this.#destroyed(room),
+      departed: (room, memberId) => this.#departed(room, memberId)
+    })
     for (const room of rooms) await this.#store.create(room)
   }
 
@@ -82,19 +91,20 @@ export class Rooms {
     return { room, members: byId, membersCount: members.length }
   }
 
-  /** Adds connection `connectionId` to `room`, as if it had sent `roomAdd`. */
-  async addMember (connectionId: string, room: string): Promise<void> {
-    await this.join(this.#connection(connectionId), checkRoom(room))
+  /** Adds connection `connectionId`, on any node, to `room`, as if it had sent `roomAdd`. */
+  addMember (connectionId: string, room: string): Promise<void> {
+    return this.#changeMembership(connectionId, checkRoom(room), 'add')
   }
 
-  /** Removes connection `connectionId` from `room`, as if it had sent `roomLeave`. */
-  async removeMember (connectionId: string, room: string): Promise<void> {
-    await this.leave(this.#connection(connectionId), checkRoom(room))
+  /** Removes connection `connectionId`, on any node, from `room`, as if it had sent `roomLeave`. */
+  removeMember (connectionId: string, room: string): Promise<void> {
+    return this.#changeMembership(connectionId, checkRoom(room), 'remove')
   }
 
   /** Sends `message` to every member of `room` (but `from`, unless `echoSay`). A server broadcast is `from: 0`. */
   async broadcast (room: string, message: unknown, from: string | 0 = 0): Promise<void> {
-    if (!await this.#store.exists(checkRoom(room))) throw new RoomError(ERRORS.roomNotFound)
+    // A room with members here exists; asking Redis would only make a broadcast fail in an outage.
+    if (!this.#local.has(checkRoom(room)) && !await this.#store.exists(room)) throw new RoomError(ERRORS.roomNotFound)
     await this.#publish({ context: 'user', room, from, message, sentAt: Date.now() })
   }
 
@@ -135,9 +145,22 @@ export class Rooms {
         if (!force) throw error
         this.#log.warn({ err: error, connection: connection.id, room }, 'fastify-actionhero-ws: leave middleware failed for a departing connection')
       }
-      await this.#store.leave(room, connection.id)
+      try {
+        await this.#store.leave(room, connection.id)
+      } catch (error) {
+        // The store writes its members back when it can; a departing connection must not stay here.
+        if (!force) throw error
+        this.#log.warn({ err: error, connection: connection.id, room }, 'fastify-actionhero-ws: the room store could not record a departure yet')
+      }
       this.#forget(connection, room)
     })
+  }
+
+  /** A membership change asked by another node for a connection of this one. */
+  changeLocalMembership (connectionId: string, room: string, change: MembershipChange): Promise<void> {
+    const connection = this.#connections.get(connectionId)
+    if (connection === undefined) throw new RoomError(ERRORS.connectionNotFound(connectionId))
+    return change === 'add' ? this.join(connection, room) : this.leave(connection, room)
   }
 
   /** Leaves every room of a connection that has closed. */
@@ -168,10 +191,10 @@ export class Rooms {
   }
 
   /** Fan-out to this node's members: encoded once, unless `say` middleware changes it for a receiver. */
-  #deliver (message: ChatMessage): void {
+  #deliver (message: ChatMessage, encoded?: string): void {
     const members = this.#local.get(message.room)
     if (members === undefined) return
-    const json = JSON.stringify(message)
+    const json = encoded ?? JSON.stringify(message)
     const receivers = [...members].filter((member) => this.#echoSay || member.id !== message.from)
     if (!this.#middleware.hasSay && !this.#delivering.busy(message.room)) {
       for (const receiver of receivers) receiver.write(message, json)
@@ -198,6 +221,12 @@ export class Rooms {
     }
   }
 
+  /** A member of a dead node was removed: the `leave` middleware hears of it here. */
+  #departed (room: string, memberId: string): void {
+    this.#middleware.leave({ id: memberId, departed: true }, room).catch((error: unknown) =>
+      this.#log.warn({ err: error, connection: memberId, room }, 'fastify-actionhero-ws: leave middleware failed for a departed member'))
+  }
+
   // ----- bookkeeping ------------------------------------------------------------------------------
 
   async #change (connection: Connection, room: string, busyError: string, change: () => Promise<void>): Promise<void> {
@@ -220,10 +249,9 @@ export class Rooms {
     if (members?.size === 0) this.#local.delete(room)
   }
 
-  #connection (connectionId: string): Connection {
-    const connection = this.#connections.get(connectionId)
-    if (connection === undefined) throw new RoomError(ERRORS.connectionNotFound(connectionId))
-    return connection
+  async #changeMembership (connectionId: string, room: string, change: MembershipChange): Promise<void> {
+    if (this.#connections.has(connectionId) || this.#cluster === null) return this.changeLocalMembership(connectionId, room, change)
+    return this.#cluster.changeMembership(connectionId, room, change)
   }
 }
 

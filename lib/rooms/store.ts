@@ -14,10 +14,12 @@ export type JoinResult = 'joined' | 'already' | 'missing'
 
 /** What the store tells its node. */
 export interface RoomStoreEvents {
-  /** A chat message published to a room that has members on this node. */
-  deliver (message: ChatMessage): void
+  /** A chat message published to a room that has members on this node; `json` is its encoding when the store has it. */
+  deliver (message: ChatMessage, json?: string): void
   /** A room was destroyed (here or on another node): its members on this node must leave it. */
   destroyed (room: string): void
+  /** A member of a dead node was removed from a room (by this node, which reaped that node). */
+  departed (room: string, memberId: string): void
 }
 
 /**

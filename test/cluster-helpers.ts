@@ -1,0 +1,180 @@
+/**
+ * Helpers for the scale-out tests: app servers in their own processes, a unique key prefix per test
+ * (removed afterwards), and a Redis server of the test's own when it must be stopped and started.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { TestContext } from 'node:test'
+import { Redis } from 'ioredis'
+import type { ActionheroWsOptions } from '../lib/index.js'
+import { sleep } from './helpers.js'
+
+export const SHARED_REDIS = 'redis://127.0.0.1:6379'
+
+/** Whether a Redis answers at `url`; outside CI a test may skip when none does. */
+export async function redisAnswers (url = SHARED_REDIS): Promise<boolean> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+    return await client.ping() === 'PONG'
+  } catch {
+    return false
+  } finally {
+    client.disconnect()
+  }
+}
+
+/** Skips the test (outside CI) or fails it (in CI) when there is no Redis. Returns false when skipped. */
+export async function needRedis (t: TestContext, url = SHARED_REDIS): Promise<boolean> {
+  if (await redisAnswers(url)) return true
+  if (process.env.CI) throw new Error(`no Redis answers at ${url}: start redis-server (.ci/run does)`)
+  t.skip(`no Redis answers at ${url}: start redis-server to run this test`)
+  return false
+}
+
+export async function keysUnder (url: string, prefix: string): Promise<string[]> {
+  const client = new Redis(url)
+  try {
+    const keys: string[] = []
+    let cursor = '0'
+    do {
+      const [next, batch] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+      cursor = next
+      keys.push(...batch)
+    } while (cursor !== '0')
+    return keys
+  } finally {
+    client.disconnect()
+  }
+}
+
+async function deleteKeys (url: string, prefix: string): Promise<void> {
+  if (!await redisAnswers(url)) return
+  const keys = await keysUnder(url, prefix)
+  const client = new Redis(url)
+  if (keys.length > 0) await client.del(...keys)
+  client.disconnect()
+}
+
+export interface ClusterNode {
+  port: number
+  url: string
+  process: ChildProcess
+  /** Calls one of the fixture's control actions over HTTP and returns its `result`. */
+  call: <T = unknown>(action: string, params?: Record<string, unknown>) => Promise<T>
+  /** Stops the node: SIGTERM closes it cleanly, SIGKILL leaves its traces for the others to reap. */
+  stop: (signal?: NodeJS.Signals) => Promise<void>
+}
+
+export interface TestCluster {
+  /** The key prefix of this test's cluster; every key under it is deleted when the test ends. */
+  prefix: string
+  redisUrl: string
+  /** Starts an app server of this cluster in its own process. */
+  startNode: (options?: ActionheroWsOptions) => Promise<ClusterNode>
+}
+
+/**
+ * A cluster of app servers on `redisUrl` under a prefix of its own. When the test ends its nodes
+ * stop, then its keys are deleted.
+ */
+export function createCluster (t: TestContext, { redisUrl = SHARED_REDIS, prefix = uniquePrefix() } = {}): TestCluster {
+  const nodes: ClusterNode[] = []
+  t.after(async () => {
+    await Promise.all(nodes.map((node) => node.stop()))
+    await deleteKeys(redisUrl, prefix)
+  })
+  return {
+    prefix,
+    redisUrl,
+    startNode: async (options = {}) => {
+      const node = await startNode({
+        ...options,
+        redis: { url: redisUrl, prefix, heartbeatInterval: 250, nodeTimeout: 1500, ...options.redis }
+      })
+      nodes.push(node)
+      return node
+    }
+  }
+}
+
+export function uniquePrefix (): string {
+  return `ahws-test-${randomBytes(4).toString('hex')}:`
+}
+
+async function startNode (options: ActionheroWsOptions): Promise<ClusterNode> {
+  const child = fork(new URL('./fixtures/cluster-node.ts', import.meta.url), {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, AHWS_NODE_OPTIONS: JSON.stringify(options) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+  })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    child.kill(signal)
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+    await exited
+    clearTimeout(timer)
+  }
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (message: { port: number }) => resolve(message.port))
+    child.once('exit', (code) => reject(new Error(`the node exited with ${code} before listening`)))
+  })
+  const url = `http://127.0.0.1:${port}`
+  const call = async <T>(action: string, params: Record<string, unknown> = {}): Promise<T> => {
+    const response = await fetch(`${url}/api/${action}`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(params)
+    })
+    const body = await response.json() as { result?: T, error?: string }
+    if (!response.ok) throw new Error(body.error ?? `HTTP ${response.status}`)
+    return body.result as T
+  }
+  return { port, url, process: child, call, stop }
+}
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  await new Promise((resolve) => server.close(resolve))
+  if (address === null || typeof address === 'string') throw new Error('no free port')
+  return address.port
+}
+
+export interface OwnRedis {
+  url: string
+  start: () => Promise<void>
+  /** Kills the server: it keeps nothing on disk, so it comes back empty. */
+  kill: () => Promise<void>
+}
+
+/** A redis-server of the test's own, on a free port, that the test may kill and start again. */
+export async function startOwnRedis (t: TestContext): Promise<OwnRedis> {
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'ahws-redis-'))
+  const url = `redis://127.0.0.1:${port}`
+  let server: ChildProcess | null = null
+  const kill = async (): Promise<void> => {
+    if (server === null) return
+    const exited = new Promise((resolve) => server?.once('exit', resolve))
+    server.kill('SIGKILL')
+    await exited
+    server = null
+  }
+  const start = async (): Promise<void> => {
+    server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' })
+    for (let attempt = 0; attempt < 100 && !await redisAnswers(url); attempt++) await sleep(50)
+    if (!await redisAnswers(url)) throw new Error(`redis-server did not start on port ${port}`)
+  }
+  t.after(async () => {
+    await kill()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  await start()
+  return { url, start, kill }
+}
