@@ -8,7 +8,9 @@ import type { ActionRegistry } from './actions.js'
 import type { Connection } from './connection.js'
 import { actionEvents } from './events/action.js'
 import { connectionEvents } from './events/connection.js'
+import { fileEvents } from './events/file.js'
 import { roomEvents } from './events/rooms.js'
+import type { PublicFolder } from './files.js'
 import type { Lifecycle } from './lifecycle.js'
 import { isPlainObject } from './options.js'
 import { replyVerbError, type ReplyTarget } from './reply.js'
@@ -24,6 +26,7 @@ export interface ServerContext {
   readonly actions: ActionRegistry
   readonly lifecycle: Lifecycle
   readonly rooms: Rooms
+  readonly publicFolder: PublicFolder
   readonly simultaneousActions: number
   readonly log: FastifyBaseLogger
 }
@@ -33,6 +36,7 @@ export type EventHandler = (request: IncomingRequest, server: ServerContext) => 
 const HANDLERS: ReadonlyMap<string, EventHandler> = new Map(Object.entries({
   ...actionEvents,
   ...connectionEvents,
+  ...fileEvents,
   ...roomEvents
 }))
 

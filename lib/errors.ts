@@ -23,6 +23,10 @@ export const InvalidMiddlewareError = createError<'FST_AHWS_INVALID_MIDDLEWARE',
 export const InvalidMessageError = createError<'FST_AHWS_INVALID_MESSAGE', [string]>(
   'FST_AHWS_INVALID_MESSAGE', 'a message for a connection must be a JSON object: %s', 500, TypeError)
 
+/** The browser client could not be written at boot (`clientJsName`), so the boot fails. */
+export const ClientGenerationError = createError<'FST_AHWS_CLIENT_GENERATION', [string, string]>(
+  'FST_AHWS_CLIENT_GENERATION', 'cannot write the browser client %s: %s', 500)
+
 /** A room operation refused, with its PROTOCOL.md error string (e.g. `room does not exist`). */
 export class RoomError extends Error {
   constructor (message: string) {

@@ -3,10 +3,12 @@
  */
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
+import { writeClientBundle } from './client-bundle.js'
 import { registerFingerprint } from './fingerprint.js'
 import { remoteAddressReader } from './handshake.js'
 import { httpApi } from './http-api.js'
 import { resolveOptions, type ActionheroWsOptions } from './options.js'
+import { publicFiles } from './public-files.js'
 import { ActionheroWs } from './server.js'
 
 declare module 'fastify' {
@@ -31,7 +33,18 @@ const plugin: FastifyPluginAsync<ActionheroWsOptions> = async (fastify, rawOptio
   if (options.apiPath !== false) {
     await fastify.register(httpApi, { apiPath: options.apiPath, actions: server.actions, lifecycle: server.lifecycle })
   }
+  const { clientJsName } = options
+  if (options.publicPrefix !== false) {
+    await fastify.register(publicFiles, { root: options.publicDir, publicPrefix: options.publicPrefix, createRoot: clientJsName !== null })
+  }
   server.listen(fastify.server, remoteAddressReader(fastify))
+  if (clientJsName !== null) {
+    // At onReady, so that the library includes the Primus plugins added after register.
+    fastify.addHook('onReady', async () => {
+      const files = await writeClientBundle(server.primus.library(), { ...options, clientJsName })
+      fastify.log.debug({ files }, 'fastify-actionhero-ws: wrote the browser client')
+    })
+  }
   // preClose: sockets must be gone before Fastify closes the HTTP server, or close() would wait on them.
   fastify.addHook('preClose', async () => { await server.close() })
 }
@@ -52,5 +65,5 @@ export {
 export type { ActionheroWsOptions, FingerprintOptions, PrimusClientOptions, PrimusServerOptions } from './options.js'
 export type { Authorize, HandshakeRequest } from './handshake.js'
 export type { PrimusServer, PrimusSocket, PrimusSocketConstructor, Spark } from './primus.js'
-export { DuplicateActionError, InvalidActionError, InvalidHookError, InvalidMessageError, InvalidMiddlewareError, InvalidOptionError, RoomError } from './errors.js'
+export { ClientGenerationError, DuplicateActionError, InvalidActionError, InvalidHookError, InvalidMessageError, InvalidMiddlewareError, InvalidOptionError, RoomError } from './errors.js'
 export * from '../types/protocol.js'

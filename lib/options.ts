@@ -80,6 +80,8 @@ export interface ActionheroWsOptions {
   allowedOrigins?: '*' | string | string[]
   authorize?: Authorize
   maxBufferedBytes?: number
+  /** The largest file the `file` event sends, in bytes (it travels as one message); larger ones get `That file is too large`. */
+  maxFileBytes?: number
   /** How long `close()` waits for pending actions, then for sockets to close, in ms. */
   shutdownTimeout?: number
   redis?: RedisOptions
@@ -106,6 +108,7 @@ export interface ResolvedOptions {
   allowedOrigins: '*' | ReadonlySet<string>
   authorize: Authorize | null
   maxBufferedBytes: number
+  maxFileBytes: number
   shutdownTimeout: number
   redis: (RedisNodeOptions & { requestTimeout: number }) | null
   server: PrimusServerOptions & { pathname: string, maxLength: number }
@@ -123,7 +126,7 @@ const REGISTER_OPTIONS = new Set(['prefix', 'logLevel', 'logSerializers'])
 const KNOWN_OPTIONS = new Set<string>([
   'enabled', 'clientUrl', 'publicDir', 'publicPrefix', 'clientJsPath', 'clientJsName', 'destroyClientsOnShutdown',
   'welcomeMessage', 'rooms', 'echoSay', 'simultaneousActions', 'actions', 'apiPath', 'fingerprint', 'allowedOrigins',
-  'authorize', 'maxBufferedBytes', 'shutdownTimeout', 'redis', 'server', 'client'
+  'authorize', 'maxBufferedBytes', 'maxFileBytes', 'shutdownTimeout', 'redis', 'server', 'client'
 ])
 
 // RFC 6265 cookie-name: an HTTP token.
@@ -306,6 +309,7 @@ export function resolveOptions (input: unknown, cwd = process.cwd()): ResolvedOp
     allowedOrigins: readAllowedOrigins(options.allowedOrigins),
     authorize: read<Authorize | null>(options, 'authorize', null, (v): v is Authorize => typeof v === 'function', 'a function (request) => void'),
     maxBufferedBytes: read(options, 'maxBufferedBytes', 16 * 1024 * 1024, isPositiveInteger, 'a positive integer (bytes)'),
+    maxFileBytes: read(options, 'maxFileBytes', 1024 * 1024, isPositiveInteger, 'a positive integer (bytes)'),
     shutdownTimeout: read(options, 'shutdownTimeout', 5000, isNonNegativeInteger, 'a non-negative integer (ms)'),
     redis: readRedis(options),
     server: readServer(options),

@@ -4,6 +4,7 @@
  */
 import type { MessageId } from '../types/protocol.js'
 import type { Connection } from './connection.js'
+import type { PublicFile } from './files.js'
 
 /** What a reply answers: the connection, and the count and id taken when the request arrived. */
 export interface ReplyTarget {
@@ -38,6 +39,12 @@ export function replyAction (request: ReplyTarget, result: unknown): void {
 
 export function replyActionError (request: ReplyTarget, error: string): void {
   reply(request, {}, error)
+}
+
+/** The reply to `file` (PROTOCOL.md 3.4): the file with `error: null`, or the error string with no content. */
+export function replyFile (request: ReplyTarget, file: PublicFile | string): void {
+  if (typeof file === 'string') reply(request, { content: null, mime: null, length: 0 }, file)
+  else reply(request, { error: null, ...file })
 }
 
 /**

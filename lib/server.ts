@@ -13,6 +13,7 @@ import { RedisNode } from './cluster/redis-node.js'
 import { Connection, encodePush, type ConnectionEnvironment } from './connection.js'
 import { dispatchMessage, type ServerContext } from './dispatch.js'
 import { InvalidHookError, InvalidOptionError } from './errors.js'
+import { PublicFolder } from './files.js'
 import { HandshakeGate } from './handshake.js'
 import { Lifecycle } from './lifecycle.js'
 import type { ResolvedOptions } from './options.js'
@@ -32,6 +33,8 @@ export class ActionheroWs implements ServerContext {
   readonly actions = new ActionRegistry()
   readonly lifecycle = new Lifecycle()
   readonly rooms: Rooms
+  /** The public folder, as the `file` event reads it. */
+  readonly publicFolder: PublicFolder
   readonly log: FastifyBaseLogger
   readonly #options: ResolvedOptions
   readonly #hooks: Record<ConnectionHookName, ConnectionHook[]> = { onConnect: [], onDisconnect: [] }
@@ -46,6 +49,7 @@ export class ActionheroWs implements ServerContext {
   constructor (options: ResolvedOptions, log: FastifyBaseLogger) {
     this.#options = options
     this.log = log
+    this.publicFolder = new PublicFolder(options.publicDir, options.maxFileBytes)
     let store: RoomStore = new MemoryRoomStore()
     this.#redis = options.redis === null ? null : new RedisNode(options.redis, log)
     this.#cluster = null

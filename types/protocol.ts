@@ -167,6 +167,10 @@ export const ERRORS = {
   roomDeleted: 'this room has been deleted',
   fileNotFound: 'That file is not found',
   fileTooLarge: 'That file is too large',
+  /** The client's own answers (PROTOCOL.md 4), when no reply from the server can come. */
+  connectionClosed: 'the connection closed before a response arrived',
+  requestTimedOut: 'the server did not answer in time',
+  notConnected: 'the client is not connected',
   /** Server API only (`rooms.addMember` and the like): no such connection on any node. */
   connectionNotFound: (id: string) => `connection ${id} is not connected`,
   /** Server API only: the node that holds a connection did not answer a membership change in time. */

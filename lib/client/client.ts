@@ -1,0 +1,377 @@
+/**
+ * `ActionheroClient` (PROTOCOL.md 4): the client of the ActionHero WebSocket server, over a Primus
+ * socket. Every request carries a `messageId` and is answered exactly once (see requests.ts). While
+ * the socket (re)connects, requests wait; they are sent once the connection is back and has joined
+ * its rooms again.
+ */
+import {
+  ERRORS, type ActionDocumentation, type ActionReply, type ChatMessage, type ClientMessage, type ConnectionDetails,
+  type FileReply, type PushMessage, type ReplyFields, type RoomMembers, type ServerMessage, type VerbReply, type WelcomeMessage
+} from '../../types/protocol.js'
+import type { PrimusClientOptions } from '../options.js'
+import type { PrimusSocket, PrimusSocketConstructor } from '../primus.js'
+import { Emitter } from './emitter.js'
+import { actionOverHttp } from './http.js'
+import { RequestTable, failureReply, type Answer, type Reply } from './requests.js'
+
+export type ClientState = 'disconnected' | 'connecting' | 'connected' | 'reconnecting' | 'timeout'
+
+export interface ClientOptions extends PrimusClientOptions {
+  /** The server's origin. Default: the generated file's `clientUrl`, or the page's origin. */
+  url?: string
+  /** Where `action` goes over HTTP when there is no socket; `false`: never. Default `/api`. */
+  apiPath?: string | false
+  /** The Primus client to use. Default: the global `Primus` of the generated file (in Node.js, ws and JSON at `/primus`). */
+  Primus?: PrimusSocketConstructor
+}
+
+/** A reconnection attempt that is about to start. */
+export interface ReconnectAttempt {
+  /** 1 for the first attempt after the connection was lost. */
+  attempt: number
+  /** In ms. */
+  delay: number
+}
+
+export interface ClientEvents {
+  /** The connection is open, its rooms joined and `details` current. */
+  connected: []
+  /** The connection was lost (`state` is then `reconnecting`) or closed for good (`disconnected`). */
+  disconnected: []
+  error: [error: Error]
+  /** The connection is back after it was lost, rooms joined again; `connected` follows. */
+  reconnect: []
+  reconnecting: [attempt: ReconnectAttempt]
+  /** Every message from the server. */
+  message: [message: ServerMessage]
+  alert: [message: PushMessage]
+  /** A message whose context is not one the client knows. */
+  api: [message: PushMessage]
+  welcome: [message: WelcomeMessage]
+  /** A chat message of a room the client is in. */
+  say: [message: ChatMessage]
+  /** The connection could not be opened in `options.timeout` ms. */
+  timeout: []
+}
+
+/** A reply as the client hands it over: without `messageCount` when the client had to answer itself. */
+type Received<Wire extends ReplyFields> = Omit<Wire, 'messageCount'> & { messageCount?: number }
+export type ActionResponse<Result extends object = Record<string, unknown>> = Partial<Result> & Received<ActionReply<Record<never, never>>>
+export type VerbResponse<Data = unknown> = Received<VerbReply<Data>>
+export type FileResponse = Received<FileReply>
+
+export type Callback<Response> = (response: Response) => void
+export type ErrorFirstCallback<Response> = (error: Error | null, response: Response) => void
+/** `details` is the `detailsView` reply (a failed one when the connection could not be made). */
+export type ConnectCallback = ErrorFirstCallback<VerbResponse<ConnectionDetails>>
+
+/** Primus's default connection timeout, which is also how long a request waits for its reply. */
+const DEFAULT_TIMEOUT = 10_000
+
+export class ActionheroClient extends Emitter<ClientEvents> {
+  /** The defaults of every client; the generated actionheroClient.js sets them from the server's options. */
+  static defaults: ClientOptions = { apiPath: '/api' }
+
+  readonly options: ClientOptions & { url: string }
+  state: ClientState = 'disconnected'
+  /** The connection's id, from the server. */
+  id: string | null = null
+  /** The visitor's fingerprint cookie, as the server read it from the handshake. */
+  fingerprint: string | null = null
+  /** The rooms the client is in, joined again after a reconnect. */
+  rooms: string[] = []
+  /** The latest `detailsView` data: fetched at every (re)connection. */
+  details: ConnectionDetails | null = null
+  welcomeMessage: string | null = null
+
+  readonly #requests: RequestTable
+  #socket: PrimusSocket | null = null
+  /** Counts the socket's openings and closings, so that work for a closed connection stops. */
+  #session = 0
+  /** Whether the socket has been connected: its next opening is a reconnect. */
+  #hasConnected = false
+  #lastError: Error | null = null
+  #connectCallbacks: ConnectCallback[] = []
+
+  constructor (options: ClientOptions = {}) {
+    super()
+    const merged = { ...ActionheroClient.defaults, ...options }
+    const url = merged.url ?? (globalThis as { location?: { origin?: string } }).location?.origin
+    if (url === undefined) throw new TypeError('ActionheroClient: options.url is required outside a browser page')
+    this.options = { ...merged, url }
+    this.#requests = new RequestTable(this.options.timeout ?? DEFAULT_TIMEOUT)
+  }
+
+  /** Opens the connection; answers with the `detailsView` reply once connected (at once when already connected). */
+  connect (): Promise<VerbResponse<ConnectionDetails>>
+  connect (callback: ConnectCallback): void
+  connect (callback?: ConnectCallback): Promise<VerbResponse<ConnectionDetails>> | undefined {
+    return withErrorFirst<VerbResponse<ConnectionDetails>>(callback, (done) => {
+      if (this.state === 'connected') return this.detailsView(done)
+      if (this.#socket === null) this.#open()
+      this.#connectCallbacks.push(done)
+    })
+  }
+
+  /** Runs an action; inspect `response.error`. Without a socket, it goes over HTTP to `apiPath`. */
+  action<Result extends object = Record<string, unknown>> (name: string, params?: Record<string, unknown>): Promise<ActionResponse<Result>>
+  action<Result extends object = Record<string, unknown>> (name: string, callback: Callback<ActionResponse<Result>>): void
+  action<Result extends object = Record<string, unknown>> (name: string, params: Record<string, unknown> | undefined, callback: Callback<ActionResponse<Result>>): void
+  action<Result extends object> (
+    name: string,
+    paramsOrCallback?: Record<string, unknown> | Callback<ActionResponse<Result>>,
+    callback?: Callback<ActionResponse<Result>>
+  ): Promise<ActionResponse<Result>> | undefined {
+    const params = typeof paramsOrCallback === 'function' ? {} : paramsOrCallback ?? {}
+    return withCallback(typeof paramsOrCallback === 'function' ? paramsOrCallback : callback, (done) => {
+      const { apiPath, url } = this.options
+      if (this.#socket === null && apiPath !== false) {
+        actionOverHttp(url, apiPath ?? '/api', name, params).then(done as Answer)
+        return
+      }
+      this.#send({ event: 'action', params: { ...params, action: name } }, done)
+    })
+  }
+
+  /** Says `message` (a string or any JSON value) to a room the client has joined. */
+  say (room: string, message: unknown): Promise<VerbResponse>
+  say (room: string, message: unknown, callback: Callback<VerbResponse>): void
+  say (room: string, message: unknown, callback?: Callback<VerbResponse>): Promise<VerbResponse> | undefined {
+    return withCallback(callback, (done) => this.#send({ event: 'say', room, message }, done))
+  }
+
+  /** The connection's details; they also refresh `details`, `id`, `fingerprint` and `rooms`. */
+  detailsView (): Promise<VerbResponse<ConnectionDetails>>
+  detailsView (callback: ErrorFirstCallback<VerbResponse<ConnectionDetails>>): void
+  detailsView (callback?: ErrorFirstCallback<VerbResponse<ConnectionDetails>>): Promise<VerbResponse<ConnectionDetails>> | undefined {
+    return withErrorFirst(callback, (done) => this.#send<VerbResponse<ConnectionDetails>>({ event: 'detailsView' }, (reply) => {
+      if (reply.error === undefined && reply.data !== undefined) this.#adopt(reply.data)
+      done(errorOf(reply), reply)
+    }))
+  }
+
+  roomView (room: string): Promise<VerbResponse<RoomMembers>>
+  roomView (room: string, callback: Callback<VerbResponse<RoomMembers>>): void
+  roomView (room: string, callback?: Callback<VerbResponse<RoomMembers>>): Promise<VerbResponse<RoomMembers>> | undefined {
+    return withCallback(callback, (done) => this.#send({ event: 'roomView', room }, done))
+  }
+
+  /** Joins a room; `rooms` includes it when the callback runs. */
+  roomAdd (room: string): Promise<VerbResponse<boolean>>
+  roomAdd (room: string, callback: Callback<VerbResponse<boolean>>): void
+  roomAdd (room: string, callback?: Callback<VerbResponse<boolean>>): Promise<VerbResponse<boolean>> | undefined {
+    return withCallback(callback, (done) => this.#send<VerbResponse<boolean>>({ event: 'roomAdd', room }, (reply) => {
+      if (reply.error === undefined || reply.error === ERRORS.alreadyInRoom) this.#joined(room)
+      done(reply)
+    }))
+  }
+
+  /** Leaves a room; `rooms` no longer includes it when the callback runs. */
+  roomLeave (room: string): Promise<VerbResponse<boolean>>
+  roomLeave (room: string, callback: Callback<VerbResponse<boolean>>): void
+  roomLeave (room: string, callback?: Callback<VerbResponse<boolean>>): Promise<VerbResponse<boolean>> | undefined {
+    return withCallback(callback, (done) => this.#send<VerbResponse<boolean>>({ event: 'roomLeave', room }, (reply) => {
+      if (reply.error === undefined || reply.error === ERRORS.notInRoom) this.#left(room)
+      done(reply)
+    }))
+  }
+
+  /** A file of the server's public folder: text as text, other types base64 (`encoding: 'base64'`). */
+  file (name: string): Promise<FileResponse>
+  file (name: string, callback: Callback<FileResponse>): void
+  file (name: string, callback?: Callback<FileResponse>): Promise<FileResponse> | undefined {
+    return withCallback(callback, (done) => this.#send({ event: 'file', file: name }, done))
+  }
+
+  /** The server's actions: their names, descriptions and inputs. */
+  documentation (): Promise<VerbResponse<Record<string, ActionDocumentation>>>
+  documentation (callback: Callback<VerbResponse<Record<string, ActionDocumentation>>>): void
+  documentation (callback?: Callback<VerbResponse<Record<string, ActionDocumentation>>>): Promise<VerbResponse<Record<string, ActionDocumentation>>> | undefined {
+    return withCallback(callback, (done) => this.#send({ event: 'documentation' }, done))
+  }
+
+  /** Closes the connection at once, without reconnecting; requests still waiting are answered with an error. */
+  disconnect (): void {
+    const socket = this.#socket
+    if (socket === null) return
+    this.#socket = null // from here on, the socket's own events are not ours to handle
+    socket.end()
+    this.#stopped('disconnected')
+  }
+
+  // ----- the socket -------------------------------------------------------------------------------
+
+  #open (): void {
+    const { url, apiPath, Primus = (globalThis as { Primus?: PrimusSocketConstructor }).Primus, manual, ...primusOptions } = this.options
+    if (Primus === undefined) {
+      throw new TypeError('ActionheroClient: Primus is not loaded; load the generated actionheroClient.js, or pass options.Primus')
+    }
+    // Primus writes into its options (into `strategy`, for one), so it gets copies; and it reads a key
+    // that is present as given, so none is set to undefined. `connect()` is what opens the socket, not `manual`.
+    const socketOptions: Record<string, unknown> = { ...primusOptions, manual: false }
+    if (Array.isArray(primusOptions.strategy)) socketOptions.strategy = [...primusOptions.strategy]
+    const socket = new Primus(url, socketOptions)
+    this.#socket = socket
+    this.#hasConnected = false
+    this.#lastError = null
+    this.state = 'connecting'
+    const mine = (): boolean => this.#socket === socket
+    socket.on('open', () => { if (mine()) this.#opened(socket) })
+    socket.on('data', (message: unknown) => { if (mine()) this.#receive(message) })
+    socket.on('error', (error: Error) => {
+      if (!mine()) return
+      this.#lastError = error
+      this.emit('error', error)
+    })
+    socket.on('close', () => {
+      if (!mine()) return
+      this.#session++
+      this.#requests.failSent(ERRORS.connectionClosed)
+    })
+    socket.on('reconnect scheduled', (attempt: { attempt: number, scheduled: number }) => {
+      if (mine()) this.#reconnecting({ attempt: attempt.attempt, delay: attempt.scheduled })
+    })
+    socket.on('timeout', () => {
+      if (!mine()) return
+      this.state = 'timeout'
+      this.emit('timeout')
+    })
+    socket.on('end', () => {
+      if (!mine()) return
+      this.#socket = null
+      this.#stopped(this.state === 'timeout' ? 'timeout' : 'disconnected')
+    })
+  }
+
+  /** The socket is open: join the rooms again, then fetch the details, then let the waiting requests go. */
+  #opened (socket: PrimusSocket): void {
+    const session = ++this.#session
+    const current = (): boolean => session === this.#session
+    const send = (message: ClientMessage, answer: Answer): void => this.#requests.add(message, answer, (request) => socket.write(request))
+    const fetchDetails = (): void => send({ event: 'detailsView' }, (reply) => { if (current()) this.#connected(reply) })
+    const rooms = [...this.rooms]
+    let rejoining = rooms.length
+    if (rejoining === 0) return fetchDetails()
+    // The details come after every join is answered, so that their `rooms` are complete.
+    for (const room of rooms) {
+      send({ event: 'roomAdd', room }, () => { if (current() && --rejoining === 0) fetchDetails() })
+    }
+  }
+
+  #connected (detailsReply: Reply): void {
+    const reply = detailsReply as VerbResponse<ConnectionDetails>
+    if (reply.data !== undefined) this.#adopt(reply.data)
+    const reconnected = this.#hasConnected
+    this.#hasConnected = true
+    this.state = 'connected'
+    const socket = this.#socket
+    if (socket !== null) this.#requests.flush((message) => socket.write(message))
+    if (reconnected) this.emit('reconnect')
+    this.emit('connected')
+    this.#settleConnect(errorOf(reply), reply)
+  }
+
+  #reconnecting (attempt: ReconnectAttempt): void {
+    const lost = this.state === 'connected'
+    this.state = 'reconnecting'
+    if (lost) this.emit('disconnected')
+    this.emit('reconnecting', attempt)
+  }
+
+  /** The socket is gone for good (ended by the server, out of retries, or `disconnect()`). */
+  #stopped (state: 'disconnected' | 'timeout'): void {
+    const previous = this.state
+    this.#session++
+    this.state = state
+    this.#requests.failAll(ERRORS.connectionClosed)
+    const error = this.#lastError ?? new Error(ERRORS.connectionClosed)
+    this.#settleConnect(error, failureReply({ event: 'detailsView' }, error.message) as VerbResponse<ConnectionDetails>)
+    if (previous === 'connected' || previous === 'reconnecting') this.emit('disconnected')
+  }
+
+  #settleConnect (error: Error | null, details: VerbResponse<ConnectionDetails>): void {
+    for (const callback of this.#connectCallbacks.splice(0)) queueMicrotask(() => callback(error, details))
+  }
+
+  // ----- messages ---------------------------------------------------------------------------------
+
+  /** Sends now when connected, queues while (re)connecting, and answers with an error when there is no socket. */
+  #send<Response = Reply> (message: ClientMessage, answer: Callback<Response>): void {
+    const socket = this.#socket
+    if (socket === null) {
+      queueMicrotask(() => answer(failureReply(message, ERRORS.notConnected) as Response))
+      return
+    }
+    const write = this.state === 'connected' ? (request: ClientMessage) => socket.write(request) : null
+    this.#requests.add(message, answer as Answer, write)
+  }
+
+  #receive (message: unknown): void {
+    if (typeof message !== 'object' || message === null || Array.isArray(message)) return
+    const received = message as PushMessage
+    this.emit('message', received as ServerMessage)
+    switch (received.context) {
+      case 'response':
+        this.#requests.answer(received)
+        return
+      case 'user':
+        return this.#heard(received as unknown as ChatMessage)
+      case 'alert':
+        this.emit('alert', received)
+        return
+      case 'api':
+        if (typeof received.welcome === 'string') {
+          this.welcomeMessage = received.welcome
+          this.emit('welcome', received as unknown as WelcomeMessage)
+          return
+        }
+    }
+    this.emit('api', received)
+  }
+
+  #heard (message: ChatMessage): void {
+    // The server's notice that a room is being destroyed: its members are out of it.
+    if (message.from === 0 && message.message === ERRORS.roomDeleted) this.#left(message.room)
+    this.emit('say', message)
+  }
+
+  #adopt (details: ConnectionDetails): void {
+    this.details = details
+    this.id = details.id
+    this.fingerprint = details.fingerprint
+    this.rooms = [...details.rooms]
+  }
+
+  #joined (room: string): void {
+    if (!this.rooms.includes(room)) this.rooms.push(room)
+  }
+
+  #left (room: string): void {
+    this.rooms = this.rooms.filter((joined) => joined !== room)
+  }
+}
+
+function errorOf (reply: { error?: string | null }): Error | null {
+  return typeof reply.error === 'string' ? new Error(reply.error) : null
+}
+
+/** The callback form when a callback is given, else a Promise of the same value. */
+function withCallback<Value> (callback: Callback<Value> | undefined, run: (done: Callback<Value>) => void): Promise<Value> | undefined {
+  if (callback !== undefined) {
+    run(callback)
+    return undefined
+  }
+  return new Promise((resolve) => run(resolve))
+}
+
+/** The same for `(error, value)` callbacks: the Promise rejects with the error. */
+function withErrorFirst<Value> (
+  callback: ((error: Error | null, value: Value) => void) | undefined,
+  run: (done: (error: Error | null, value: Value) => void) => void
+): Promise<Value> | undefined {
+  if (callback !== undefined) {
+    run(callback)
+    return undefined
+  }
+  return new Promise((resolve, reject) => run((error, value) => error === null ? resolve(value) : reject(error)))
+}

@@ -1,0 +1,10 @@
+/**
+ * `fastify-actionhero-ws/client` for browsers and bundlers: the client, and the wire types it shares
+ * with the server. In a page without a bundler, the generated actionheroClient.js gives the same
+ * client as the global `ActionheroClient`.
+ */
+export {
+  ActionheroClient, type ActionResponse, type Callback, type ClientEvents, type ClientOptions, type ClientState,
+  type ConnectCallback, type ErrorFirstCallback, type FileResponse, type ReconnectAttempt, type VerbResponse
+} from './client.js'
+export * from '../../types/protocol.js'

@@ -1,0 +1,131 @@
+/**
+ * The public folder as the `file` event reads it (PROTOCOL.md 3.4): a file by its path under the
+ * folder, a directory by its `index.html`, and nothing outside the folder, ever: `..` cannot climb
+ * out, an absolute path is taken from the folder's root, and a symlink is followed only when where it
+ * leads is inside the folder too.
+ */
+import { constants } from 'node:fs'
+import { open, realpath, type FileHandle } from 'node:fs/promises'
+import { extname, isAbsolute, join, relative, sep } from 'node:path'
+import { ERRORS } from '../types/protocol.js'
+
+/** A file as the `file` reply carries it. */
+export interface PublicFile {
+  content: string
+  mime: string
+  length: number
+  /** The modification time, in ms since the epoch. */
+  lastModified: number
+  encoding?: 'base64'
+}
+
+// The types a public folder usually holds; anything else is application/octet-stream.
+const MIME_TYPES: Readonly<Record<string, string>> = {
+  '.html': 'text/html',
+  '.htm': 'text/html',
+  '.css': 'text/css',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.map': 'application/json',
+  '.json': 'application/json',
+  '.webmanifest': 'application/manifest+json',
+  '.txt': 'text/plain',
+  '.md': 'text/markdown',
+  '.csv': 'text/csv',
+  '.xml': 'application/xml',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
+  '.webp': 'image/webp',
+  '.avif': 'image/avif',
+  '.ico': 'image/x-icon',
+  '.woff': 'font/woff',
+  '.woff2': 'font/woff2',
+  '.ttf': 'font/ttf',
+  '.otf': 'font/otf',
+  '.wasm': 'application/wasm',
+  '.pdf': 'application/pdf',
+  '.zip': 'application/zip',
+  '.mp3': 'audio/mpeg',
+  '.wav': 'audio/wav',
+  '.ogg': 'audio/ogg',
+  '.mp4': 'video/mp4',
+  '.webm': 'video/webm'
+}
+
+const TEXT_TYPES = new Set(['application/json', 'application/manifest+json', 'application/xml', 'image/svg+xml'])
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+export class PublicFolder {
+  readonly #root: string
+  readonly #maxBytes: number
+
+  constructor (root: string, maxBytes: number) {
+    this.#root = root
+    this.#maxBytes = maxBytes
+  }
+
+  /** The file at `name` (a path under the folder), or the error string of PROTOCOL.md 3.2. */
+  async read (name: unknown): Promise<PublicFile | string> {
+    if (typeof name !== 'string' || name.includes('\0')) return ERRORS.fileNotFound
+    let path = join(this.#root, name)
+    // `..` that climbs out is refused before the file system is asked anything about such a path.
+    if (!isInside(this.#root, path)) return ERRORS.fileNotFound
+    let handle: FileHandle | null = null
+    try {
+      // The folder may itself be a symlink: containment is checked between real paths.
+      const root = await realpath(this.#root)
+      handle = await openInside(root, path)
+      let stats = await handle.stat()
+      if (stats.isDirectory()) {
+        await handle.close()
+        handle = null
+        path = join(path, 'index.html')
+        handle = await openInside(root, path)
+        stats = await handle.stat()
+      }
+      if (!stats.isFile()) return ERRORS.fileNotFound
+      if (stats.size > this.#maxBytes) return ERRORS.fileTooLarge
+      const bytes = await handle.readFile()
+      if (bytes.length > this.#maxBytes) return ERRORS.fileTooLarge
+      return asPublicFile(bytes, mimeType(path), stats.mtime.getTime())
+    } catch {
+      // Missing, outside, unreadable: the client learns no more than "not found".
+      return ERRORS.fileNotFound
+    } finally {
+      await handle?.close()
+    }
+  }
+}
+
+function isInside (root: string, path: string): boolean {
+  const route = relative(root, path)
+  return route === '' || (route !== '..' && !route.startsWith(`..${sep}`) && !isAbsolute(route))
+}
+
+/** Opens `path` for reading when its real path is inside `root`; throws otherwise. */
+async function openInside (root: string, path: string): Promise<FileHandle> {
+  const real = await realpath(path)
+  if (!isInside(root, real)) throw new Error('outside the public folder')
+  // O_NOFOLLOW: a symlink swapped in since realpath() is refused, not followed.
+  return open(real, constants.O_RDONLY | constants.O_NOFOLLOW)
+}
+
+function mimeType (path: string): string {
+  return MIME_TYPES[extname(path).toLowerCase()] ?? 'application/octet-stream'
+}
+
+function asPublicFile (bytes: Buffer, mime: string, lastModified: number): PublicFile {
+  const file = { mime, length: bytes.length, lastModified }
+  if (mime.startsWith('text/') || TEXT_TYPES.has(mime)) {
+    try {
+      return { ...file, content: utf8.decode(bytes) }
+    } catch {
+      // Not UTF-8 after all: sent as bytes, so that nothing is garbled.
+    }
+  }
+  return { ...file, content: bytes.toString('base64'), encoding: 'base64' }
+}

@@ -1,0 +1,112 @@
+/**
+ * The `file` event (PROTOCOL.md 3.4): files of the public folder over the socket, and nothing else.
+ */
+import assert from 'node:assert/strict'
+import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test, type TestContext } from 'node:test'
+import type { ActionheroWsOptions } from '../lib/index.js'
+import { startApp, TestClient } from './helpers.js'
+
+const PIXEL = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex')
+
+/** A temporary folder holding `public/` (the app's public folder) and `secret.txt` next to it. */
+async function site (t: TestContext): Promise<{ folder: string, publicDir: string }> {
+  const folder = await mkdtemp(join(tmpdir(), 'ahws-files-'))
+  t.after(() => rm(folder, { recursive: true, force: true }))
+  const publicDir = join(folder, 'public')
+  await mkdir(join(publicDir, 'docs', 'empty'), { recursive: true })
+  await writeFile(join(publicDir, 'index.html'), '<h1>home</h1>')
+  await writeFile(join(publicDir, 'hello.txt'), 'Grüße 👋')
+  await writeFile(join(publicDir, 'pixel.png'), PIXEL)
+  await writeFile(join(publicDir, 'data.json'), '{"a":1}')
+  await writeFile(join(publicDir, 'latin1.txt'), Buffer.from([0x63, 0x61, 0x66, 0xe9])) // "café" in Latin-1: not UTF-8
+  await writeFile(join(publicDir, 'docs', 'index.html'), '<h1>docs</h1>')
+  await writeFile(join(folder, 'secret.txt'), 'the secret')
+  return { folder, publicDir }
+}
+
+async function fileClient (t: TestContext, options: ActionheroWsOptions): Promise<(file: unknown) => Promise<Record<string, unknown>>> {
+  const { url } = await startApp(t, options)
+  const client = await TestClient.connect(t, url)
+  return (file) => client.request({ event: 'file', file })
+}
+
+test('a text file comes as text, with its mime type, length and modification time', async (t) => {
+  const { publicDir } = await site(t)
+  const file = await fileClient(t, { publicDir })
+  const modified = await stat(join(publicDir, 'hello.txt'))
+  assert.deepEqual(await file('hello.txt'), {
+    error: null,
+    content: 'Grüße 👋',
+    mime: 'text/plain',
+    length: Buffer.byteLength('Grüße 👋'),
+    lastModified: modified.mtime.getTime(),
+    context: 'response',
+    messageCount: 1,
+    messageId: 'm1'
+  })
+  assert.equal((await file('data.json')).content, '{"a":1}')
+  assert.equal((await file('data.json')).mime, 'application/json')
+})
+
+test('other types come base64, and so does text that is not UTF-8', async (t) => {
+  const { publicDir } = await site(t)
+  const file = await fileClient(t, { publicDir })
+  const image = await file('/pixel.png')
+  assert.deepEqual({ mime: image.mime, encoding: image.encoding, length: image.length }, { mime: 'image/png', encoding: 'base64', length: PIXEL.length })
+  assert.deepEqual(Buffer.from(image.content as string, 'base64'), PIXEL)
+  const latin1 = await file('latin1.txt')
+  assert.equal(latin1.encoding, 'base64')
+  assert.deepEqual(Buffer.from(latin1.content as string, 'base64'), Buffer.from([0x63, 0x61, 0x66, 0xe9]))
+})
+
+test('a directory gives its index.html; a directory without one is not found', async (t) => {
+  const { publicDir } = await site(t)
+  const file = await fileClient(t, { publicDir })
+  for (const name of ['', '/', '.', 'docs/..']) assert.equal((await file(name)).content, '<h1>home</h1>', JSON.stringify(name))
+  assert.equal((await file('docs')).content, '<h1>docs</h1>')
+  assert.equal((await file('docs/')).mime, 'text/html')
+  assert.deepEqual(await file('docs/empty'), {
+    error: 'That file is not found', content: null, mime: null, length: 0, context: 'response', messageCount: 7, messageId: 'm7'
+  })
+})
+
+test('nothing outside the public folder is read: .., absolute paths, encoded separators, odd values', async (t) => {
+  const { folder, publicDir } = await site(t)
+  const file = await fileClient(t, { publicDir })
+  const attempts: unknown[] = [
+    '../secret.txt', 'docs/../../secret.txt', '/../secret.txt', '..\\secret.txt', join(folder, 'secret.txt'),
+    '..%2fsecret.txt', '%2e%2e/secret.txt', '%2e%2e%2fsecret.txt', '..%5csecret.txt', 'hello.txt\0.png', 'missing.txt',
+    42, null, ['hello.txt'], { path: 'hello.txt' }, undefined
+  ]
+  for (const name of attempts) {
+    const reply = await file(name)
+    assert.deepEqual({ error: reply.error, content: reply.content }, { error: 'That file is not found', content: null }, JSON.stringify(name))
+  }
+})
+
+test('symlinks are followed only to where the public folder is', async (t) => {
+  const { folder, publicDir } = await site(t)
+  await symlink(join(publicDir, 'hello.txt'), join(publicDir, 'greeting.txt'))
+  await symlink(join(folder, 'secret.txt'), join(publicDir, 'leak.txt'))
+  await symlink(folder, join(publicDir, 'up'))
+  await symlink(publicDir, join(folder, 'linked-public'))
+  const file = await fileClient(t, { publicDir })
+  assert.equal((await file('greeting.txt')).content, 'Grüße 👋')
+  assert.equal((await file('leak.txt')).error, 'That file is not found')
+  assert.equal((await file('up/secret.txt')).error, 'That file is not found')
+
+  const throughLink = await fileClient(t, { publicDir: join(folder, 'linked-public') })
+  assert.equal((await throughLink('hello.txt')).content, 'Grüße 👋', 'a public folder that is itself a symlink works')
+})
+
+test('a file larger than maxFileBytes is refused', async (t) => {
+  const { publicDir } = await site(t)
+  const file = await fileClient(t, { publicDir, maxFileBytes: Buffer.byteLength('Grüße 👋') })
+  assert.equal((await file('hello.txt')).error, null, 'a file of exactly the limit is sent')
+  assert.deepEqual(await file('pixel.png'), {
+    error: 'That file is too large', content: null, mime: null, length: 0, context: 'response', messageCount: 2, messageId: 'm2'
+  })
+})

@@ -1,0 +1,47 @@
+import { expect, test } from 'tstyche'
+import {
+  ActionheroClient, type ActionResponse, type ChatMessage, type ClientState, type ConnectionDetails, type FileResponse,
+  type ReconnectAttempt, type RoomMembers, type VerbResponse
+} from 'fastify-actionhero-ws/client'
+
+const client = new ActionheroClient({ url: 'http://localhost:8080', timeout: 5000, reconnect: { min: 100 } })
+
+test('fastify-actionhero-ws/client is typed: options, properties and events', () => {
+  expect(new ActionheroClient()).type.toBe<ActionheroClient>()
+  expect(new ActionheroClient({ url: 8080 })).type.toRaiseError()
+  expect(new ActionheroClient({ apiPath: false })).type.not.toRaiseError()
+  expect(client.state).type.toBe<ClientState>()
+  expect(client.rooms).type.toBe<string[]>()
+  expect(client.details).type.toBe<ConnectionDetails | null>()
+  expect(client.on('say', (message) => { expect(message).type.toBe<ChatMessage>() })).type.toBe<ActionheroClient>()
+  expect(client.on('reconnecting', (attempt) => { expect(attempt).type.toBe<ReconnectAttempt>() })).type.toBe<ActionheroClient>()
+  expect(client.on('connected', () => {})).type.not.toRaiseError()
+  expect(client.on('sayy', () => {})).type.toRaiseError()
+})
+
+test('every method gives a Promise without a callback, and nothing with one', () => {
+  expect(client.connect()).type.toBe<Promise<VerbResponse<ConnectionDetails>>>()
+  expect(client.connect((error, details) => {
+    expect(error).type.toBe<Error | null>()
+    expect(details.data).type.toBe<ConnectionDetails | undefined>()
+  })).type.toBe<void>()
+  expect(client.action<{ sum: number }>('add', { a: 1, b: 2 })).type.toBe<Promise<ActionResponse<{ sum: number }>>>()
+  expect(client.action('add', (response) => { expect(response.error).type.toBe<string | undefined>() })).type.toBe<void>()
+  expect(client.action('add', { a: 1 }, () => {})).type.toBe<void>()
+  expect(client.say('defaultRoom', { any: 'JSON' })).type.toBe<Promise<VerbResponse>>()
+  expect(client.detailsView((error, response) => {
+    expect(error).type.toBe<Error | null>()
+    expect(response.data?.fingerprint).type.toBe<string | null | undefined>()
+  })).type.toBe<void>()
+  expect(client.roomView('defaultRoom')).type.toBe<Promise<VerbResponse<RoomMembers>>>()
+  expect(client.roomAdd('defaultRoom')).type.toBe<Promise<VerbResponse<boolean>>>()
+  expect(client.file('index.html')).type.toBe<Promise<FileResponse>>()
+  expect(client.disconnect()).type.toBe<void>()
+})
+
+test('an action reply has the fields of its result, maybe', async () => {
+  const { sum, error, messageCount } = await client.action<{ sum: number }>('add', { a: 1, b: 2 })
+  expect(sum).type.toBe<number | undefined>()
+  expect(error).type.toBe<string | undefined>()
+  expect(messageCount).type.toBe<number | undefined>()
+})
