@@ -1,0 +1,28 @@
+/**
+ * A bench client: one connection to a target, speaking that target's protocol. Every scenario
+ * drives every target through this interface, so a scenario is written once.
+ */
+
+/** What a scenario hears from its clients. */
+export interface ClientHandlers {
+  /** The reply to `client.echo(sentAt)` arrived. */
+  onEcho?: (sentAt: number, client: BenchClient) => void
+  /** A member of the room said `message`. */
+  onSay?: (message: string) => void
+}
+
+export interface BenchClient {
+  /** Sends a request that the server answers with `sentAt` (the `performance.now()` of sending) and a short text. */
+  echo (sentAt: number): void
+  /** Joins `room`; resolves once the server has confirmed it. */
+  join (room: string): Promise<void>
+  say (room: string, message: string): void
+  /** Starts closing the connection, politely (the library's own close). */
+  close (): void
+}
+
+/** Opens a connection to the target at `url` (`http://127.0.0.1:port`); resolves once it is open. */
+export type ConnectClient = (url: string, handlers: ClientHandlers) => Promise<BenchClient>
+
+/** The text every echo request carries. */
+export const ECHO_TEXT = 'hello, bench'

@@ -1,0 +1,44 @@
+/**
+ * What a bench run is made of, shared by the orchestrator (`run.ts`) and the load process
+ * (`load/main.ts`): the targets, the scenarios, and the job that passes between the two.
+ */
+
+/** The servers compared, in the order of the first round; later rounds alternate it. */
+export const TARGETS = ['ws', 'primus', 'socketio', 'plugin'] as const
+export type TargetName = typeof TARGETS[number]
+
+export const TARGET_LABELS: Record<TargetName, string> = {
+  ws: 'raw ws',
+  primus: 'Primus',
+  socketio: 'Socket.IO 4',
+  plugin: 'fastify-actionhero-ws'
+}
+
+/** The scenarios, in the order each round runs them. */
+export const SCENARIOS = ['roundTrips', 'say1000', 'say5000', 'idleMemory', 'handshakes'] as const
+export type ScenarioName = typeof SCENARIOS[number]
+
+/** The room every `say` scenario uses; the plugin creates it at boot. */
+export const ROOM = 'bench'
+
+/** One measurement: one scenario against one target, in a fresh load process and a fresh server. */
+export interface Job {
+  target: TargetName
+  scenario: ScenarioName
+}
+
+/** A scenario's figures by name (see `metrics.ts`). */
+export type Figures = Record<string, number>
+
+export type JobResult = { ok: true, figures: Figures } | { ok: false, error: string }
+
+/**
+ * Other processes' CPU, as a share of one core, above which a measurement is noisy: it is repeated
+ * (within a bound), and the report says so.
+ */
+export const NOISY_CPU_PERCENT = 20
+
+/** The share of a core that other processes took during a job's measured window (0 when unknown). */
+export function noiseOf (result: JobResult): number {
+  return result.ok ? result.figures.otherCpuPercent ?? 0 : 0
+}

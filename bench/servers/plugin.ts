@@ -1,0 +1,23 @@
+/**
+ * This plugin, built (`dist/`): Fastify with fastify-actionhero-ws and its defaults, one trivial
+ * action, and the room of the `say` scenarios. `clientJsName: null`: no client file is written at boot.
+ */
+import Fastify from 'fastify'
+import actionheroWs, { defineAction } from '../../lib/index.js'
+import { ROOM } from '../config.js'
+import { serveBench } from './child.js'
+
+const echo = defineAction({
+  name: 'echo',
+  inputs: { type: 'object', properties: { t: { type: 'number' }, text: { type: 'string' } } } as const,
+  run: ({ t, text }) => ({ t, text })
+})
+
+serveBench(async () => {
+  const app = Fastify({ logger: false })
+  await app.register(actionheroWs, { clientJsName: null, rooms: [ROOM], actions: [echo] })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const address = app.server.address()
+  if (address === null || typeof address === 'string') throw new Error('the app is not listening on a port')
+  return { port: address.port, connections: () => app.actionheroWs.connections.size }
+})

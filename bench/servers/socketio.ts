@@ -1,0 +1,34 @@
+/**
+ * Socket.IO 4, WebSocket transport only: emit with an ack for the echo, a room for the broadcast
+ * (`socket.to(room)`: every member but the sender, as the plugin's `say`).
+ */
+import { createServer } from 'node:http'
+import { Server } from 'socket.io'
+import type { ChatMessage } from '../../types/protocol.js'
+import { listenOnLoopback, serveBench } from './child.js'
+
+export interface SocketIoEvents {
+  echo: (request: { t: number, text: string }, ack: (reply: { t: number, text: string }) => void) => void
+  roomAdd: (room: string, ack: (joined: boolean) => void) => void
+  say: (request: { room: string, message: string }) => void
+}
+
+export interface SocketIoPushes {
+  say: (message: ChatMessage<string>) => void
+}
+
+serveBench(async () => {
+  const server = createServer()
+  const io = new Server<SocketIoEvents, SocketIoPushes>(server, { transports: ['websocket'], serveClient: false })
+  io.on('connection', (socket) => {
+    socket.on('echo', (request, ack) => ack({ t: request.t, text: request.text }))
+    socket.on('roomAdd', async (room, ack) => {
+      await socket.join(room)
+      ack(true)
+    })
+    socket.on('say', ({ room, message }) => {
+      socket.to(room).emit('say', { context: 'user', room, from: socket.id, message, sentAt: Date.now() })
+    })
+  })
+  return { port: await listenOnLoopback(server), connections: () => io.engine.clientsCount }
+})
