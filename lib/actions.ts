@@ -104,9 +104,10 @@ export class ActionRegistry {
 
   /**
    * Runs action `name` for `connection`. `params` is the caller's own fresh object: validation
-   * removes unknown keys from it, coerces and fills defaults in place.
+   * removes unknown keys from it, coerces and fills defaults in place. The outcome is there at once
+   * when `run` returns a value (or the params are refused), and a Promise when `run` returns one.
    */
-  async run (name: unknown, params: Record<string, unknown>, connection: ActionConnection): Promise<ActionOutcome> {
+  run (name: unknown, params: Record<string, unknown>, connection: ActionConnection): ActionOutcome | Promise<ActionOutcome> {
     const action = typeof name === 'string' ? this.#actions.get(name) : undefined
     if (action === undefined) return failure(ERRORS.unknownAction, 404)
     if (action.definition.blockedConnectionTypes?.includes(connection.type) === true) {
@@ -117,11 +118,14 @@ export class ActionRegistry {
       input = params
       if (!action.validate(input)) return failure(describeInputError(action.validate.errors), 400)
     }
+    let result: unknown
     try {
-      return { ok: true, result: await action.definition.run(input, connection) }
+      result = action.definition.run(input, connection)
     } catch (error) {
-      return failure(errorMessage(error), statusCodeOf(error))
+      return thrown(error)
     }
+    if (!isThenable(result)) return { ok: true, result }
+    return Promise.resolve(result).then((value) => ({ ok: true, result: value }), thrown)
   }
 
   #compile (action: ActionDefinition): ValidateFunction {
@@ -138,6 +142,14 @@ export class ActionRegistry {
 
 function failure (error: string, statusCode: number): ActionOutcome {
   return { ok: false, error, statusCode }
+}
+
+function thrown (error: unknown): ActionOutcome {
+  return failure(errorMessage(error), statusCodeOf(error))
+}
+
+function isThenable (value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function'
 }
 
 /** An Error's own 4xx/5xx `statusCode` (Fastify's convention), else 500. */

@@ -8,7 +8,6 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { minify } from 'terser'
 import { ClientGenerationError } from './errors.js'
 import type { PrimusClientOptions } from './options.js'
 
@@ -56,6 +55,8 @@ export async function writeClientBundle (primusLibrary: string, options: ClientB
 }
 
 async function minifyLibrary (library: string, file: string): Promise<string> {
+  // Loaded only here: an app that writes no client never pays for terser's memory.
+  const { minify } = await import('terser')
   try {
     const { code } = await minify(library, { compress: true, mangle: true, format: { comments: false } })
     if (code === undefined) throw new Error('terser returned nothing')

@@ -1,6 +1,7 @@
 /**
  * One WebSocket connection: ActionHero's `connection` object, over a Primus spark.
  */
+import type { WebSocket } from 'ws'
 import type { ConnectionDetails } from '../types/protocol.js'
 import { InvalidMessageError } from './errors.js'
 import type { Handshake, HandshakeRequest } from './handshake.js'
@@ -10,8 +11,8 @@ import { SPARK_CLOSED, type Spark } from './primus.js'
 /** What every connection of one server shares: kept once, not per connection. */
 export interface ConnectionEnvironment {
   readonly maxBufferedBytes: number
-  /** True when Primus has outgoing message transformers, which need the message as an object. */
-  readonly hasOutgoingTransforms: () => boolean
+  /** Primus's outgoing message transformers: while there are any, messages go through them as objects. */
+  readonly outgoingTransforms: readonly unknown[]
   readonly onOverflow: (connection: Connection, bufferedBytes: number) => void
 }
 
@@ -22,6 +23,8 @@ export function encodePush (message: object): string {
 }
 
 const NO_PARAMS: Readonly<Record<string, unknown>> = Object.freeze({})
+const WS_OPEN = 1
+const TEXT_FRAME = { binary: false }
 
 export class Connection {
   readonly id: string
@@ -43,9 +46,11 @@ export class Connection {
   /** What the `authorize` option returned for this connection's handshake. */
   readonly auth: unknown
   readonly #spark: Spark
+  /** The `ws` socket under the spark, written directly (see fast-path.ts); null: through Primus. */
+  readonly #socket: WebSocket | null
   readonly #environment: ConnectionEnvironment
 
-  constructor (spark: Spark, handshake: Handshake, environment: ConnectionEnvironment) {
+  constructor (spark: Spark, socket: WebSocket | null, handshake: Handshake, environment: ConnectionEnvironment) {
     this.id = spark.id
     this.remoteIP = handshake.request.ip
     this.remotePort = spark.request.socket.remotePort ?? 0
@@ -54,6 +59,7 @@ export class Connection {
     this.handshake = handshake.request
     this.auth = handshake.auth
     this.#spark = spark
+    this.#socket = socket
     this.#environment = environment
   }
 
@@ -66,7 +72,7 @@ export class Connection {
    * Returns false when the connection is already closed.
    */
   send (message: object): boolean {
-    return this.write(message, encodePush(message))
+    return this.write(encodePush(message), message)
   }
 
   /** Ends the connection and tells the client not to reconnect. */
@@ -94,16 +100,24 @@ export class Connection {
   }
 
   /**
-   * Writes a message already encoded as `json` (so that a broadcast is encoded once for all).
+   * Writes a message already encoded (a Buffer when it goes to many, so that it is encoded once for
+   * all); `message` is the object, when the caller has it, for Primus's outgoing transformers.
    * A reader that lets more than `maxBufferedBytes` pile up is disconnected.
    * @internal
    */
-  write (message: object, json: string): boolean {
+  write (data: string | Buffer, message?: object): boolean {
     const spark = this.#spark
     if (spark.readyState === SPARK_CLOSED) return false
-    if (this.#environment.hasOutgoingTransforms()) spark.write(message)
-    else spark.emit('outgoing::data', json)
-    const buffered = spark.socket?.bufferedAmount ?? 0
+    const socket = this.#socket
+    if (this.#environment.outgoingTransforms.length > 0) {
+      spark.write(message ?? JSON.parse(String(data)))
+    } else if (socket !== null) {
+      if (socket.readyState !== WS_OPEN) return false
+      socket.send(data, TEXT_FRAME)
+    } else {
+      spark.emit('outgoing::data', String(data))
+    }
+    const buffered = (socket ?? spark.socket)?.bufferedAmount ?? 0
     if (buffered > this.#environment.maxBufferedBytes) this.#environment.onOverflow(this, buffered)
     return true
   }

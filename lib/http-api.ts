@@ -31,8 +31,8 @@ export const httpApi: FastifyPluginAsync<HttpApiOptions> = async (fastify, { api
       params,
       request
     }
-    const outcome = await lifecycle.track(actions.run(request.params.action ?? params.action, params, connection))
-    if (outcome.ok) return actionResultBody(outcome.result)
+    const outcome = await lifecycle.track(Promise.resolve(actions.run(request.params.action ?? params.action, params, connection)))
+    if (outcome.ok) return actionResultBody(outcome.result) ?? {}
     return reply.code(outcome.statusCode).send({ error: outcome.error })
   }
 

@@ -13,15 +13,17 @@ export interface ReplyTarget {
   readonly messageId: MessageId | undefined
 }
 
-const SERVER_KEYS = new Set(['context', 'messageCount', 'messageId', 'error'])
-
-/** Sends `body` as the reply to `request`, with the server's keys set last so nothing can override them. */
-export function reply (request: ReplyTarget, body: Record<string, unknown>, error?: string): void {
-  body.context = 'response'
-  body.messageCount = request.messageCount
-  if (request.messageId !== undefined) body.messageId = request.messageId
-  if (error !== undefined) body.error = error
-  request.connection.write(body, JSON.stringify(body))
+/**
+ * Sends `body` as the reply to `request`: its fields, then the server's keys, which nothing can
+ * override. The server's keys are appended to the encoded body, so a result is never copied for it.
+ */
+export function reply (request: ReplyTarget, body: object | null, error?: string): void {
+  const { messageId } = request
+  let serverKeys = `"context":"response","messageCount":${request.messageCount}`
+  if (messageId !== undefined) serverKeys += `,"messageId":${typeof messageId === 'number' ? messageId : JSON.stringify(messageId)}`
+  if (error !== undefined) serverKeys += `,"error":${JSON.stringify(error)}`
+  const encoded = body === null ? '{}' : JSON.stringify(body)
+  request.connection.write(encoded === '{}' ? `{${serverKeys}}` : `${encoded.slice(0, -1)},${serverKeys}}`)
 }
 
 export function replyVerb (request: ReplyTarget, data?: unknown): void {
@@ -38,7 +40,7 @@ export function replyAction (request: ReplyTarget, result: unknown): void {
 }
 
 export function replyActionError (request: ReplyTarget, error: string): void {
-  reply(request, {}, error)
+  reply(request, null, error)
 }
 
 /** The reply to `file` (PROTOCOL.md 3.4): the file with `error: null`, or the error string with no content. */
@@ -48,18 +50,20 @@ export function replyFile (request: ReplyTarget, file: PublicFile | string): voi
 }
 
 /**
- * An action's result as the fields of its reply: a plain object's own fields (but the server's keys),
- * anything else under `data`, so that every action has a reply whatever it returns.
+ * An action's result as the fields of its reply: a plain object as it is (or a copy without the
+ * server's keys, should it have any), anything else under `data`, so that every action has a reply
+ * whatever it returns; null for nothing.
  */
-export function actionResultBody (result: unknown): Record<string, unknown> {
-  if (result === undefined) return {}
+export function actionResultBody (result: unknown): object | null {
+  if (result === undefined) return null
   if (typeof result !== 'object' || result === null || Array.isArray(result) ||
       typeof (result as { toJSON?: unknown }).toJSON === 'function') {
     return { data: result }
   }
+  if (!('context' in result || 'messageCount' in result || 'messageId' in result || 'error' in result)) return result
   const body: Record<string, unknown> = {}
-  for (const key of Object.keys(result)) {
-    if (!SERVER_KEYS.has(key)) body[key] = (result as Record<string, unknown>)[key]
+  for (const [key, value] of Object.entries(result)) {
+    if (key !== 'context' && key !== 'messageCount' && key !== 'messageId' && key !== 'error') body[key] = value
   }
   return body
 }

@@ -11,6 +11,7 @@ import type { Cluster } from './cluster/cluster.js'
 import { RedisCluster } from './cluster/redis-cluster.js'
 import { RedisNode } from './cluster/redis-node.js'
 import { Connection, encodePush, type ConnectionEnvironment } from './connection.js'
+import { directSocket, receiveDirectly } from './fast-path.js'
 import { dispatchMessage, type ServerContext } from './dispatch.js'
 import { InvalidHookError, InvalidOptionError } from './errors.js'
 import { PublicFolder } from './files.js'
@@ -39,8 +40,7 @@ export class ActionheroWs implements ServerContext {
   readonly #options: ResolvedOptions
   readonly #hooks: Record<ConnectionHookName, ConnectionHook[]> = { onConnect: [], onDisconnect: [] }
   readonly #byFingerprint = new Map<string, Set<Connection>>()
-  readonly #environment: ConnectionEnvironment
-  readonly #welcome: { message: WelcomeMessage, json: string } | null
+  readonly #welcome: { message: WelcomeMessage, frame: Buffer } | null
   /** This node in Redis, and the other nodes through it, when the app scales out. */
   readonly #redis: RedisNode | null
   readonly #cluster: Cluster | null
@@ -60,15 +60,8 @@ export class ActionheroWs implements ServerContext {
     this.rooms = new Rooms({ store, connections: this.connections, cluster: this.#cluster, echoSay: options.echoSay, log })
     for (const action of options.actions) this.actions.add(action)
     const welcome: WelcomeMessage | null = options.welcomeMessage === false ? null : { context: 'api', welcome: options.welcomeMessage }
-    this.#welcome = welcome === null ? null : { message: welcome, json: JSON.stringify(welcome) }
-    this.#environment = {
-      maxBufferedBytes: options.maxBufferedBytes,
-      hasOutgoingTransforms: () => (this.#primus?.transformers.outgoing.length ?? 0) > 0,
-      onOverflow: (connection, buffered) => {
-        this.log.warn({ connection: connection.id, buffered }, 'fastify-actionhero-ws: disconnecting a connection that does not read its messages')
-        connection.terminate()
-      }
-    }
+    // Encoded once: every connection sends the same bytes.
+    this.#welcome = welcome === null ? null : { message: welcome, frame: Buffer.from(JSON.stringify(welcome)) }
   }
 
   get simultaneousActions (): number {
@@ -97,7 +90,7 @@ export class ActionheroWs implements ServerContext {
   async send (connectionId: string, message: object): Promise<boolean> {
     const json = encodePush(message)
     const connection = this.connections.get(connectionId)
-    if (connection !== undefined) return connection.write(message, json)
+    if (connection !== undefined) return connection.write(json, message)
     return this.#cluster?.send(connectionId, json) ?? false
   }
 
@@ -105,7 +98,7 @@ export class ActionheroWs implements ServerContext {
   async sendToFingerprint (fingerprint: string, message: object): Promise<number> {
     const json = encodePush(message)
     let reached = 0
-    for (const connection of this.#byFingerprint.get(fingerprint) ?? []) if (connection.write(message, json)) reached++
+    for (const connection of this.#byFingerprint.get(fingerprint) ?? []) if (connection.write(json, message)) reached++
     return reached + (await this.#cluster?.sendToFingerprint(fingerprint, json) ?? 0)
   }
 
@@ -124,8 +117,7 @@ export class ActionheroWs implements ServerContext {
     await this.#redis?.start()
     await this.#cluster?.start({
       push: (connectionIds, json) => {
-        const message = JSON.parse(json) as object
-        for (const id of connectionIds) this.connections.get(id)?.write(message, json)
+        for (const id of connectionIds) this.connections.get(id)?.write(json)
       },
       changeMembership: (connectionId, room, change) => this.rooms.changeLocalMembership(connectionId, room, change)
     })
@@ -145,8 +137,16 @@ export class ActionheroWs implements ServerContext {
     } catch (error) {
       throw new InvalidOptionError('server', `was refused by Primus: ${(error as Error).message}`)
     }
+    const environment: ConnectionEnvironment = {
+      maxBufferedBytes: this.#options.maxBufferedBytes,
+      outgoingTransforms: primus.transformers.outgoing,
+      onOverflow: (connection, buffered) => {
+        this.log.warn({ connection: connection.id, buffered }, 'fastify-actionhero-ws: disconnecting a connection that does not read its messages')
+        connection.terminate()
+      }
+    }
     primus.on('log', (level, ...details) => this.log.debug({ primus: level, details }, 'primus'))
-    primus.on('connection', (spark) => this.#connect(spark, gate))
+    primus.on('connection', (spark) => this.#connect(primus, spark, gate, environment))
     primus.on('disconnection', (spark) => this.#disconnect(spark))
     this.#primus = primus
   }
@@ -172,8 +172,9 @@ export class ActionheroWs implements ServerContext {
     await this.#redis?.close()
   }
 
-  #connect (spark: Spark, gate: HandshakeGate): void {
-    const connection = new Connection(spark, gate.passed(spark.request), this.#environment)
+  #connect (primus: PrimusServer, spark: Spark, gate: HandshakeGate, environment: ConnectionEnvironment): void {
+    const socket = directSocket(primus, spark)
+    const connection = new Connection(spark, socket, gate.passed(spark.request), environment)
     this.connections.set(connection.id, connection)
     if (connection.fingerprint !== null) {
       let visitor = this.#byFingerprint.get(connection.fingerprint)
@@ -181,13 +182,16 @@ export class ActionheroWs implements ServerContext {
       visitor.add(connection)
     }
     this.#cluster?.connected(connection)
-    spark.on('data', (message) => dispatchMessage(this, connection, message))
+    const dispatch = (message: unknown): void => dispatchMessage(this, connection, message)
+    if (socket !== null) receiveDirectly(primus, socket, dispatch)
+    // Messages Primus decoded (before the connection event, or with incoming transformers) arrive here.
+    spark.on('data', dispatch)
     spark.on('error', (error) => {
       // Primus reports a frame it could not decode as an error and drops it; the client gets an answer.
       if (error.name === 'ParserError' && error.message.startsWith('Failed to decode')) dispatchMessage(this, connection, undefined)
       else this.log.debug({ err: error, connection: connection.id }, 'fastify-actionhero-ws: connection error')
     })
-    if (this.#welcome !== null) connection.write(this.#welcome.message, this.#welcome.json)
+    if (this.#welcome !== null) connection.write(this.#welcome.frame, this.#welcome.message)
     this.#runHooks('onConnect', connection)
   }
 

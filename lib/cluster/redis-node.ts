@@ -5,7 +5,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 
 export interface RedisNodeOptions {
   /** `redis://` URL of the server, when `client` is not given. */
@@ -61,8 +61,9 @@ type ChannelHandler = (kind: string, payload: string) => void
 export class RedisNode {
   readonly id = randomUUID()
   readonly prefix: string
-  readonly command: Redis
-  readonly subscriber: Redis
+  // Created by start(), which loads ioredis: an app without `redis` never pays for its memory.
+  command!: Redis
+  subscriber!: Redis
   readonly log: FastifyBaseLogger
   readonly #options: RedisNodeOptions
   readonly #ownsCommandClient: boolean
@@ -78,10 +79,7 @@ export class RedisNode {
     this.#options = options
     this.prefix = options.prefix
     this.log = log
-    // Without an offline queue a command fails at once while Redis is away, instead of piling up.
     this.#ownsCommandClient = options.client === null
-    this.command = options.client ?? new Redis(options.url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 })
-    this.subscriber = this.command.duplicate({ lazyConnect: true })
   }
 
   key (name: string): string {
@@ -103,6 +101,10 @@ export class RedisNode {
   }
 
   async start (): Promise<void> {
+    const { Redis } = await import('ioredis')
+    // Without an offline queue a command fails at once while Redis is away, instead of piling up.
+    this.command = this.#options.client ?? new Redis(this.#options.url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+    this.subscriber = this.command.duplicate({ lazyConnect: true })
     this.command.on('error', (error: Error) => this.#lost(error))
     this.subscriber.on('error', (error: Error) => this.#lost(error))
     this.command.on('ready', () => { if (this.#connected) this.#recovered() })
@@ -122,6 +124,7 @@ export class RedisNode {
   /** Leaves the cluster: this node's keys go, and the clients it created close once their replies are in. */
   async close (): Promise<void> {
     if (this.#heartbeat !== null) clearInterval(this.#heartbeat)
+    if (this.command === undefined) return
     this.#connected = false
     await this.command.multi()
       .zrem(this.key('nodes'), this.id)

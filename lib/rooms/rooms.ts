@@ -190,20 +190,26 @@ export class Rooms {
     return this.#store.publish(message)
   }
 
-  /** Fan-out to this node's members: encoded once, unless `say` middleware changes it for a receiver. */
+  /**
+   * Fan-out to this node's members: encoded once (to a Buffer that every socket sends as it is),
+   * unless `say` middleware changes it for a receiver.
+   */
   #deliver (message: ChatMessage, encoded?: string): void {
     const members = this.#local.get(message.room)
     if (members === undefined) return
-    const json = encoded ?? JSON.stringify(message)
-    const receivers = [...members].filter((member) => this.#echoSay || member.id !== message.from)
+    const frame = Buffer.from(encoded ?? JSON.stringify(message))
+    const { from } = message
     if (!this.#middleware.hasSay && !this.#delivering.busy(message.room)) {
-      for (const receiver of receivers) receiver.write(message, json)
+      for (const member of members) if (this.#echoSay || member.id !== from) member.write(frame, message)
       return
     }
+    const receivers = [...members].filter((member) => this.#echoSay || member.id !== from)
     this.#delivering.run(message.room, () => Promise.all(receivers.map(async (receiver) => {
       try {
         const payload = await this.#middleware.say(receiver, message.room, { ...message })
-        if (payload !== null) receiver.write(payload, isUnchanged(payload, message) ? json : JSON.stringify(payload))
+        if (payload === null) return
+        if (isUnchanged(payload, message)) receiver.write(frame, message)
+        else receiver.write(JSON.stringify(payload), payload)
       } catch (error) {
         this.#log.warn({ err: error, connection: receiver.id, room: message.room }, 'fastify-actionhero-ws: say middleware failed; that receiver is skipped')
       }
