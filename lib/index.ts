@@ -62,7 +62,7 @@ export {
   defineAction, type ActionConnection, type ActionDefinition, type ActionOutcome, type ConnectionType, type ParamsOf,
   type WebConnection
 } from './actions.js'
-export type { ActionheroWsOptions, FingerprintOptions, PrimusClientOptions, PrimusServerOptions } from './options.js'
+export type { ActionheroWsOptions, FingerprintOptions, PrimusClientOptions, PrimusServerOptions, RedisOptions } from './options.js'
 export type { Authorize, HandshakeRequest } from './handshake.js'
 export type { PrimusServer, PrimusSocket, PrimusSocketConstructor, Spark } from './primus.js'
 export { ClientGenerationError, DuplicateActionError, InvalidActionError, InvalidHookError, InvalidMessageError, InvalidMiddlewareError, InvalidOptionError, RoomError } from './errors.js'

@@ -13,33 +13,47 @@ export const BROADCASTS = 5
 const JOIN_TIMEOUT = 10_000
 const DELIVERY_TIMEOUT = 15_000
 
+/**
+ * Times broadcasts: `onSay` goes into every member's handlers; `time(sender, n)` says a fresh
+ * message and resolves how long it took until the `n` other members had it.
+ */
+export class Deliveries {
+  #expected = ''
+  #received = 0
+  #wanted = 0
+  #allReceived = (): void => {}
+  #count = 0
+
+  readonly onSay = (message: string): void => {
+    if (message === this.#expected && ++this.#received === this.#wanted) this.#allReceived()
+  }
+
+  async time (sender: BenchClient, receivers: number): Promise<number> {
+    this.#expected = `say ${++this.#count}`
+    this.#received = 0
+    this.#wanted = receivers
+    const delivered = new Promise<void>((resolve) => { this.#allReceived = resolve })
+    const start = performance.now()
+    sender.say(ROOM, this.#expected)
+    await within(DELIVERY_TIMEOUT, `${receivers} members receiving a say`, delivered)
+    return performance.now() - start
+  }
+}
+
+export function joinRoom (client: BenchClient): Promise<void> {
+  return within(JOIN_TIMEOUT, `joining room ${ROOM}`, client.join(ROOM))
+}
+
 export function say (members: number): Scenario {
   return async (server, connect) => {
-    let expected = ''
-    let received = 0
-    let allReceived = (): void => {}
-    const onSay = (message: string): void => {
-      if (message === expected && ++received === members - 1) allReceived()
-    }
-    const join = (client: BenchClient): Promise<void> => within(JOIN_TIMEOUT, `joining room ${ROOM}`, client.join(ROOM))
-    const clients = await connectMany(connect, server.url, members, { onSay }, join)
-
+    const deliveries = new Deliveries()
+    const clients = await connectMany(connect, server.url, members, { onSay: deliveries.onSay }, joinRoom)
     const sender = clients[0]
     if (sender === undefined) throw new Error('no member to say anything')
-    const broadcast = async (message: string): Promise<number> => {
-      expected = message
-      received = 0
-      const delivered = new Promise<void>((resolve) => { allReceived = resolve })
-      const start = performance.now()
-      sender.say(ROOM, message)
-      await within(DELIVERY_TIMEOUT, `${members - 1} members receiving a say`, delivered)
-      return performance.now() - start
-    }
-
-    await broadcast('warm-up')
+    await deliveries.time(sender, members - 1) // warm-up
     const times: number[] = []
     const window = await measureWindow(server, async () => {
-      for (let i = 1; i <= BROADCASTS; i++) times.push(await broadcast(`say ${i}`))
+      for (let i = 1; i <= BROADCASTS; i++) times.push(await deliveries.time(sender, members - 1))
     })
     return { deliveryMs: median(times), serverCpuMs: window.serverCpuUs / BROADCASTS / 1000, otherCpuPercent: window.otherCpuPercent }
   }

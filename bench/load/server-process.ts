@@ -28,9 +28,11 @@ export class ServerProcess {
     })
   }
 
-  static async start (target: TargetName): Promise<ServerProcess> {
+  /** Starts the `target` server; `env` adds to its environment (the plugin reads `BENCH_REDIS` there). */
+  static async start (target: TargetName, env: Record<string, string> = {}): Promise<ServerProcess> {
     const child = fork(new URL(`../servers/${target}${EXTENSION}`, import.meta.url), {
       execArgv: [...process.execArgv, '--expose-gc'],
+      env: { ...process.env, ...env },
       stdio: ['ignore', 'ignore', 'inherit', 'ipc']
     })
     try {
