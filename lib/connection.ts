@@ -85,6 +85,12 @@ export class Connection {
     this.#spark.end(undefined, { reconnect: true })
   }
 
+  /** Counts a message that arrived and starts it from empty params; returns its `messageCount`. @internal */
+  received (): number {
+    this.params = NO_PARAMS
+    return ++this.messageCount
+  }
+
   details (): ConnectionDetails {
     return {
       id: this.id,

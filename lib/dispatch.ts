@@ -40,12 +40,9 @@ const HANDLERS: ReadonlyMap<string, EventHandler> = new Map(Object.entries({
   ...roomEvents
 }))
 
-const NO_PARAMS: Readonly<Record<string, unknown>> = Object.freeze({})
-
 /** Handles one decoded frame; a frame that failed to decode is passed as `undefined`. */
 export function dispatchMessage (server: ServerContext, connection: Connection, message: unknown): void {
-  const messageCount = ++connection.messageCount
-  connection.params = NO_PARAMS
+  const messageCount = connection.received()
   if (!isPlainObject(message)) {
     replyVerbError({ connection, messageCount, messageId: undefined }, ERRORS.notAnObject)
     return

@@ -110,7 +110,7 @@ export interface ResolvedOptions {
   maxBufferedBytes: number
   maxFileBytes: number
   shutdownTimeout: number
-  redis: (RedisNodeOptions & { requestTimeout: number }) | null
+  redis: RedisNodeOptions | null
   server: PrimusServerOptions & { pathname: string, maxLength: number }
   client: PrimusClientOptions
 }

@@ -50,13 +50,11 @@ export class ActionheroWs implements ServerContext {
     this.#options = options
     this.log = log
     this.publicFolder = new PublicFolder(options.publicDir, options.maxFileBytes)
-    let store: RoomStore = new MemoryRoomStore()
-    this.#redis = options.redis === null ? null : new RedisNode(options.redis, log)
-    this.#cluster = null
-    if (this.#redis !== null && options.redis !== null) {
-      store = new RedisRoomStore(this.#redis)
-      this.#cluster = new RedisCluster(this.#redis, { requestTimeout: options.redis.requestTimeout })
-    }
+    // One process keeps rooms in memory; with `redis`, this node shares them with the others.
+    const redis = options.redis === null ? null : new RedisNode(options.redis, log)
+    const store: RoomStore = redis === null ? new MemoryRoomStore() : new RedisRoomStore(redis)
+    this.#redis = redis
+    this.#cluster = redis === null ? null : new RedisCluster(redis)
     this.rooms = new Rooms({ store, connections: this.connections, cluster: this.#cluster, echoSay: options.echoSay, log })
     for (const action of options.actions) this.actions.add(action)
     const welcome: WelcomeMessage | null = options.welcomeMessage === false ? null : { context: 'api', welcome: options.welcomeMessage }

@@ -34,15 +34,13 @@ interface PendingRequest {
 
 export class RedisCluster implements Cluster {
   readonly #node: RedisNode
-  readonly #requestTimeout: number
   #handlers: ClusterHandlers | null = null
   /** This node's connections: id -> fingerprint (or ''). The truth it writes back after an outage. */
   readonly #local = new Map<string, string>()
   readonly #pending = new Map<string, PendingRequest>()
 
-  constructor (node: RedisNode, { requestTimeout }: { requestTimeout: number }) {
+  constructor (node: RedisNode) {
     this.#node = node
-    this.#requestTimeout = requestTimeout
     node.onResync(() => this.#resync())
   }
 
@@ -111,7 +109,7 @@ export class RedisCluster implements Cluster {
       const timer = setTimeout(() => {
         this.#pending.delete(request.requestId)
         reject(new RoomError(ERRORS.nodeDidNotAnswer(connectionId)))
-      }, this.#requestTimeout)
+      }, this.#node.requestTimeout)
       this.#pending.set(request.requestId, { resolve, reject, timer })
     })
     await this.#node.publish(this.#node.channelOfNode(node), 'membership', JSON.stringify(request))

@@ -20,6 +20,8 @@ export interface RedisNodeOptions {
   heartbeatInterval: number
   /** A node whose heartbeat is older than this is dead: its members are removed from every room. */
   nodeTimeout: number
+  /** How long this node waits for another node to answer a request (a membership change), in ms. */
+  requestTimeout: number
 }
 
 /** A room membership of a node's connection, as the scripts below spell it: unambiguous whatever the room's name. */
@@ -61,6 +63,7 @@ type ChannelHandler = (kind: string, payload: string) => void
 export class RedisNode {
   readonly id = randomUUID()
   readonly prefix: string
+  readonly requestTimeout: number
   // Created by start(), which loads ioredis: an app without `redis` never pays for its memory.
   command!: Redis
   subscriber!: Redis
@@ -78,6 +81,7 @@ export class RedisNode {
   constructor (options: RedisNodeOptions, log: FastifyBaseLogger) {
     this.#options = options
     this.prefix = options.prefix
+    this.requestTimeout = options.requestTimeout
     this.log = log
     this.#ownsCommandClient = options.client === null
   }
