@@ -11,14 +11,14 @@ import { parseOrigin } from './options.js'
 
 /** What `authorize` and the connection see of the handshake request. */
 export interface HandshakeRequest {
-  url: string
-  headers: IncomingHttpHeaders
-  query: Record<string, string | string[]>
-  cookies: Record<string, string>
+  readonly url: string
+  readonly headers: IncomingHttpHeaders
+  readonly query: Record<string, string | string[]>
+  readonly cookies: Record<string, string>
   /** The client's address, through Fastify's `trustProxy` rules. */
-  ip: string
-  fingerprint: string | null
-  raw: IncomingMessage
+  readonly ip: string
+  readonly fingerprint: string | null
+  readonly raw: IncomingMessage
 }
 
 /**
@@ -86,22 +86,39 @@ export class HandshakeGate {
   }
 
   #describe (raw: IncomingMessage): HandshakeRequest {
-    const url = new URL(raw.url ?? '/', 'http://localhost')
+    const cookies = raw.headers.cookie === undefined ? {} : fastifyCookie.parse(raw.headers.cookie)
+    return new HandshakeDescription(raw, cookies, cookies[this.#options.cookieKey] || null, this.#options.remoteAddress(raw))
+  }
+}
+
+/** A handshake request; its query is parsed when first asked for, since most handshakes never are. */
+class HandshakeDescription implements HandshakeRequest {
+  readonly url: string
+  readonly headers: IncomingHttpHeaders
+  readonly cookies: Record<string, string>
+  readonly fingerprint: string | null
+  readonly ip: string
+  readonly raw: IncomingMessage
+  #query: Record<string, string | string[]> | undefined
+
+  constructor (raw: IncomingMessage, cookies: Record<string, string>, fingerprint: string | null, ip: string) {
+    this.url = raw.url ?? '/'
+    this.headers = raw.headers
+    this.cookies = cookies
+    this.fingerprint = fingerprint
+    this.ip = ip
+    this.raw = raw
+  }
+
+  get query (): Record<string, string | string[]> {
+    if (this.#query !== undefined) return this.#query
     const query: Record<string, string | string[]> = {}
-    for (const [key, value] of url.searchParams) {
+    for (const [key, value] of new URL(this.url, 'http://localhost').searchParams) {
       const previous = query[key]
       query[key] = previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value]
     }
-    const cookies = raw.headers.cookie === undefined ? {} : fastifyCookie.parse(raw.headers.cookie)
-    return {
-      url: raw.url ?? '/',
-      headers: raw.headers,
-      query,
-      cookies,
-      ip: this.#options.remoteAddress(raw),
-      fingerprint: cookies[this.#options.cookieKey] || null,
-      raw
-    }
+    this.#query = query
+    return query
   }
 }
 

@@ -52,6 +52,8 @@ export interface PrimusServer {
   on (event: 'log', listener: (level: string, ...details: unknown[]) => void): this
   on (event: string, listener: (...args: never[]) => void): this
   plugin (name: string, plugin: object): this
+  /** Removes a middleware layer by name. */
+  remove (name: string): this
   transform (type: 'incoming' | 'outgoing', fn: (...args: never[]) => unknown): this
 }
 

@@ -143,6 +143,9 @@ export class ActionheroWs implements ServerContext {
         connection.terminate()
       }
     }
+    // Primus's `forwarded` layer reads X-Forwarded-For on every handshake, trusting it whoever sent it;
+    // connections take their address from the handshake gate, by Fastify's trustProxy rules.
+    primus.remove('forwarded')
     primus.on('log', (level, ...details) => this.log.debug({ primus: level, details }, 'primus'))
     primus.on('connection', (spark) => this.#connect(primus, spark, gate, environment))
     primus.on('disconnection', (spark) => this.#disconnect(spark))
@@ -190,7 +193,7 @@ export class ActionheroWs implements ServerContext {
       else this.log.debug({ err: error, connection: connection.id }, 'fastify-actionhero-ws: connection error')
     })
     if (this.#welcome !== null) connection.write(this.#welcome.frame, this.#welcome.message)
-    this.#runHooks('onConnect', connection)
+    if (this.#hooks.onConnect.length > 0) this.#runHooks('onConnect', connection)
   }
 
   #disconnect (spark: Spark): void {
@@ -203,6 +206,7 @@ export class ActionheroWs implements ServerContext {
       if (visitor?.size === 0) this.#byFingerprint.delete(connection.fingerprint)
     }
     this.#cluster?.disconnected(connection)
+    if (connection.rooms.length === 0 && this.#hooks.onDisconnect.length === 0) return
     this.lifecycle.track(this.#depart(connection)).catch((error: unknown) =>
       this.log.error({ err: error, connection: connection.id }, 'fastify-actionhero-ws: cleaning up a connection failed'))
   }
