@@ -29,15 +29,21 @@ const plugin: FastifyPluginAsync<ActionheroWsOptions> = async (fastify, rawOptio
   if (!options.enabled) return
 
   await server.start()
-  await registerFingerprint(fastify, options.fingerprint)
-  if (options.apiPath !== false) {
-    await fastify.register(httpApi, { apiPath: options.apiPath, actions: server.actions, lifecycle: server.lifecycle })
+  try {
+    await registerFingerprint(fastify, options.fingerprint)
+    if (options.apiPath !== false) {
+      await fastify.register(httpApi, { apiPath: options.apiPath, actions: server.actions, lifecycle: server.lifecycle })
+    }
+    if (options.publicPrefix !== false) {
+      await fastify.register(publicFiles, { root: options.publicDir, publicPrefix: options.publicPrefix, createRoot: options.clientJsName !== null })
+    }
+    server.listen(fastify.server, remoteAddressReader(fastify))
+  } catch (error) {
+    // The boot fails: what start() opened (Redis clients) must not keep the process alive.
+    await server.close()
+    throw error
   }
   const { clientJsName } = options
-  if (options.publicPrefix !== false) {
-    await fastify.register(publicFiles, { root: options.publicDir, publicPrefix: options.publicPrefix, createRoot: clientJsName !== null })
-  }
-  server.listen(fastify.server, remoteAddressReader(fastify))
   if (clientJsName !== null) {
     // At onReady, so that the library includes the Primus plugins added after register.
     fastify.addHook('onReady', async () => {

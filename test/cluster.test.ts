@@ -223,3 +223,17 @@ test('redis options are checked, and an unreachable Redis fails the boot with a 
   await assert.rejects(async () => { await app.ready() }, /cannot reach Redis/)
   await app.close()
 })
+
+test('a boot that fails after joining the cluster leaves it again', async (t) => {
+  if (!await needRedis(t)) return
+  const prefix = uniquePrefix()
+  const app = Fastify()
+  app.register(actionheroWs, { clientJsName: null, redis: { url: SHARED_REDIS, prefix }, server: { transformer: 'carrier-pigeon' } })
+  await assert.rejects(async () => { await app.ready() }, /"server" option was refused by Primus/)
+  await app.close()
+  const keys = await keysUnder(SHARED_REDIS, prefix)
+  assert.equal(keys.includes(`${prefix}nodes`), false, 'the node is out of the cluster')
+  const client = new Redis(SHARED_REDIS)
+  if (keys.length > 0) await client.del(...keys)
+  client.disconnect()
+})
