@@ -83,3 +83,22 @@ test('a flood of messages is answered in full and in order', async (t) => {
   const order = client.messages.filter((message) => message.context === 'response').map((message) => message.messageCount)
   assert.deepEqual(order, Array.from({ length: count }, (_, n) => n + 1))
 })
+
+test('with Primus message transformers, every message goes through them both ways', async (t) => {
+  const { url } = await startApp(t, {
+    actions: [{ name: 'echo', inputs: { type: 'object', properties: { stamped: { type: 'boolean' } } }, run: ({ stamped }) => ({ stamped }) }]
+  }, {
+    setup: (app) => {
+      const { primus } = app.actionheroWs
+      primus.transform('incoming', (packet: { data: { params?: Record<string, unknown> } }) => {
+        if (packet.data.params !== undefined) packet.data.params.stamped = true
+      })
+      primus.transform('outgoing', (packet: { data: Record<string, unknown> }) => { packet.data.via = 'transformer' })
+    }
+  })
+  const client = await TestClient.connect(t, url)
+  assert.equal(client.messages[0]?.via, 'transformer', 'the welcome went through the outgoing transformer')
+  const reply = await client.action('echo')
+  assert.equal(reply.stamped, true, 'the request went through the incoming transformer')
+  assert.equal(reply.via, 'transformer')
+})

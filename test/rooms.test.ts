@@ -366,3 +366,10 @@ test('a say over the frame limit never reaches the room', async (t) => {
   await closed
   await hearsNothing(bob, isChat('defaultRoom'))
 })
+
+test('a membership change asked for a connection that is gone rejects, it does not throw', async (t) => {
+  const { app } = await startApp(t)
+  const change = app.actionheroWs.rooms.changeLocalMembership('gone', 'defaultRoom', 'add')
+  assert.ok(change instanceof Promise)
+  await assert.rejects(change, { name: 'RoomError', message: 'connection gone is not connected' })
+})

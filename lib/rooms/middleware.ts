@@ -32,6 +32,9 @@ const HOOKS = ['join', 'leave', 'onSayReceive', 'say'] as const
 
 export class ChatMiddlewareChain {
   #middleware: ChatMiddleware[] = []
+  // Read for every message: known once per `use`, not looked up each time.
+  #hasSay = false
+  #hasOnSayReceive = false
 
   use (middleware: ChatMiddleware): void {
     const name = isPlainObject(middleware) && typeof middleware.name === 'string' ? middleware.name : ''
@@ -48,14 +51,16 @@ export class ChatMiddlewareChain {
     // A stable sort keeps the order of `use` among equal priorities.
     this.#middleware = [...this.#middleware, middleware]
       .sort((a, b) => (a.priority ?? DEFAULT_PRIORITY) - (b.priority ?? DEFAULT_PRIORITY))
+    this.#hasSay ||= middleware.say !== undefined
+    this.#hasOnSayReceive ||= middleware.onSayReceive !== undefined
   }
 
   get hasSay (): boolean {
-    return this.#middleware.some((middleware) => middleware.say !== undefined)
+    return this.#hasSay
   }
 
   get hasOnSayReceive (): boolean {
-    return this.#middleware.some((middleware) => middleware.onSayReceive !== undefined)
+    return this.#hasOnSayReceive
   }
 
   async join (connection: Connection, room: string): Promise<void> {

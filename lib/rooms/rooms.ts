@@ -70,7 +70,7 @@ export class Rooms {
   /** Tells the room's members it is gone, removes them (running `leave`), and destroys it; false when there was no such room. */
   async destroy (room: string): Promise<boolean> {
     if (!await this.#store.exists(checkRoom(room))) return false
-    await this.#publish({ context: 'user', room, from: 0, message: ERRORS.roomDeleted, sentAt: Date.now() })
+    await this.#store.publish({ context: 'user', room, from: 0, message: ERRORS.roomDeleted, sentAt: Date.now() })
     return this.#store.destroy(room)
   }
 
@@ -105,7 +105,7 @@ export class Rooms {
   async broadcast (room: string, message: unknown, from: string | 0 = 0): Promise<void> {
     // A room with members here exists; asking Redis would only make a broadcast fail in an outage.
     if (!this.#local.has(checkRoom(room)) && !await this.#store.exists(room)) throw new RoomError(ERRORS.roomNotFound)
-    await this.#publish({ context: 'user', room, from, message, sentAt: Date.now() })
+    await this.#store.publish({ context: 'user', room, from, message, sentAt: Date.now() })
   }
 
   use (middleware: ChatMiddleware): this {
@@ -156,11 +156,11 @@ export class Rooms {
     })
   }
 
-  /** A membership change asked by another node for a connection of this one. */
-  changeLocalMembership (connectionId: string, room: string, change: MembershipChange): Promise<void> {
+  /** A membership change asked by another node for a connection of this one; rejects with the reason it cannot. */
+  async changeLocalMembership (connectionId: string, room: string, change: MembershipChange): Promise<void> {
     const connection = this.#connections.get(connectionId)
     if (connection === undefined) throw new RoomError(ERRORS.connectionNotFound(connectionId))
-    return change === 'add' ? this.join(connection, room) : this.leave(connection, room)
+    return await (change === 'add' ? this.join(connection, room) : this.leave(connection, room))
   }
 
   /** Leaves every room of a connection that has closed. */
@@ -177,18 +177,14 @@ export class Rooms {
   async say (connection: Connection, room: string, message: unknown): Promise<void> {
     if (!connection.rooms.includes(room)) throw new RoomError(ERRORS.notInRoom)
     const payload: ChatMessage = { context: 'user', room, from: connection.id, message, sentAt: Date.now() }
-    if (!this.#middleware.hasOnSayReceive && !this.#sending.busy(room)) return this.#publish(payload)
+    if (!this.#middleware.hasOnSayReceive && !this.#sending.busy(room)) return this.#store.publish(payload)
     return this.#sending.run(room, async () => {
       const accepted = await this.#middleware.onSayReceive(connection, room, payload)
-      if (accepted !== null) await this.#publish(accepted)
+      if (accepted !== null) await this.#store.publish(accepted)
     })
   }
 
   // ----- delivery ---------------------------------------------------------------------------------
-
-  #publish (message: ChatMessage): Promise<void> {
-    return this.#store.publish(message)
-  }
 
   /**
    * Fan-out to this node's members: encoded once (to a Buffer that every socket sends as it is),
