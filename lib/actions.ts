@@ -4,7 +4,7 @@
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts'
 import { ERRORS, type ActionDocumentation } from '../types/protocol.js'
 import type { Connection } from './connection.js'
@@ -75,8 +75,10 @@ const CONNECTION_TYPES: readonly ConnectionType[] = ['webSocket', 'web']
 export class ActionRegistry {
   readonly #actions = new Map<string, RegisteredAction>()
   readonly #ajv: Ajv
+  readonly #log: FastifyBaseLogger
 
-  constructor () {
+  constructor (log: FastifyBaseLogger) {
+    this.#log = log
     // Fastify's own Ajv settings, so that an action's inputs behave like a route's schema.
     this.#ajv = new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: true, allErrors: false })
     addFormats.default(this.#ajv)
@@ -109,23 +111,40 @@ export class ActionRegistry {
    */
   run (name: unknown, params: Record<string, unknown>, connection: ActionConnection): ActionOutcome | Promise<ActionOutcome> {
     const action = typeof name === 'string' ? this.#actions.get(name) : undefined
-    if (action === undefined) return failure(ERRORS.unknownAction, 404)
-    if (action.definition.blockedConnectionTypes?.includes(connection.type) === true) {
-      return failure(ERRORS.connectionTypeBlocked(connection.type), 403)
+    if (action === undefined) return this.#failed(name, connection, ERRORS.unknownAction, 404)
+    const { definition } = action
+    if (definition.blockedConnectionTypes?.includes(connection.type) === true) {
+      return this.#failed(definition.name, connection, ERRORS.connectionTypeBlocked(connection.type), 403)
     }
     let input: Record<string, unknown> = {}
     if (action.validate !== null) {
       input = params
-      if (!action.validate(input)) return failure(describeInputError(action.validate.errors), 400)
+      if (!action.validate(input)) return this.#failed(definition.name, connection, describeInputError(action.validate.errors), 400)
     }
     let result: unknown
     try {
-      result = action.definition.run(input, connection)
+      result = definition.run(input, connection)
     } catch (error) {
-      return thrown(error)
+      return this.#thrown(definition.name, connection, error)
     }
     if (!isThenable(result)) return { ok: true, result }
-    return Promise.resolve(result).then((value) => ({ ok: true, result: value }), thrown)
+    return Promise.resolve(result).then((value) => ({ ok: true, result: value }), (error: unknown) => this.#thrown(definition.name, connection, error))
+  }
+
+  #thrown (name: string, connection: ActionConnection, error: unknown): ActionOutcome {
+    return this.#failed(name, connection, errorMessage(error), statusCodeOf(error), error)
+  }
+
+  /**
+   * A failed call, logged as Fastify logs a failing route: error level for a 5xx, info for the
+   * caller's mistakes; over HTTP with the request's logger (and its reqId).
+   */
+  #failed (name: unknown, connection: ActionConnection, error: string, statusCode: number, cause?: unknown): ActionOutcome {
+    const log = connection.type === 'web' ? connection.request.log : this.#log
+    const details = { err: cause, connection: connection.id, action: typeof name === 'string' ? name : null, statusCode }
+    if (statusCode >= 500) log.error(details, error)
+    else log.info(details, error)
+    return { ok: false, error, statusCode }
   }
 
   #compile (action: ActionDefinition): ValidateFunction {
@@ -138,14 +157,6 @@ export class ActionRegistry {
       throw new InvalidActionError(action.name, `has invalid inputs: ${(error as Error).message}`)
     }
   }
-}
-
-function failure (error: string, statusCode: number): ActionOutcome {
-  return { ok: false, error, statusCode }
-}
-
-function thrown (error: unknown): ActionOutcome {
-  return failure(errorMessage(error), statusCodeOf(error))
 }
 
 function isThenable (value: unknown): value is PromiseLike<unknown> {

@@ -5,21 +5,26 @@ import type { WebSocket } from 'ws'
 import type { ConnectionDetails } from '../types/protocol.js'
 import { InvalidMessageError } from './errors.js'
 import type { Handshake, HandshakeRequest } from './handshake.js'
+import { encodeJson } from './json.js'
 import { isPlainObject } from './options.js'
 import { SPARK_CLOSED, type Spark } from './primus.js'
 
 /** What every connection of one server shares: kept once, not per connection. */
 export interface ConnectionEnvironment {
   readonly maxBufferedBytes: number
-  /** Primus's outgoing message transformers: while there are any, messages go through them as objects. */
-  readonly outgoingTransforms: readonly unknown[]
+  /** True while something besides the socket would see what is written to `spark` (fast-path.ts). */
+  readonly writesObserved: (spark: Spark) => boolean
   readonly onOverflow: (connection: Connection, bufferedBytes: number) => void
 }
 
-/** Encodes a push from server code, refusing what is not a JSON object. */
+/** Encodes a push from server code, refusing what is not a JSON object or cannot be encoded. */
 export function encodePush (message: object): string {
   if (!isPlainObject(message)) throw new InvalidMessageError(Array.isArray(message) ? 'got an array' : `got ${typeof message}`)
-  return JSON.stringify(message)
+  try {
+    return encodeJson(message) as string
+  } catch (error) {
+    throw new InvalidMessageError(`it cannot be encoded as JSON (${(error as Error).message})`)
+  }
 }
 
 const NO_PARAMS: Readonly<Record<string, unknown>> = Object.freeze({})
@@ -49,6 +54,9 @@ export class Connection {
   /** The `ws` socket under the spark, written directly (see fast-path.ts); null: through Primus. */
   readonly #socket: WebSocket | null
   readonly #environment: ConnectionEnvironment
+  /** Requests of this connection still being handled, of every event (dispatch.ts bounds them). @internal */
+  pendingRequests = 0
+  #overflowed = false
 
   constructor (spark: Spark, socket: WebSocket | null, handshake: Handshake, environment: ConnectionEnvironment) {
     this.id = spark.id
@@ -61,6 +69,9 @@ export class Connection {
     this.#spark = spark
     this.#socket = socket
     this.#environment = environment
+    // Whatever Primus writes (its own answers, heartbeats, messages through its transformers or for
+    // a plugin) counts against maxBufferedBytes too: its transformer has sent it when this runs.
+    spark.on('outgoing::data', () => this.#checkBuffered())
   }
 
   get open (): boolean {
@@ -107,7 +118,7 @@ export class Connection {
 
   /**
    * Writes a message already encoded (a Buffer when it goes to many, so that it is encoded once for
-   * all); `message` is the object, when the caller has it, for Primus's outgoing transformers.
+   * all); `message` is the object, when the caller has it, for whatever observes messages as objects.
    * A reader that lets more than `maxBufferedBytes` pile up is disconnected.
    * @internal
    */
@@ -115,17 +126,21 @@ export class Connection {
     const spark = this.#spark
     if (spark.readyState === SPARK_CLOSED) return false
     const socket = this.#socket
-    if (this.#environment.outgoingTransforms.length > 0) {
-      spark.write(message ?? JSON.parse(String(data)))
-    } else if (socket !== null) {
-      if (socket.readyState !== WS_OPEN) return false
-      socket.send(data, TEXT_FRAME)
-    } else {
-      spark.emit('outgoing::data', String(data))
+    if (socket === null || this.#environment.writesObserved(spark)) {
+      // Through Primus: its transformers, its parser's encoder and every outgoing::data listener.
+      return spark.write(message ?? JSON.parse(String(data)))
     }
-    const buffered = (socket ?? spark.socket)?.bufferedAmount ?? 0
-    if (buffered > this.#environment.maxBufferedBytes) this.#environment.onOverflow(this, buffered)
+    if (socket.readyState !== WS_OPEN) return false
+    socket.send(data, TEXT_FRAME)
+    this.#checkBuffered()
     return true
+  }
+
+  #checkBuffered (): void {
+    const buffered = (this.#socket ?? this.#spark.socket)?.bufferedAmount ?? 0
+    if (buffered <= this.#environment.maxBufferedBytes || this.#overflowed) return
+    this.#overflowed = true
+    this.#environment.onOverflow(this, buffered)
   }
 
   /** Closes the socket at once, without the closing handshake (for readers that stopped reading). @internal */

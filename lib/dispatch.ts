@@ -1,6 +1,8 @@
 /**
  * Message dispatch: a decoded frame becomes an `IncomingRequest` (with its `messageCount` taken now,
  * on arrival) and goes to the handler for its `event`. Adding a client event is one entry in `HANDLERS`.
+ * Every request still being handled counts against the connection's `maxPendingRequests`, whatever
+ * its event: a client cannot pile up work (file reads, room changes, chat) faster than it is done.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import { ERRORS, MAX_MESSAGE_ID_LENGTH, type MessageId } from '../types/protocol.js'
@@ -13,7 +15,7 @@ import { roomEvents } from './events/rooms.js'
 import type { PublicFolder } from './files.js'
 import type { Lifecycle } from './lifecycle.js'
 import { isPlainObject } from './options.js'
-import { replyVerbError, type ReplyTarget } from './reply.js'
+import { replyActionError, replyFile, replyVerbError, type ReplyTarget } from './reply.js'
 import type { Rooms } from './rooms/rooms.js'
 
 /** One client message on its way to its handler. */
@@ -28,6 +30,7 @@ export interface ServerContext {
   readonly rooms: Rooms
   readonly publicFolder: PublicFolder
   readonly simultaneousActions: number
+  readonly maxPendingRequests: number
   readonly log: FastifyBaseLogger
 }
 
@@ -53,17 +56,37 @@ export function dispatchMessage (server: ServerContext, connection: Connection, 
     replyVerbError(request, ERRORS.unknownVerb, null)
     return
   }
+  if (connection.pendingRequests >= server.maxPendingRequests && handler !== connectionEvents.quit) {
+    refuse(request, ERRORS.tooManyPendingActions)
+    return
+  }
+  let handled: void | Promise<void>
   try {
-    handler(request, server)?.catch((error: unknown) => handlerFailed(server, request, error))
+    handled = handler(request, server)
   } catch (error) {
     handlerFailed(server, request, error)
+    return
   }
+  if (handled === undefined) return
+  connection.pendingRequests++
+  handled.then(() => { connection.pendingRequests-- }, (error: unknown) => {
+    connection.pendingRequests--
+    handlerFailed(server, request, error)
+  })
+}
+
+/** Answers a request its handler will not see, in the shape of its event's reply. */
+function refuse (request: IncomingRequest, error: string): void {
+  const { event } = request.message
+  if (event === 'action') replyActionError(request, error)
+  else if (event === 'file') replyFile(request, error)
+  else replyVerbError(request, error)
 }
 
 function handlerFailed (server: ServerContext, request: IncomingRequest, error: unknown): void {
   server.log.error({ err: error, connection: request.connection.id, event: request.message.event },
     'fastify-actionhero-ws: an event handler failed')
-  replyVerbError(request, ERRORS.internalError)
+  refuse(request, ERRORS.internalError)
 }
 
 function readMessageId (value: unknown): MessageId | undefined {

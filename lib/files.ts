@@ -2,7 +2,9 @@
  * The public folder as the `file` event reads it (PROTOCOL.md 3.4): a file by its path under the
  * folder, a directory by its `index.html`, and nothing outside the folder, ever: `..` cannot climb
  * out, an absolute path is taken from the folder's root, and a symlink is followed only when where it
- * leads is inside the folder too.
+ * leads is inside the folder too. Only regular files are read, opened so that a FIFO or a device can
+ * never block a libuv thread, and never more than `maxConcurrentReads` at once for all connections,
+ * so that a flood of requests cannot take every file descriptor of the process.
  */
 import { constants } from 'node:fs'
 import { open, realpath, type FileHandle } from 'node:fs/promises'
@@ -59,21 +61,45 @@ const TEXT_TYPES = new Set(['application/json', 'application/manifest+json', 'ap
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
+// O_NONBLOCK: open() of a FIFO without a writer returns at once instead of holding a libuv thread
+// until one comes (the type is only known after opening); regular files ignore the flag.
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | (constants.O_NONBLOCK ?? 0)
+
+// What the file system answers for a path that is not there for the client; anything else
+// (EMFILE, ENFILE, EIO...) is the server's trouble, not the client's, and is thrown.
+const NOT_FOUND_CODES = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'EACCES', 'EPERM', 'ENAMETOOLONG', 'EISDIR', 'ENXIO'])
+
+export interface PublicFolderLimits {
+  /** The largest file sent, in bytes. */
+  maxBytes: number
+  /** Files read at once; more requests wait their turn (each connection's are bounded by dispatch). */
+  maxConcurrentReads: number
+}
+
 export class PublicFolder {
   readonly #root: string
   readonly #maxBytes: number
+  readonly #reads: ConcurrencyGate
 
-  constructor (root: string, maxBytes: number) {
+  constructor (root: string, { maxBytes, maxConcurrentReads }: PublicFolderLimits) {
     this.#root = root
     this.#maxBytes = maxBytes
+    this.#reads = new ConcurrencyGate(maxConcurrentReads)
   }
 
-  /** The file at `name` (a path under the folder), or the error string of PROTOCOL.md 3.2. */
+  /**
+   * The file at `name` (a path under the folder), or the error string of PROTOCOL.md 3.2. Rejects
+   * when the server cannot read files at all now (out of file descriptors, an I/O error).
+   */
   async read (name: unknown): Promise<PublicFile | string> {
     if (typeof name !== 'string' || name.includes('\0')) return ERRORS.fileNotFound
-    let path = join(this.#root, name)
+    const path = join(this.#root, name)
     // `..` that climbs out is refused before the file system is asked anything about such a path.
     if (!isInside(this.#root, path)) return ERRORS.fileNotFound
+    return this.#reads.run(() => this.#read(path))
+  }
+
+  async #read (path: string): Promise<PublicFile | string> {
     let handle: FileHandle | null = null
     try {
       // The folder may itself be a symlink: containment is checked between real paths.
@@ -92,9 +118,10 @@ export class PublicFolder {
       const bytes = await handle.readFile()
       if (bytes.length > this.#maxBytes) return ERRORS.fileTooLarge
       return asPublicFile(bytes, mimeType(path), stats.mtime.getTime())
-    } catch {
+    } catch (error) {
       // Missing, outside, unreadable: the client learns no more than "not found".
-      return ERRORS.fileNotFound
+      if (isNotFound(error)) return ERRORS.fileNotFound
+      throw error
     } finally {
       await handle?.close()
     }
@@ -111,7 +138,36 @@ async function openInside (root: string, path: string): Promise<FileHandle> {
   const real = await realpath(path)
   if (!isInside(root, real)) throw new Error('outside the public folder')
   // O_NOFOLLOW: a symlink swapped in since realpath() is refused, not followed.
-  return open(real, constants.O_RDONLY | constants.O_NOFOLLOW)
+  return open(real, OPEN_FLAGS)
+}
+
+function isNotFound (error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code !== 'string' || NOT_FOUND_CODES.has(code)
+}
+
+/** Runs at most `limit` tasks at once; the others wait, first come, first served. */
+class ConcurrencyGate {
+  readonly #limit: number
+  #running = 0
+  readonly #waiting: Array<() => void> = []
+
+  constructor (limit: number) {
+    this.#limit = limit
+  }
+
+  async run<T> (task: () => Promise<T>): Promise<T> {
+    if (this.#running >= this.#limit) await new Promise<void>((resolve) => this.#waiting.push(resolve))
+    else this.#running++
+    try {
+      return await task()
+    } finally {
+      // A waiter takes over this slot, so the count stays as it is.
+      const next = this.#waiting.shift()
+      if (next === undefined) this.#running--
+      else next()
+    }
+  }
 }
 
 function mimeType (path: string): string {

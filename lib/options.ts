@@ -72,7 +72,10 @@ export interface ActionheroWsOptions {
   welcomeMessage?: string | false
   rooms?: string[]
   echoSay?: boolean
+  /** Pending actions a connection may have (ActionHero's option); within `maxPendingRequests`. */
   simultaneousActions?: number
+  /** Requests of every event a connection may have pending at once; more are answered `you have too many pending requests`. */
+  maxPendingRequests?: number
   actions?: ActionDefinition[]
   apiPath?: string | false
   fingerprint?: FingerprintOptions
@@ -82,6 +85,8 @@ export interface ActionheroWsOptions {
   maxBufferedBytes?: number
   /** The largest file the `file` event sends, in bytes (it travels as one message); larger ones get `That file is too large`. */
   maxFileBytes?: number
+  /** Files the `file` event reads at once, for all connections together; more wait their turn. */
+  maxConcurrentFileReads?: number
   /** How long `close()` waits for pending actions, then for sockets to close, in ms. */
   shutdownTimeout?: number
   redis?: RedisOptions
@@ -101,6 +106,7 @@ export interface ResolvedOptions {
   rooms: string[]
   echoSay: boolean
   simultaneousActions: number
+  maxPendingRequests: number
   actions: ActionDefinition[]
   apiPath: string | false
   fingerprint: { cookieKey: string, setCookie: boolean, cookie: CookieSerializeOptions }
@@ -109,6 +115,7 @@ export interface ResolvedOptions {
   authorize: Authorize | null
   maxBufferedBytes: number
   maxFileBytes: number
+  maxConcurrentFileReads: number
   shutdownTimeout: number
   redis: RedisNodeOptions | null
   server: PrimusServerOptions & { pathname: string, maxLength: number }
@@ -125,8 +132,8 @@ const REGISTER_OPTIONS = new Set(['prefix', 'logLevel', 'logSerializers'])
 
 const KNOWN_OPTIONS = new Set<string>([
   'enabled', 'clientUrl', 'publicDir', 'publicPrefix', 'clientJsPath', 'clientJsName', 'destroyClientsOnShutdown',
-  'welcomeMessage', 'rooms', 'echoSay', 'simultaneousActions', 'actions', 'apiPath', 'fingerprint', 'allowedOrigins',
-  'authorize', 'maxBufferedBytes', 'maxFileBytes', 'shutdownTimeout', 'redis', 'server', 'client'
+  'welcomeMessage', 'rooms', 'echoSay', 'simultaneousActions', 'maxPendingRequests', 'actions', 'apiPath', 'fingerprint', 'allowedOrigins',
+  'authorize', 'maxBufferedBytes', 'maxFileBytes', 'maxConcurrentFileReads', 'shutdownTimeout', 'redis', 'server', 'client'
 ])
 
 // RFC 6265 cookie-name: an HTTP token.
@@ -303,6 +310,7 @@ export function resolveOptions (input: unknown, cwd = process.cwd()): ResolvedOp
     rooms: readRooms(options),
     echoSay: read(options, 'echoSay', false, isBoolean, 'a boolean'),
     simultaneousActions: read(options, 'simultaneousActions', 5, isPositiveInteger, 'a positive integer'),
+    maxPendingRequests: read(options, 'maxPendingRequests', 100, isPositiveInteger, 'a positive integer'),
     actions: read(options, 'actions', [], Array.isArray, 'an array of action definitions'),
     apiPath: apiPath === false ? false : readPath(apiPath, 'apiPath', { trailingSlash: false }),
     fingerprint: readFingerprint(options),
@@ -310,6 +318,7 @@ export function resolveOptions (input: unknown, cwd = process.cwd()): ResolvedOp
     authorize: read<Authorize | null>(options, 'authorize', null, (v): v is Authorize => typeof v === 'function', 'a function (request) => void'),
     maxBufferedBytes: read(options, 'maxBufferedBytes', 16 * 1024 * 1024, isPositiveInteger, 'a positive integer (bytes)'),
     maxFileBytes: read(options, 'maxFileBytes', 1024 * 1024, isPositiveInteger, 'a positive integer (bytes)'),
+    maxConcurrentFileReads: read(options, 'maxConcurrentFileReads', 16, isPositiveInteger, 'a positive integer'),
     shutdownTimeout: read(options, 'shutdownTimeout', 5000, isNonNegativeInteger, 'a non-negative integer (ms)'),
     redis: readRedis(options),
     server: readServer(options),

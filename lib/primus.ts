@@ -18,6 +18,8 @@ export interface Spark {
   on (event: 'data', listener: (data: unknown) => void): this
   on (event: 'error', listener: (error: Error) => void): this
   on (event: 'end', listener: () => void): this
+  on (event: 'outgoing::data', listener: (data: unknown) => void): this
+  listenerCount (event: string): number
 }
 
 export type PrimusAuthorize = (request: IncomingMessage, done: (error?: Error) => void) => void

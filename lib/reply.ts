@@ -2,9 +2,12 @@
  * Replies (PROTOCOL.md 3.2). `reply` is the one builder: every reply a client gets passes through it,
  * so the server's keys (`context`, `messageCount`, `messageId`, `error`) are always set the same way.
  */
-import type { MessageId } from '../types/protocol.js'
+import { ERRORS, type MessageId } from '../types/protocol.js'
 import type { Connection } from './connection.js'
 import type { PublicFile } from './files.js'
+import { encodeJson } from './json.js'
+
+const OPEN_BRACE = 0x7b
 
 /** What a reply answers: the connection, and the count and id taken when the request arrived. */
 export interface ReplyTarget {
@@ -15,15 +18,29 @@ export interface ReplyTarget {
 
 /**
  * Sends `body` as the reply to `request`: its fields, then the server's keys, which nothing can
- * override. The server's keys are appended to the encoded body, so a result is never copied for it.
+ * override. The server's keys are appended to the encoded body, so a result is never copied for it;
+ * a body that does not encode to an object (a boxed primitive, a `toJSON` that returns one) goes
+ * under `data`. Returns false when `body` cannot be encoded at all: the client got
+ * `resultNotEncodable` instead of a broken frame.
  */
-export function reply (request: ReplyTarget, body: object | null, error?: string): void {
+export function reply (request: ReplyTarget, body: object | null, error?: string): boolean {
+  let encoded: string | undefined
+  try {
+    encoded = body === null ? undefined : encodeJson(body)
+  } catch {
+    reply(request, null, ERRORS.resultNotEncodable)
+    return false
+  }
   const { messageId } = request
   let serverKeys = `"context":"response","messageCount":${request.messageCount}`
-  if (messageId !== undefined) serverKeys += `,"messageId":${typeof messageId === 'number' ? messageId : JSON.stringify(messageId)}`
-  if (error !== undefined) serverKeys += `,"error":${JSON.stringify(error)}`
-  const encoded = body === null ? '{}' : JSON.stringify(body)
-  request.connection.write(encoded === '{}' ? `{${serverKeys}}` : `${encoded.slice(0, -1)},${serverKeys}}`)
+  if (messageId !== undefined) serverKeys += `,"messageId":${typeof messageId === 'number' ? messageId : encodeJson(messageId)}`
+  if (error !== undefined) serverKeys += `,"error":${encodeJson(error)}`
+  let frame: string
+  if (encoded === undefined || encoded === '{}') frame = `{${serverKeys}}`
+  else if (encoded.charCodeAt(0) === OPEN_BRACE) frame = `${encoded.slice(0, -1)},${serverKeys}}`
+  else frame = `{"data":${encoded},${serverKeys}}`
+  request.connection.write(frame)
+  return true
 }
 
 export function replyVerb (request: ReplyTarget, data?: unknown): void {
@@ -35,8 +52,9 @@ export function replyVerbError (request: ReplyTarget, error: string, data?: unkn
   reply(request, data === undefined ? { status: error } : { status: error, data }, error)
 }
 
-export function replyAction (request: ReplyTarget, result: unknown): void {
-  reply(request, actionResultBody(result))
+/** Returns false when the result could not be encoded (the client got `resultNotEncodable`). */
+export function replyAction (request: ReplyTarget, result: unknown): boolean {
+  return reply(request, actionResultBody(result))
 }
 
 export function replyActionError (request: ReplyTarget, error: string): void {

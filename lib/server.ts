@@ -11,7 +11,7 @@ import type { Cluster } from './cluster/cluster.js'
 import { RedisCluster } from './cluster/redis-cluster.js'
 import { RedisNode } from './cluster/redis-node.js'
 import { Connection, encodePush, type ConnectionEnvironment } from './connection.js'
-import { directSocket, receiveDirectly } from './fast-path.js'
+import { directSocket, receiveDirectly, writesObserved } from './fast-path.js'
 import { dispatchMessage, type ServerContext } from './dispatch.js'
 import { InvalidHookError, InvalidOptionError } from './errors.js'
 import { PublicFolder } from './files.js'
@@ -31,7 +31,7 @@ export type ConnectionHookName = 'onConnect' | 'onDisconnect'
 export class ActionheroWs implements ServerContext {
   /** This process's connections, by id. */
   readonly connections = new Map<string, Connection>()
-  readonly actions = new ActionRegistry()
+  readonly actions: ActionRegistry
   readonly lifecycle = new Lifecycle()
   readonly rooms: Rooms
   /** The public folder, as the `file` event reads it. */
@@ -49,7 +49,8 @@ export class ActionheroWs implements ServerContext {
   constructor (options: ResolvedOptions, log: FastifyBaseLogger) {
     this.#options = options
     this.log = log
-    this.publicFolder = new PublicFolder(options.publicDir, options.maxFileBytes)
+    this.actions = new ActionRegistry(log)
+    this.publicFolder = new PublicFolder(options.publicDir, { maxBytes: options.maxFileBytes, maxConcurrentReads: options.maxConcurrentFileReads })
     // One process keeps rooms in memory; with `redis`, this node shares them with the others.
     const redis = options.redis === null ? null : new RedisNode(options.redis, log)
     const store: RoomStore = redis === null ? new MemoryRoomStore() : new RedisRoomStore(redis)
@@ -64,6 +65,10 @@ export class ActionheroWs implements ServerContext {
 
   get simultaneousActions (): number {
     return this.#options.simultaneousActions
+  }
+
+  get maxPendingRequests (): number {
+    return this.#options.maxPendingRequests
   }
 
   /** The Primus server, for Primus plugins. */
@@ -137,7 +142,7 @@ export class ActionheroWs implements ServerContext {
     }
     const environment: ConnectionEnvironment = {
       maxBufferedBytes: this.#options.maxBufferedBytes,
-      outgoingTransforms: primus.transformers.outgoing,
+      writesObserved: (spark) => writesObserved(primus, spark),
       onOverflow: (connection, buffered) => {
         this.log.warn({ connection: connection.id, buffered }, 'fastify-actionhero-ws: disconnecting a connection that does not read its messages')
         connection.terminate()
@@ -184,7 +189,7 @@ export class ActionheroWs implements ServerContext {
     }
     this.#cluster?.connected(connection)
     const dispatch = (message: unknown): void => dispatchMessage(this, connection, message)
-    if (socket !== null) receiveDirectly(primus, socket, dispatch)
+    if (socket !== null) receiveDirectly(primus, spark, socket, dispatch)
     // Messages Primus decoded (before the connection event, or with incoming transformers) arrive here.
     spark.on('data', dispatch)
     spark.on('error', (error) => {
@@ -206,12 +211,12 @@ export class ActionheroWs implements ServerContext {
       if (visitor?.size === 0) this.#byFingerprint.delete(connection.fingerprint)
     }
     this.#cluster?.disconnected(connection)
-    if (connection.rooms.length === 0 && this.#hooks.onDisconnect.length === 0) return
+    if (connection.rooms.length === 0 && !this.rooms.changing(connection) && this.#hooks.onDisconnect.length === 0) return
     this.lifecycle.track(this.#depart(connection)).catch((error: unknown) =>
       this.log.error({ err: error, connection: connection.id }, 'fastify-actionhero-ws: cleaning up a connection failed'))
   }
 
-  /** A closed connection leaves its rooms, then the onDisconnect hooks run. */
+  /** A closed connection leaves its rooms (after the changes it had in flight), then the onDisconnect hooks run, once. */
   async #depart (connection: Connection): Promise<void> {
     await this.rooms.leaveAll(connection)
     await this.#runHooks('onDisconnect', connection)

@@ -167,6 +167,10 @@ export const ERRORS = {
   roomDeleted: 'this room has been deleted',
   fileNotFound: 'That file is not found',
   fileTooLarge: 'That file is too large',
+  /** An action returned a value JSON cannot hold (a BigInt, a cycle, nesting too deep, a throwing toJSON). */
+  resultNotEncodable: 'the action returned a value that cannot be sent as JSON',
+  /** A `say` whose message JSON cannot hold (e.g. nested deeper than the server can encode). */
+  messageNotEncodable: 'the message cannot be sent as JSON',
   /** The client's own answers (PROTOCOL.md 4), when no reply from the server can come. */
   connectionClosed: 'the connection closed before a response arrived',
   requestTimedOut: 'the server did not answer in time',

@@ -3,7 +3,7 @@
  */
 import { ERRORS } from '../../types/protocol.js'
 import type { ActionOutcome } from '../actions.js'
-import type { EventHandler, IncomingRequest } from '../dispatch.js'
+import type { EventHandler, IncomingRequest, ServerContext } from '../dispatch.js'
 import { isPlainObject } from '../options.js'
 import { replyAction, replyActionError } from '../reply.js'
 
@@ -16,16 +16,20 @@ const action: EventHandler = (request, server) => {
   const params = isPlainObject(request.message.params) ? request.message.params : {}
   connection.params = params
   connection.pendingActions++
-  const outcome = server.actions.run(params.action, params, connection)
-  if (!(outcome instanceof Promise)) return replyOutcome(request, outcome)
+  const name = params.action
+  const outcome = server.actions.run(name, params, connection)
+  if (!(outcome instanceof Promise)) return replyOutcome(request, outcome, name, server)
   // Tracked until the reply is written, so that shutdown does not close the socket in between.
-  return server.lifecycle.track(outcome.then((settled) => replyOutcome(request, settled)))
+  return server.lifecycle.track(outcome.then((settled) => replyOutcome(request, settled, name, server)))
 }
 
-function replyOutcome (request: IncomingRequest, outcome: ActionOutcome): void {
+function replyOutcome (request: IncomingRequest, outcome: ActionOutcome, name: unknown, server: ServerContext): void {
   request.connection.pendingActions--
-  if (outcome.ok) replyAction(request, outcome.result)
-  else replyActionError(request, outcome.error)
+  if (!outcome.ok) return replyActionError(request, outcome.error)
+  if (!replyAction(request, outcome.result)) {
+    // The action succeeded; what failed is the server's encoding of its result: an error, as a 500 would be.
+    server.log.error({ connection: request.connection.id, action: name }, `fastify-actionhero-ws: ${ERRORS.resultNotEncodable}`)
+  }
 }
 
 export const actionEvents = { action }

@@ -8,6 +8,7 @@ import { ERRORS, type ChatMessage, type RoomMembers } from '../../types/protocol
 import type { Cluster, MembershipChange } from '../cluster/cluster.js'
 import type { Connection } from '../connection.js'
 import { RoomError } from '../errors.js'
+import { escapeLineTerminators } from '../json.js'
 import { isRoomName } from '../options.js'
 import { ChatMiddlewareChain, type ChatMiddleware } from './middleware.js'
 import type { RoomStore } from './store.js'
@@ -31,8 +32,12 @@ export class Rooms {
   readonly #middleware = new ChatMiddlewareChain()
   /** Room -> its members on this node, for fan-out. */
   readonly #local = new Map<string, Set<Connection>>()
-  /** Rooms whose membership is changing for a connection, so that a duplicate join or leave is refused. */
-  readonly #changing = new WeakMap<Connection, Set<string>>()
+  /**
+   * Membership changes per connection, applied one after another in the order asked: a client's
+   * `roomAdd`, `roomLeave`, `roomAdd` sent without waiting mean in, out, in. A closed connection's
+   * departure queues behind the changes in flight, so it always ends out of every room.
+   */
+  readonly #membership = new SerialQueues()
   // Per-room queues keep messages in order while async middleware runs: one for what members send,
   // one for what this node delivers.
   readonly #sending = new SerialQueues()
@@ -115,19 +120,16 @@ export class Rooms {
 
   // ----- what a connection asks for (the room events) -------------------------------------------
 
-  async join (connection: Connection, room: string): Promise<void> {
-    if (connection.rooms.includes(room)) throw new RoomError(ERRORS.alreadyInRoom)
-    await this.#change(connection, room, ERRORS.alreadyInRoom, async () => {
+  join (connection: Connection, room: string): Promise<void> {
+    return this.#membership.run(connection.id, async () => {
+      // A closed connection joins nothing: its departure has been queued (or done) already.
+      if (!connection.open) throw new RoomError(ERRORS.connectionNotFound(connection.id))
+      if (connection.rooms.includes(room)) throw new RoomError(ERRORS.alreadyInRoom)
       if (!await this.#store.exists(room)) throw new RoomError(ERRORS.roomNotFound)
       await this.#middleware.join(connection, room)
       const result = await this.#store.join(room, { id: connection.id, joinedAt: Date.now() })
       if (result === 'missing') throw new RoomError(ERRORS.roomNotFound)
       if (result === 'already') throw new RoomError(ERRORS.alreadyInRoom)
-      // The connection may have closed meanwhile, after it left all its rooms: leave no ghost behind.
-      if (!connection.open) {
-        await this.#store.leave(room, connection.id)
-        return
-      }
       connection.rooms.push(room)
       let members = this.#local.get(room)
       if (members === undefined) this.#local.set(room, members = new Set())
@@ -135,24 +137,10 @@ export class Rooms {
     })
   }
 
-  /** Leaves `room`; `force` (a connection that is gone) leaves even when `leave` middleware throws. */
-  async leave (connection: Connection, room: string, { force = false } = {}): Promise<void> {
-    if (!connection.rooms.includes(room)) throw new RoomError(ERRORS.notInRoom)
-    await this.#change(connection, room, ERRORS.notInRoom, async () => {
-      try {
-        await this.#middleware.leave(connection, room)
-      } catch (error) {
-        if (!force) throw error
-        this.#log.warn({ err: error, connection: connection.id, room }, 'fastify-actionhero-ws: leave middleware failed for a departing connection')
-      }
-      try {
-        await this.#store.leave(room, connection.id)
-      } catch (error) {
-        // The store writes its members back when it can; a departing connection must not stay here.
-        if (!force) throw error
-        this.#log.warn({ err: error, connection: connection.id, room }, 'fastify-actionhero-ws: the room store could not record a departure yet')
-      }
-      this.#forget(connection, room)
+  leave (connection: Connection, room: string): Promise<void> {
+    return this.#membership.run(connection.id, async () => {
+      if (!connection.rooms.includes(room)) throw new RoomError(ERRORS.notInRoom)
+      await this.#leave(connection, room, false)
     })
   }
 
@@ -163,9 +151,18 @@ export class Rooms {
     return await (change === 'add' ? this.join(connection, room) : this.leave(connection, room))
   }
 
-  /** Leaves every room of a connection that has closed. */
-  async leaveAll (connection: Connection): Promise<void> {
-    await Promise.all([...connection.rooms].map((room) => this.leave(connection, room, { force: true })))
+  /**
+   * Leaves every room of a connection that has closed, once the membership changes it had in flight
+   * are done: its `leave` middleware runs for each room, and cannot keep it in.
+   */
+  leaveAll (connection: Connection): Promise<void> {
+    return this.#membership.run(connection.id, () =>
+      Promise.all([...connection.rooms].map((room) => this.#leave(connection, room, true))))
+  }
+
+  /** True while membership changes of `connection` are queued or running. */
+  changing (connection: Connection): boolean {
+    return this.#membership.busy(connection.id)
   }
 
   /** The room's members, for a connection that is one of them. */
@@ -176,6 +173,7 @@ export class Rooms {
 
   async say (connection: Connection, room: string, message: unknown): Promise<void> {
     if (!connection.rooms.includes(room)) throw new RoomError(ERRORS.notInRoom)
+    checkEncodable(message)
     const payload: ChatMessage = { context: 'user', room, from: connection.id, message, sentAt: Date.now() }
     if (!this.#middleware.hasOnSayReceive && !this.#sending.busy(room)) return this.#store.publish(payload)
     return this.#sending.run(room, async () => {
@@ -193,7 +191,7 @@ export class Rooms {
   #deliver (message: ChatMessage, encoded?: string): void {
     const members = this.#local.get(message.room)
     if (members === undefined) return
-    const frame = Buffer.from(encoded ?? JSON.stringify(message))
+    const frame = Buffer.from(escapeLineTerminators(encoded ?? JSON.stringify(message)))
     const { from } = message
     if (!this.#middleware.hasSay && !this.#delivering.busy(message.room)) {
       for (const member of members) if (this.#echoSay || member.id !== from) member.write(frame, message)
@@ -205,7 +203,7 @@ export class Rooms {
         const payload = await this.#middleware.say(receiver, message.room, { ...message })
         if (payload === null) return
         if (isUnchanged(payload, message)) receiver.write(frame, message)
-        else receiver.write(JSON.stringify(payload), payload)
+        else receiver.write(escapeLineTerminators(JSON.stringify(payload)), payload)
       } catch (error) {
         this.#log.warn({ err: error, connection: receiver.id, room: message.room }, 'fastify-actionhero-ws: say middleware failed; that receiver is skipped')
       }
@@ -231,16 +229,22 @@ export class Rooms {
 
   // ----- bookkeeping ------------------------------------------------------------------------------
 
-  async #change (connection: Connection, room: string, busyError: string, change: () => Promise<void>): Promise<void> {
-    let changing = this.#changing.get(connection)
-    if (changing === undefined) this.#changing.set(connection, changing = new Set())
-    if (changing.has(room)) throw new RoomError(busyError)
-    changing.add(room)
+  /** Leaves `room`; `force` (a connection that is gone) leaves even when `leave` middleware or the store throws. */
+  async #leave (connection: Connection, room: string, force: boolean): Promise<void> {
     try {
-      await change()
-    } finally {
-      changing.delete(room)
+      await this.#middleware.leave(connection, room)
+    } catch (error) {
+      if (!force) throw error
+      this.#log.warn({ err: error, connection: connection.id, room }, 'fastify-actionhero-ws: leave middleware failed for a departing connection')
     }
+    try {
+      await this.#store.leave(room, connection.id)
+    } catch (error) {
+      // The store writes its members back when it can; a departing connection must not stay here.
+      if (!force) throw error
+      this.#log.warn({ err: error, connection: connection.id, room }, 'fastify-actionhero-ws: the room store could not record a departure yet')
+    }
+    this.#forget(connection, room)
   }
 
   #forget (connection: Connection, room: string): void {
@@ -260,6 +264,19 @@ export class Rooms {
 function checkRoom (room: unknown): string {
   if (!isRoomName(room)) throw new RoomError(ERRORS.roomRequired)
   return room
+}
+
+/**
+ * Refuses a chat message JSON cannot hold (from a client, only one nested deeper than the encoder
+ * can go), with the protocol's error rather than the engine's. Strings, the usual message, skip it.
+ */
+function checkEncodable (message: unknown): void {
+  if (typeof message !== 'object' || message === null) return
+  try {
+    JSON.stringify(message)
+  } catch {
+    throw new RoomError(ERRORS.messageNotEncodable)
+  }
 }
 
 /** True when `say` middleware handed back the payload with the same values, so the shared encoding fits. */
