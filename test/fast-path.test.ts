@@ -1,0 +1,182 @@
+/**
+ * Primus's extension points with the direct socket path (lib/fast-path.ts): whatever observes
+ * messages the way Primus documents it (a `data` listener, `incoming::data`/`outgoing::data`
+ * listeners, message transformers, a parser, a Primus plugin) sees them, and the plugin still
+ * answers; while nothing does, the direct path is taken.
+ */
+import assert from 'node:assert/strict'
+import { createRequire } from 'node:module'
+import { test, type TestContext } from 'node:test'
+import type { FastifyInstance } from 'fastify'
+import WebSocket from 'ws'
+import type { Spark } from '../lib/index.js'
+import { startApp, TestClient, waitFor } from './helpers.js'
+
+const require = createRequire(import.meta.url)
+
+type Message = Record<string, unknown>
+
+/** A plain `ws` client on the Primus path, keeping every frame as the text that arrived. */
+async function rawClient (t: TestContext, url: string): Promise<{ socket: WebSocket, frames: string[] }> {
+  const socket = new WebSocket(`${url.replace('http', 'ws')}/primus`)
+  t.after(() => socket.terminate())
+  const frames: string[] = []
+  socket.on('message', (data) => frames.push(String(data)))
+  await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject))
+  return { socket, frames }
+}
+
+/** The only spark of `app`, once its connection is open. */
+async function onlySpark (app: FastifyInstance): Promise<Spark> {
+  await waitFor(() => app.actionheroWs.connections.size === 1)
+  const [id] = app.actionheroWs.connections.keys()
+  const spark = app.actionheroWs.primus.spark(id ?? '')
+  assert.ok(spark)
+  return spark
+}
+
+/** Counts the frames Primus decodes itself: none while the direct path takes them. */
+function countDecodes (app: FastifyInstance): () => number {
+  const primus = app.actionheroWs.primus as unknown as { decoder: (this: unknown, ...args: unknown[]) => unknown }
+  const decoder = primus.decoder
+  let calls = 0
+  primus.decoder = function (...args: unknown[]) {
+    calls++
+    return decoder.apply(this, args)
+  }
+  return () => calls
+}
+
+test('a spark data listener added by the app sees every object message, and the direct path comes back when it goes', { timeout: 30_000 }, async (t) => {
+  const { app, url } = await startApp(t)
+  const decodes = countDecodes(app)
+  const client = await TestClient.connect(t, url)
+  const spark = await onlySpark(app)
+  await client.request({ event: 'detailsView' })
+  assert.equal(decodes(), 0, 'with nobody else listening, frames take the direct path')
+
+  const seen: unknown[] = []
+  const listener = (data: unknown): void => { seen.push(data) }
+  spark.on('data', listener)
+  const reply = await client.request({ event: 'detailsView', tag: 'observed' })
+  assert.equal(reply.status, 'OK', 'the plugin still answers')
+  assert.deepEqual(seen, [{ event: 'detailsView', tag: 'observed', messageId: reply.messageId }])
+  assert.equal(decodes(), 1, 'the frame went through Primus')
+
+  ;(spark as unknown as { removeListener: (event: string, fn: (data: unknown) => void) => void }).removeListener('data', listener)
+  await client.request({ event: 'detailsView' })
+  assert.equal(decodes(), 1, 'the direct path is back once the listener is gone')
+  assert.equal(seen.length, 1)
+})
+
+test('incoming::data and outgoing::data listeners see the raw frames both ways', { timeout: 30_000 }, async (t) => {
+  const { app, url } = await startApp(t, { actions: [{ name: 'hello', run: () => ({ hello: 'world' }) }] })
+  const client = await TestClient.connect(t, url)
+  const spark = await onlySpark(app) as unknown as { on: (event: string, fn: (data: unknown) => void) => void }
+  const incoming: unknown[] = []
+  const outgoing: unknown[] = []
+  spark.on('incoming::data', (raw) => incoming.push(String(raw)))
+  spark.on('outgoing::data', (raw) => outgoing.push(raw))
+  const reply = await client.action('hello')
+  assert.equal(reply.hello, 'world')
+  assert.equal(incoming.length, 1)
+  assert.deepEqual(JSON.parse(incoming[0] as string), { event: 'action', params: { action: 'hello' }, messageId: reply.messageId })
+  assert.deepEqual(outgoing.map((frame) => JSON.parse(String(frame))), [reply])
+})
+
+test('an incoming transform added after a client connected applies to that client', { timeout: 30_000 }, async (t) => {
+  const { app, url } = await startApp(t, {
+    actions: [{ name: 'echo', inputs: { type: 'object', properties: { stamped: { type: 'boolean' } } }, run: ({ stamped }) => ({ stamped }) }]
+  })
+  const client = await TestClient.connect(t, url)
+  assert.equal((await client.action('echo')).stamped, undefined)
+  app.actionheroWs.primus.transform('incoming', (packet: { data: { params?: Message } }) => {
+    if (packet.data.params !== undefined) packet.data.params.stamped = true
+  })
+  assert.equal((await client.action('echo')).stamped, true)
+})
+
+test('a parser that is not JSON writes the welcome and the replies', { timeout: 30_000 }, async (t) => {
+  // A parser of the app's own: JSON behind a marker, as a Primus parser object ({ encoder, decoder }).
+  const parser = {
+    encoder: (data: unknown, done: (error: Error | null, encoded?: string) => void) => done(null, `P${JSON.stringify(data)}`),
+    decoder: (data: unknown, done: (error: Error | null, decoded?: unknown) => void) => {
+      try {
+        done(null, typeof data === 'string' && data.startsWith('P') ? JSON.parse(data.slice(1)) : data)
+      } catch (error) {
+        done(error as Error)
+      }
+    },
+    library: ''
+  }
+  const { url } = await startApp(t, { server: { parser: parser as never } })
+  const { socket, frames } = await rawClient(t, url)
+  await waitFor(() => frames.length === 1)
+  assert.deepEqual(frames[0], 'P{"context":"api","welcome":"Hello! Welcome to the actionhero api"}')
+  socket.send('P{"event":"detailsView","messageId":1}')
+  await waitFor(() => frames.length === 2)
+  assert.match(frames[1] ?? '', /^P\{"status":"OK","data":\{/)
+})
+
+test('U+2028 and U+2029 are escaped as Primus escapes them, on the direct path and through Primus alike', { timeout: 30_000 }, async (t) => {
+  const text = 'line\u2028paragraph\u2029end'
+  const frameOf = async (observed: boolean): Promise<{ reply: string, chat: string }> => {
+    const { app, url } = await startApp(t, { actions: [{ name: 'text', run: () => ({ text }) }] })
+    // A transformer of one argument is synchronous for Primus (two: it waits for the callback).
+    if (observed) app.actionheroWs.primus.transform('outgoing', (_packet: unknown) => undefined)
+    const listener = await rawClient(t, url)
+    const speaker = await rawClient(t, url)
+    for (const { socket } of [listener, speaker]) socket.send('{"event":"roomAdd","room":"defaultRoom","messageId":"join"}')
+    await waitFor(() => [listener, speaker].every(({ frames }) => frames.some((frame) => frame.includes('"join"'))))
+    speaker.socket.send(JSON.stringify({ event: 'say', room: 'defaultRoom', message: text, messageId: 'say' }))
+    speaker.socket.send('{"event":"action","params":{"action":"text"},"messageId":"text"}')
+    await waitFor(() => listener.frames.some((frame) => frame.includes('"context":"user"')) && speaker.frames.some((frame) => frame.includes('"text"')))
+    return {
+      reply: speaker.frames.find((frame) => frame.includes('"messageId":"text"')) ?? '',
+      chat: (listener.frames.find((frame) => frame.includes('"context":"user"')) ?? '').replace(/"(from|sentAt)":[^,}]+/g, '"$1":0')
+    }
+  }
+  const direct = await frameOf(false)
+  assert.ok(direct.reply.includes('line\\u2028paragraph\\u2029end'), direct.reply)
+  assert.ok(!/[\u2028\u2029]/.test(direct.reply + direct.chat), 'no raw separator goes on the wire')
+  assert.equal(JSON.parse(direct.reply).text, text, 'and the client reads the text it was sent')
+  const throughPrimus = await frameOf(true)
+  assert.deepEqual(direct, throughPrimus, 'the same bytes as Primus writes')
+})
+
+test('primus-emitter, a Primus plugin that listens to spark data, gets its events; the plugin answers as before', { timeout: 30_000 }, async (t) => {
+  const received: unknown[] = []
+  const { app, url } = await startApp(t, {}, {
+    setup: (app) => {
+      const { primus } = app.actionheroWs
+      primus.plugin('emitter', require('primus-emitter'))
+      primus.on('connection', (spark: Spark) => {
+        (spark as unknown as { on: (event: string, fn: (data: unknown) => void) => void }).on('news', (data) => received.push(data))
+      })
+    }
+  })
+  const client = await TestClient.connect(t, url)
+  await onlySpark(app)
+  client.socket.write({ type: 0, data: ['news', { headline: 'hello' }] })
+  await waitFor(() => received.length === 1)
+  assert.deepEqual(received, [{ headline: 'hello' }])
+  assert.equal((await client.request({ event: 'detailsView' })).status, 'OK')
+  // Its `spark.send` writes through Primus, and the client gets it.
+  const spark = await onlySpark(app) as unknown as { send: (event: string, data: unknown) => void }
+  spark.send('update', { version: 2 })
+  assert.deepEqual((await client.next((message) => message.type === 0)).data, ['update', { version: 2 }])
+})
+
+test('primus-emit, a Primus plugin of message transformers, added after a client connected, works for that client', { timeout: 30_000 }, async (t) => {
+  const { app, url } = await startApp(t)
+  const client = await TestClient.connect(t, url)
+  const spark = await onlySpark(app) as unknown as { on: (event: string, fn: (data: unknown) => void) => void }
+  const received: unknown[] = []
+  spark.on('news', (data) => received.push(data))
+  app.actionheroWs.primus.plugin('emit', require('primus-emit'))
+  client.socket.write({ emit: ['news', { headline: 'hello' }] })
+  // A marker sent after it: once it is answered, the emit before it has been handled.
+  assert.equal((await client.request({ event: 'detailsView' })).status, 'OK')
+  assert.deepEqual(received, [{ headline: 'hello' }])
+  assert.equal(client.messages.some((message) => message.error !== undefined), false, 'the plugin took its message: no error reply for it')
+})
