@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
-import type { ChatMessage } from '../lib/index.js'
+import { runInNewContext } from 'node:vm'
+import { setFlagsFromString } from 'node:v8'
+import type { FastifyInstance } from 'fastify'
+import WebSocket from 'ws'
+import type { ChatMessage, Connection } from '../lib/index.js'
 import { sleep, startApp, TestClient, waitFor } from './helpers.js'
 
 type Message = Record<string, unknown>
@@ -16,9 +20,16 @@ async function member (t: TestContext, url: string, rooms: string[] = []): Promi
 const isChat = (room: string, text?: unknown) => (message: Message) =>
   message.context === 'user' && message.room === room && (text === undefined || message.message === text)
 
-/** Asserts that `client` gets no message matching `predicate` within a bounded wait. */
-async function hearsNothing (client: TestClient, predicate: (message: Message) => boolean): Promise<void> {
-  await sleep(150)
+let markers = 0
+
+/**
+ * Asserts that `client`, a member of `room`, got no message matching `predicate` before a server
+ * broadcast made now to `room`: whatever was on its way to it was delivered before that marker.
+ */
+async function hearsNothing (app: FastifyInstance, client: TestClient, room: string, predicate: (message: Message) => boolean): Promise<void> {
+  const marker = `marker ${++markers}`
+  await app.actionheroWs.rooms.broadcast(room, marker)
+  await client.next(isChat(room, marker))
   assert.equal(client.messages.some(predicate), false)
 }
 
@@ -63,7 +74,7 @@ test('room names that are not non-empty strings of at most 256 characters get "a
 })
 
 test('say reaches every other member, not the sender, and nobody outside the room', async (t) => {
-  const { url } = await startApp(t)
+  const { app, url } = await startApp(t)
   const alice = await member(t, url, ['defaultRoom'])
   const bob = await member(t, url, ['defaultRoom'])
   const carol = await member(t, url, ['defaultRoom', 'anotherRoom'])
@@ -77,8 +88,8 @@ test('say reaches every other member, not the sender, and nobody outside the roo
     assert.equal(chat.from, alice.id)
     assert.ok((chat.sentAt as number) >= before && (chat.sentAt as number) <= Date.now())
   }
-  await hearsNothing(alice, isChat('defaultRoom'))
-  await hearsNothing(outsider, isChat('defaultRoom'))
+  await hearsNothing(app, alice, 'defaultRoom', isChat('defaultRoom', 'hello room'))
+  await hearsNothing(app, outsider, 'anotherRoom', isChat('defaultRoom'))
 })
 
 test('a message may be any JSON value but an empty one', async (t) => {
@@ -159,7 +170,7 @@ test('the rooms API: add, exists, list, view, addMember, removeMember, broadcast
   for (const client of [alice, bob]) assert.equal((await client.next(isChat('studio'))).from, 0)
   await rooms.broadcast('studio', 'on behalf of alice', alice.id)
   assert.equal((await bob.next(isChat('studio', 'on behalf of alice'))).from, alice.id)
-  await hearsNothing(alice, isChat('studio', 'on behalf of alice'))
+  await hearsNothing(app, alice, 'studio', isChat('studio', 'on behalf of alice'))
   await assert.rejects(rooms.broadcast('attic', 'hello'), { message: 'room does not exist' })
 
   await rooms.removeMember(alice.id, 'studio')
@@ -239,12 +250,12 @@ test('a leave middleware that throws cannot keep a closed connection in its room
 })
 
 test('say middleware runs per receiver: rewrite for one, skip another', async (t) => {
-  const { url } = await startApp(t, {}, {
+  const { app, url } = await startApp(t, {}, {
     setup: (app) => {
       app.actionheroWs.rooms.use({
         name: 'perReceiver',
         say: (receiver, _room, payload) => {
-          if (receiver.fingerprint === 'muted') return null
+          if (receiver.fingerprint === 'muted' && payload.from !== 0) return null
           if (receiver.fingerprint === 'shouty') return { ...payload, message: String(payload.message).toUpperCase() }
           return undefined
         }
@@ -263,12 +274,12 @@ test('say middleware runs per receiver: rewrite for one, skip another', async (t
   await sender.request({ event: 'say', room: 'defaultRoom', message: 'hello' })
   assert.equal((await plain.next(isChat('defaultRoom'))).message, 'hello')
   assert.equal((await shouty.next(isChat('defaultRoom'))).message, 'HELLO')
-  await hearsNothing(muted, isChat('defaultRoom'))
+  await hearsNothing(app, muted, 'defaultRoom', isChat('defaultRoom', 'hello'))
 })
 
 test('onSayReceive runs once per message: rewrite, drop, or refuse with an error to the sender', async (t) => {
   let calls = 0
-  const { url } = await startApp(t, {}, {
+  const { app, url } = await startApp(t, {}, {
     setup: (app) => {
       app.actionheroWs.rooms.use({
         name: 'moderator',
@@ -292,7 +303,7 @@ test('onSayReceive runs once per message: rewrite, drop, or refuse with an error
   assert.equal((await alice.request({ event: 'say', room: 'defaultRoom', message: 'spam' })).status, 'OK')
   const refused = await alice.request({ event: 'say', room: 'defaultRoom', message: 'rude' })
   assert.equal(refused.error, 'mind your language')
-  await hearsNothing(bob, (message) => message.message === 'spam' || message.message === 'rude')
+  await hearsNothing(app, bob, 'defaultRoom', (message) => message.message === 'spam' || message.message === 'rude')
 })
 
 test('use refuses middleware without a name, a second one with the same name, or with bad hooks', async (t) => {
@@ -358,13 +369,13 @@ test('a say is encoded once for all receivers unless say middleware changes it',
 })
 
 test('a say over the frame limit never reaches the room', async (t) => {
-  const { url } = await startApp(t, { server: { maxLength: 16 * 1024 } })
+  const { app, url } = await startApp(t, { server: { maxLength: 16 * 1024 } })
   const alice = await member(t, url, ['defaultRoom'])
   const bob = await member(t, url, ['defaultRoom'])
   const closed = alice.closed()
   alice.socket.write({ event: 'say', room: 'defaultRoom', message: 'x'.repeat(20 * 1024) })
   await closed
-  await hearsNothing(bob, isChat('defaultRoom'))
+  await hearsNothing(app, bob, 'defaultRoom', (message) => message.from === alice.id)
 })
 
 test('a membership change asked for a connection that is gone rejects, it does not throw', async (t) => {
@@ -372,4 +383,107 @@ test('a membership change asked for a connection that is gone rejects, it does n
   const change = app.actionheroWs.rooms.changeLocalMembership('gone', 'defaultRoom', 'add')
   assert.ok(change instanceof Promise)
   await assert.rejects(change, { name: 'RoomError', message: 'connection gone is not connected' })
+})
+
+test('roomAdd, roomLeave, roomAdd sent without waiting apply in the order sent', { timeout: 30_000 }, async (t) => {
+  const { app, url } = await startApp(t, {}, {
+    // A join slower than a leave: without a per-connection order, the leave would overtake it.
+    setup: (app) => { app.actionheroWs.rooms.use({ name: 'slowJoin', join: () => sleep(20) }) }
+  })
+  const client = await member(t, url)
+  const replies = await Promise.all(['roomAdd', 'roomLeave', 'roomAdd', 'roomLeave', 'roomAdd']
+    .map((event) => client.request({ event, room: 'defaultRoom' })))
+  assert.deepEqual(replies.map((reply) => [reply.status, reply.data]), Array(5).fill(['OK', true]))
+  assert.deepEqual(app.actionheroWs.connections.get(client.id)?.rooms, ['defaultRoom'])
+  assert.deepEqual(Object.keys((await app.actionheroWs.rooms.view('defaultRoom')).members), [client.id])
+})
+
+/** The garbage collector, for tests that prove nothing keeps an object alive. */
+function collectGarbage (): () => void {
+  setFlagsFromString('--expose-gc')
+  return runInNewContext('gc') as () => void
+}
+
+test('a slow refused leave then a disconnect: no ghost member, onDisconnect once, the connection released', { timeout: 30_000 }, async (t) => {
+  const left: string[] = []
+  const disconnected: string[] = []
+  const { app, url } = await startApp(t, {}, {
+    setup: (app) => {
+      app.actionheroWs.rooms.use({
+        name: 'slowRefusal',
+        leave: async (connection, room) => {
+          left.push(`${connection.id}:${room}`)
+          await sleep(100)
+          throw new Error('not now')
+        }
+      })
+      app.actionheroWs.addHook('onDisconnect', (connection) => { disconnected.push(connection.id) })
+    }
+  })
+  const client = await member(t, url, ['defaultRoom'])
+  const watched = new WeakRef(app.actionheroWs.connections.get(client.id) as Connection)
+  client.socket.write({ event: 'roomLeave', room: 'defaultRoom', messageId: 'leave' })
+  await waitFor(() => left.length === 1)
+  await sleep(10)
+  client.end()
+  await waitFor(() => disconnected.length === 1, 10_000)
+  assert.deepEqual(disconnected, [client.id])
+  assert.equal((await app.actionheroWs.rooms.view('defaultRoom')).membersCount, 0, 'no ghost member')
+  assert.deepEqual(left, [`${client.id}:defaultRoom`, `${client.id}:defaultRoom`], 'the departure ran leave middleware again, and it could not refuse')
+  await app.actionheroWs.lifecycle.idle(5000)
+  const gc = collectGarbage()
+  await waitFor(() => {
+    gc()
+    return watched.deref() === undefined
+  }, 10_000)
+  assert.deepEqual(disconnected, [client.id], 'onDisconnect ran once')
+})
+
+test('a join that finishes after its connection closed runs leave middleware and leaves no member', { timeout: 30_000 }, async (t) => {
+  const events: string[] = []
+  let releaseJoin = (): void => {}
+  const { app, url } = await startApp(t, {}, {
+    setup: (app) => {
+      app.actionheroWs.rooms.use({
+        name: 'gate',
+        join: async (connection, room) => {
+          events.push(`join ${room}`)
+          await new Promise<void>((resolve) => { releaseJoin = resolve })
+        },
+        leave: (connection, room) => { events.push(`leave ${room}`) }
+      })
+      app.actionheroWs.addHook('onDisconnect', () => { events.push('disconnected') })
+    }
+  })
+  const client = await member(t, url)
+  client.socket.write({ event: 'roomAdd', room: 'defaultRoom', messageId: 'join' })
+  client.socket.write({ event: 'roomAdd', room: 'anotherRoom', messageId: 'queued' })
+  await waitFor(() => events.length === 1)
+  client.end()
+  await waitFor(() => app.actionheroWs.connections.size === 0)
+  releaseJoin()
+  await waitFor(() => events.includes('disconnected'))
+  assert.deepEqual(events, ['join defaultRoom', 'leave defaultRoom', 'disconnected'], 'the join queued behind it never ran for the closed connection')
+  assert.equal((await app.actionheroWs.rooms.view('defaultRoom')).membersCount, 0)
+  assert.equal((await app.actionheroWs.rooms.view('anotherRoom')).membersCount, 0)
+})
+
+test('a say nested 100,000 levels deep answers the protocol\'s error, not the engine\'s', { timeout: 30_000 }, async (t) => {
+  const { url } = await startApp(t)
+  const bob = await member(t, url, ['defaultRoom'])
+  // A raw socket: no client library would encode such a message.
+  const alice = new WebSocket(`${url.replace('http', 'ws')}/primus`)
+  t.after(() => alice.terminate())
+  const replies: Message[] = []
+  alice.on('message', (data) => { replies.push(JSON.parse(String(data)) as Message) })
+  await new Promise((resolve) => alice.once('open', resolve))
+  alice.send('{"event":"roomAdd","room":"defaultRoom","messageId":"join"}')
+  const depth = 100_000
+  alice.send(`{"event":"say","room":"defaultRoom","messageId":"deep","message":${'['.repeat(depth)}${']'.repeat(depth)}}`)
+  alice.send('{"event":"say","room":"defaultRoom","messageId":"fine","message":[[["fine"]]]}')
+  await waitFor(() => replies.some((reply) => reply.messageId === 'fine'))
+  const deep = replies.find((reply) => reply.messageId === 'deep')
+  assert.deepEqual({ status: deep?.status, error: deep?.error }, { status: 'the message cannot be sent as JSON', error: 'the message cannot be sent as JSON' })
+  const chat = await bob.next(isChat('defaultRoom'))
+  assert.deepEqual(chat.message, [[['fine']]], 'the deep one never reached the room; the next one did')
 })
