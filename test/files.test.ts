@@ -2,12 +2,16 @@
  * The `file` event (PROTOCOL.md 3.4): files of the public folder over the socket, and nothing else.
  */
 import assert from 'node:assert/strict'
+import { execFileSync, spawn } from 'node:child_process'
+import { closeSync, constants, openSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import WebSocket from 'ws'
 import type { ActionheroWsOptions } from '../lib/index.js'
-import { startApp, TestClient } from './helpers.js'
+import { startApp, TestClient, waitFor } from './helpers.js'
 
 const PIXEL = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex')
 
@@ -109,4 +113,69 @@ test('a file larger than maxFileBytes is refused', async (t) => {
   assert.deepEqual(await file('pixel.png'), {
     error: 'That file is too large', content: null, mime: null, length: 0, context: 'response', messageCount: 2, messageId: 'm2'
   })
+})
+
+test('a FIFO in the public folder is refused at once and never stalls other files', { timeout: 30_000 }, async (t) => {
+  const { publicDir } = await site(t)
+  const fifo = join(publicDir, 'pipe')
+  execFileSync('mkfifo', [fifo])
+  t.after(() => {
+    // Should a read be stuck in open() (the bug this guards against), a writer lets it go.
+    try { closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK)) } catch {}
+  })
+  const { url } = await startApp(t, { publicDir })
+  const client = await TestClient.connect(t, url)
+  // More than libuv's 4 threads: a blocking open() would take them all.
+  const pipes = await Promise.all(Array.from({ length: 8 }, () => client.request({ event: 'file', file: 'pipe' })))
+  assert.deepEqual(new Set(pipes.map((reply) => reply.error)), new Set(['That file is not found']))
+  assert.equal((await client.request({ event: 'file', file: 'hello.txt' })).content, 'Grüße 👋')
+  assert.equal(await (await fetch(`${url}/public/hello.txt`)).text(), 'Grüße 👋', 'the app\'s static files answer too')
+})
+
+test('a burst of 10,000 file requests from one client gets bounded answers, and a new client connects meanwhile', { timeout: 60_000 }, async (t) => {
+  const { publicDir } = await site(t)
+  const { url } = await startApp(t, { publicDir })
+  const flooder = new WebSocket(`${url.replace('http', 'ws')}/primus`)
+  t.after(() => flooder.terminate())
+  const answers = new Map<string, number>()
+  let replies = 0
+  flooder.on('message', (data) => {
+    const reply = JSON.parse(String(data)) as { messageId?: number, error?: string | null }
+    if (reply.messageId === undefined) return
+    replies++
+    const outcome = reply.error ?? 'sent'
+    answers.set(outcome, (answers.get(outcome) ?? 0) + 1)
+  })
+  await new Promise((resolve) => flooder.once('open', resolve))
+  const count = 10_000
+  for (let n = 1; n <= count; n++) flooder.send(`{"event":"file","file":"hello.txt","messageId":${n}}`)
+  const newcomer = await TestClient.connect(t, url)
+  assert.equal((await newcomer.request({ event: 'file', file: 'hello.txt' })).content, 'Grüße 👋', 'a new handshake during the burst works')
+  await waitFor(() => replies === count, 30_000)
+  assert.deepEqual([...answers.keys()].filter((outcome) => outcome !== 'sent' && outcome !== 'you have too many pending requests'), [],
+    `only files and refusals: ${JSON.stringify([...answers])}`)
+  assert.ok((answers.get('sent') ?? 0) >= 100, 'at least the first maxPendingRequests are read')
+})
+
+test('out of file descriptors, a file request is answered as a server error, never as "not found"', { timeout: 30_000 }, async (t) => {
+  const { publicDir } = await site(t)
+  // A server of its own whose descriptors run out: a low limit, then filled up but for the one that accepts us.
+  const fixture = fileURLToPath(new URL('fixtures/few-descriptors.ts', import.meta.url))
+  const child = spawn('bash', ['-c', 'ulimit -n 64 && exec node --import tsx "$0" "$1"', fixture, publicDir], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.after(() => child.kill('SIGKILL'))
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.once('data', (data) => resolve(Number(String(data).trim())))
+    child.once('exit', (code) => reject(new Error(`the fixture exited with ${code}`)))
+  })
+  const client = new WebSocket(`ws://127.0.0.1:${port}/primus`)
+  t.after(() => client.terminate())
+  const reply = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    client.once('open', () => client.send('{"event":"file","file":"hello.txt","messageId":1}'))
+    client.on('message', (data) => {
+      const message = JSON.parse(String(data)) as Record<string, unknown>
+      if (message.messageId === 1) resolve(message)
+    })
+    client.once('error', reject)
+  })
+  assert.deepEqual({ error: reply.error, content: reply.content }, { error: 'The server experienced an internal error', content: null })
 })

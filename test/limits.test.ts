@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
-import { createConnection } from 'node:net'
-import { test } from 'node:test'
+import { createConnection, type Socket } from 'node:net'
+import { test, type TestContext } from 'node:test'
 import WebSocket from 'ws'
 import { sleep, startApp, TestClient, waitFor } from './helpers.js'
 
@@ -78,4 +78,64 @@ test('a handshake that is not a WebSocket, or goes elsewhere, does not become a 
   assert.match(reply, /^HTTP\/1\.1 400/)
   await sleep(50)
   assert.equal(app.actionheroWs.connections.size, 0)
+})
+
+test('maxPendingRequests bounds every event of a connection, in the shape of its reply', { timeout: 30_000 }, async (t) => {
+  let release = (): void => {}
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  const { app, url } = await startApp(t, { maxPendingRequests: 3 }, {
+    setup: (app) => { app.actionheroWs.rooms.use({ name: 'gate', onSayReceive: async () => { await gate } }) }
+  })
+  const client = await TestClient.connect(t, url)
+  assert.equal((await client.request({ event: 'roomAdd', room: 'defaultRoom' })).data, true)
+  const says = [1, 2, 3].map((n) => client.request({ event: 'say', room: 'defaultRoom', message: n }))
+  await waitFor(() => [...app.actionheroWs.connections.values()].some((connection) => connection.pendingRequests === 3))
+  const refusedSay = await client.request({ event: 'say', room: 'defaultRoom', message: 4 })
+  assert.deepEqual({ status: refusedSay.status, error: refusedSay.error }, { status: 'you have too many pending requests', error: 'you have too many pending requests' })
+  const refusedFile = await client.request({ event: 'file', file: 'x.txt' })
+  assert.deepEqual({ error: refusedFile.error, content: refusedFile.content }, { error: 'you have too many pending requests', content: null })
+  assert.equal((await client.request({ event: 'roomView', room: 'defaultRoom' })).error, 'you have too many pending requests')
+  assert.equal((await client.action('anything')).error, 'you have too many pending requests')
+  release()
+  assert.deepEqual((await Promise.all(says)).map((reply) => reply.status), ['OK', 'OK', 'OK'])
+  assert.equal((await client.request({ event: 'roomView', room: 'defaultRoom' })).status, 'OK', 'answered again once the requests are done')
+  const closed = client.closed()
+  for (const n of [1, 2, 3]) client.socket.write({ event: 'say', room: 'defaultRoom', message: n })
+  client.socket.write({ event: 'quit' })
+  await closed
+})
+
+/** A handshake on a raw TCP socket that then never reads what the server sends. */
+async function deafSocket (t: TestContext, port: number): Promise<Socket> {
+  const socket = createConnection({ port, host: '127.0.0.1' })
+  t.after(() => socket.destroy())
+  socket.write(`GET /primus?_primuscb=x HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n')
+  await new Promise((resolve) => socket.once('data', resolve))
+  socket.pause()
+  return socket
+}
+
+/** A client's text frame: masked, as a client must send it (with a zero mask, so the payload reads as is). */
+function clientFrame (text: string): Buffer {
+  const payload = Buffer.from(text)
+  if (payload.length > 125) throw new Error('a short frame only')
+  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length, 0, 0, 0, 0]), payload])
+}
+
+test('what Primus answers itself counts against maxBufferedBytes: a deaf client asking "primus::id::" is disconnected', { timeout: 60_000 }, async (t) => {
+  const { app, port } = await startApp(t, { maxBufferedBytes: 64 * 1024 })
+  const socket = await deafSocket(t, port)
+  await waitFor(() => app.actionheroWs.connections.size === 1)
+  const [connection] = app.actionheroWs.connections.values()
+  const batch = Buffer.concat(Array.from({ length: 10_000 }, () => clientFrame('"primus::id::"')))
+  let sent = 0
+  // Each answer is bigger than its question; the kernel's buffers (a few MB) fill first.
+  while (connection?.open === true && sent < 2_000_000) {
+    if (!socket.write(batch)) await new Promise((resolve) => socket.once('drain', resolve))
+    sent += 10_000
+    await sleep(1)
+  }
+  assert.equal(connection?.open, false, `still open after ${sent} questions`)
+  await waitFor(() => app.actionheroWs.connections.size === 0)
 })
