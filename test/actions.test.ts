@@ -225,3 +225,72 @@ test('two apps in one process keep their own actions and connections', async (t)
   assert.equal(two.app.actionheroWs.connections.size, 1)
   assert.notEqual(one.app.actionheroWs.primus, two.app.actionheroWs.primus)
 })
+
+test('a reply is valid JSON whatever the action returns: boxed primitives, toJSON, BigInt, cycles', { timeout: 30_000 }, async (t) => {
+  const cycle: Record<string, unknown> = { name: 'loop' }
+  cycle.self = cycle
+  const results: Record<string, unknown> = {
+    boxedString: new String('x'), // eslint-disable-line no-new-wrappers
+    boxedNumber: new Number(5), // eslint-disable-line no-new-wrappers
+    toJsonString: { toJSON: () => 'as text' },
+    toJsonNothing: { toJSON: () => undefined },
+    toJsonObject: { toJSON: () => ({ shaped: true, context: 'mine' }) },
+    bigint: { big: 10n },
+    cycle,
+    throwingToJson: { toJSON: () => { throw new Error('no') } },
+    deep: JSON.parse('['.repeat(100_000) + ']'.repeat(100_000))
+  }
+  const { url } = await startApp(t, { actions: Object.entries(results).map(([name, result]) => ({ name, run: () => result })) })
+  const client = await TestClient.connect(t, url)
+  const reply = async (name: string): Promise<Record<string, unknown>> => {
+    const { context, messageCount, messageId, ...rest } = await client.action(name)
+    assert.equal(context, 'response')
+    assert.equal(typeof messageCount, 'number')
+    assert.equal(typeof messageId, 'string')
+    return rest
+  }
+  assert.deepEqual(await reply('boxedString'), { data: 'x' })
+  assert.deepEqual(await reply('boxedNumber'), { data: 5 })
+  assert.deepEqual(await reply('toJsonString'), { data: 'as text' })
+  assert.deepEqual(await reply('toJsonNothing'), {})
+  assert.deepEqual(await reply('toJsonObject'), { data: { shaped: true, context: 'mine' } })
+  for (const name of ['bigint', 'cycle', 'throwingToJson', 'deep']) {
+    assert.deepEqual(await reply(name), { error: 'the action returned a value that cannot be sent as JSON' }, name)
+  }
+})
+
+test('action errors are logged as Fastify logs a failing route: error for a 5xx, info otherwise, with the connection and action', { timeout: 30_000 }, async (t) => {
+  const lines: Array<Record<string, unknown>> = []
+  const stream = { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } }
+  const { url } = await startApp(t, {
+    actions: [
+      { name: 'broken', run: () => { throw new Error('database down') } },
+      { name: 'picky', run: () => { throw Object.assign(new Error('not yours'), { statusCode: 403 }) } },
+      { name: 'unencodable', run: () => ({ big: 1n }) },
+      add
+    ]
+  }, { fastify: { logger: { level: 'info', stream } } })
+  const client = await TestClient.connect(t, url)
+  const { data: { id } } = await client.request({ event: 'detailsView' }) as { data: { id: string } }
+  await client.action('broken')
+  await client.action('picky')
+  await client.action('add', { a: 1 })
+  await client.action('unencodable')
+  const logged = (message: string): Record<string, unknown> | undefined => lines.find((line) => line.msg === message)
+  const broken = logged('database down')
+  assert.deepEqual({ level: broken?.level, connection: broken?.connection, action: broken?.action, statusCode: broken?.statusCode },
+    { level: 50, connection: id, action: 'broken', statusCode: 500 })
+  assert.equal((broken?.err as { message?: string } | undefined)?.message, 'database down', 'with the error and its stack')
+  assert.deepEqual({ level: logged('not yours')?.level, action: logged('not yours')?.action }, { level: 30, action: 'picky' })
+  assert.deepEqual({ level: logged('b is a required parameter for this action')?.level, action: logged('b is a required parameter for this action')?.action },
+    { level: 30, action: 'add' })
+  const unencodable = lines.find((line) => line.action === 'unencodable')
+  assert.equal(unencodable?.level, 50)
+
+  // Over HTTP, with the request's logger.
+  const response = await fetch(`${url}/api/broken`)
+  assert.equal(response.status, 500)
+  const overHttp = lines.filter((line) => line.msg === 'database down')
+  assert.equal(overHttp.length, 2)
+  assert.equal(typeof overHttp[1]?.reqId, 'string')
+})
