@@ -310,7 +310,7 @@ export function resolveOptions (input: unknown, cwd = process.cwd()): ResolvedOp
     rooms: readRooms(options),
     echoSay: read(options, 'echoSay', false, isBoolean, 'a boolean'),
     simultaneousActions: read(options, 'simultaneousActions', 5, isPositiveInteger, 'a positive integer'),
-    maxPendingRequests: read(options, 'maxPendingRequests', 100, isPositiveInteger, 'a positive integer'),
+    maxPendingRequests: read(options, 'maxPendingRequests', 1000, isPositiveInteger, 'a positive integer'),
     actions: read(options, 'actions', [], Array.isArray, 'an array of action definitions'),
     apiPath: apiPath === false ? false : readPath(apiPath, 'apiPath', { trailingSlash: false }),
     fingerprint: readFingerprint(options),

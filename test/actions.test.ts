@@ -24,14 +24,14 @@ const echoParams = defineAction({
   run: (params) => ({ params })
 })
 
-test('an action runs with validated params and replies with the fields it returned', async (t) => {
+test('an action runs with validated params and replies with the fields it returned', { timeout: 30_000 }, async (t) => {
   const { url } = await startApp(t, { actions: [add] })
   const client = await TestClient.connect(t, url)
   const reply = await client.action('add', { a: 2, b: 3 })
   assert.deepEqual(reply, { sum: 5, context: 'response', messageCount: 1, messageId: 'm1' })
 })
 
-test('inputs: required, schema errors named, unknown params removed, defaults and coercion', async (t) => {
+test('inputs: required, schema errors named, unknown params removed, defaults and coercion', { timeout: 30_000 }, async (t) => {
   const { url } = await startApp(t, { actions: [add, echoParams] })
   const client = await TestClient.connect(t, url)
   assert.equal((await client.action('add', { a: 1 })).error, 'b is a required parameter for this action')
@@ -48,7 +48,7 @@ test('inputs: required, schema errors named, unknown params removed, defaults an
   assert.equal('action' in (reply.params as object), false)
 })
 
-test('an action without inputs gets no params', async (t) => {
+test('an action without inputs gets no params', { timeout: 30_000 }, async (t) => {
   let received: unknown
   const { url } = await startApp(t, { actions: [{ name: 'bare', run: (params) => { received = params } }] })
   const client = await TestClient.connect(t, url)
@@ -56,7 +56,7 @@ test('an action without inputs gets no params', async (t) => {
   assert.deepEqual(received, {})
 })
 
-test('unknown actions and missing params get "unknown action or invalid apiVersion"', async (t) => {
+test('unknown actions and missing params get "unknown action or invalid apiVersion"', { timeout: 30_000 }, async (t) => {
   const { url } = await startApp(t, { actions: [add] })
   const client = await TestClient.connect(t, url)
   for (const message of [
@@ -72,7 +72,7 @@ test('unknown actions and missing params get "unknown action or invalid apiVersi
   }
 })
 
-test('errors thrown by run: an Error gives its message, anything else the internal error', async (t) => {
+test('errors thrown by run: an Error gives its message, anything else the internal error', { timeout: 30_000 }, async (t) => {
   const { url } = await startApp(t, {
     actions: [
       { name: 'throwsError', run: () => { throw new Error('the vault is locked') } },
@@ -90,7 +90,7 @@ test('errors thrown by run: an Error gives its message, anything else the intern
   assert.equal((await client.action('throwsObject')).error, 'The server experienced an internal error')
 })
 
-test('every result gets a reply: non-objects under data, and the server\'s keys cannot be overridden', async (t) => {
+test('every result gets a reply: non-objects under data, and the server\'s keys cannot be overridden', { timeout: 30_000 }, async (t) => {
   const results: Record<string, unknown> = {
     string: 'text',
     number: 42,
@@ -125,7 +125,7 @@ test('every result gets a reply: non-objects under data, and the server\'s keys 
   assert.notEqual(spoof.messageCount, 999)
 })
 
-test('simultaneousActions: the 6th concurrent action is refused at once, the other 5 succeed', async (t) => {
+test('simultaneousActions: the 6th concurrent action is refused at once, the other 5 succeed', { timeout: 30_000 }, async (t) => {
   let release = (): void => {}
   const gate = new Promise<void>((resolve) => { release = resolve })
   const { app, url } = await startApp(t, { actions: [{ name: 'wait', run: async () => { await gate; return { done: true } } }] })
@@ -142,7 +142,7 @@ test('simultaneousActions: the 6th concurrent action is refused at once, the oth
   assert.equal((await client.action('wait')).done, true, 'the limit frees as actions finish')
 })
 
-test('simultaneousActions is an option', async (t) => {
+test('simultaneousActions is an option', { timeout: 30_000 }, async (t) => {
   let release = (): void => {}
   const gate = new Promise<void>((resolve) => { release = resolve })
   const { url } = await startApp(t, { simultaneousActions: 1, actions: [{ name: 'wait', run: async () => { await gate } }] })
@@ -153,7 +153,7 @@ test('simultaneousActions is an option', async (t) => {
   assert.equal((await first).error, undefined)
 })
 
-test('blockedConnectionTypes refuses the action to those connections', async (t) => {
+test('blockedConnectionTypes refuses the action to those connections', { timeout: 30_000 }, async (t) => {
   const { url } = await startApp(t, {
     actions: [
       { name: 'webOnly', blockedConnectionTypes: ['webSocket'], run: () => ({ ok: true }) },
@@ -165,7 +165,7 @@ test('blockedConnectionTypes refuses the action to those connections', async (t)
   assert.equal((await client.action('socketOnly')).type, 'webSocket')
 })
 
-test('the action gets the connection it was called from', async (t) => {
+test('the action gets the connection it was called from', { timeout: 30_000 }, async (t) => {
   const { app, url } = await startApp(t, {
     actions: [{
       name: 'whoami',
@@ -183,7 +183,7 @@ test('the action gets the connection it was called from', async (t) => {
   assert.ok(client.messages.some((message) => message.note === 'pushed during the action'))
 })
 
-test('addAction works after start; duplicate and invalid definitions get coded errors', async (t) => {
+test('addAction works after start; duplicate and invalid definitions get coded errors', { timeout: 30_000 }, async (t) => {
   const { app, url } = await startApp(t, { actions: [add] })
   const client = await TestClient.connect(t, url)
   assert.equal((await client.action('late')).error, 'unknown action or invalid apiVersion')
@@ -206,14 +206,14 @@ test('addAction works after start; duplicate and invalid definitions get coded e
   }
 })
 
-test('an invalid action in the actions option fails register', async () => {
+test('an invalid action in the actions option fails register', { timeout: 30_000 }, async () => {
   const app = Fastify()
   app.register(actionheroWs, { clientJsName: null, actions: [{ name: 'broken' } as ActionDefinition] })
   await assert.rejects(async () => { await app.ready() }, { code: 'FST_AHWS_INVALID_ACTION' })
   await app.close()
 })
 
-test('two apps in one process keep their own actions and connections', async (t) => {
+test('two apps in one process keep their own actions and connections', { timeout: 30_000 }, async (t) => {
   const one = await startApp(t, { actions: [{ name: 'which', run: () => ({ app: 1 }) }] })
   const two = await startApp(t, { actions: [{ name: 'which', run: () => ({ app: 2 }) }, add] })
   const clientOne = await TestClient.connect(t, one.url)

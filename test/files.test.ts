@@ -37,7 +37,7 @@ async function fileClient (t: TestContext, options: ActionheroWsOptions): Promis
   return (file) => client.request({ event: 'file', file })
 }
 
-test('a text file comes as text, with its mime type, length and modification time', async (t) => {
+test('a text file comes as text, with its mime type, length and modification time', { timeout: 30_000 }, async (t) => {
   const { publicDir } = await site(t)
   const file = await fileClient(t, { publicDir })
   const modified = await stat(join(publicDir, 'hello.txt'))
@@ -55,7 +55,7 @@ test('a text file comes as text, with its mime type, length and modification tim
   assert.equal((await file('data.json')).mime, 'application/json')
 })
 
-test('other types come base64, and so does text that is not UTF-8', async (t) => {
+test('other types come base64, and so does text that is not UTF-8', { timeout: 30_000 }, async (t) => {
   const { publicDir } = await site(t)
   const file = await fileClient(t, { publicDir })
   const image = await file('/pixel.png')
@@ -66,7 +66,7 @@ test('other types come base64, and so does text that is not UTF-8', async (t) =>
   assert.deepEqual(Buffer.from(latin1.content as string, 'base64'), Buffer.from([0x63, 0x61, 0x66, 0xe9]))
 })
 
-test('a directory gives its index.html; a directory without one is not found', async (t) => {
+test('a directory gives its index.html; a directory without one is not found', { timeout: 30_000 }, async (t) => {
   const { publicDir } = await site(t)
   const file = await fileClient(t, { publicDir })
   for (const name of ['', '/', '.', 'docs/..']) assert.equal((await file(name)).content, '<h1>home</h1>', JSON.stringify(name))
@@ -77,7 +77,7 @@ test('a directory gives its index.html; a directory without one is not found', a
   })
 })
 
-test('nothing outside the public folder is read: .., absolute paths, encoded separators, odd values', async (t) => {
+test('nothing outside the public folder is read: .., absolute paths, encoded separators, odd values', { timeout: 30_000 }, async (t) => {
   const { folder, publicDir } = await site(t)
   const file = await fileClient(t, { publicDir })
   const attempts: unknown[] = [
@@ -91,7 +91,7 @@ test('nothing outside the public folder is read: .., absolute paths, encoded sep
   }
 })
 
-test('symlinks are followed only to where the public folder is', async (t) => {
+test('symlinks are followed only to where the public folder is', { timeout: 30_000 }, async (t) => {
   const { folder, publicDir } = await site(t)
   await symlink(join(publicDir, 'hello.txt'), join(publicDir, 'greeting.txt'))
   await symlink(join(folder, 'secret.txt'), join(publicDir, 'leak.txt'))
@@ -106,7 +106,7 @@ test('symlinks are followed only to where the public folder is', async (t) => {
   assert.equal((await throughLink('hello.txt')).content, 'Grüße 👋', 'a public folder that is itself a symlink works')
 })
 
-test('a file larger than maxFileBytes is refused', async (t) => {
+test('a file larger than maxFileBytes is refused', { timeout: 30_000 }, async (t) => {
   const { publicDir } = await site(t)
   const file = await fileClient(t, { publicDir, maxFileBytes: Buffer.byteLength('Grüße 👋') })
   assert.equal((await file('hello.txt')).error, null, 'a file of exactly the limit is sent')
@@ -154,7 +154,7 @@ test('a burst of 10,000 file requests from one client gets bounded answers, and 
   await waitFor(() => replies === count, 30_000)
   assert.deepEqual([...answers.keys()].filter((outcome) => outcome !== 'sent' && outcome !== 'you have too many pending requests'), [],
     `only files and refusals: ${JSON.stringify([...answers])}`)
-  assert.ok((answers.get('sent') ?? 0) >= 100, 'at least the first maxPendingRequests are read')
+  assert.ok((answers.get('sent') ?? 0) >= 1000, 'at least the first maxPendingRequests are read')
 })
 
 test('out of file descriptors, a file request is answered as a server error, never as "not found"', { timeout: 30_000 }, async (t) => {

@@ -19,7 +19,7 @@ test('every option has the default of DESIGN.md', () => {
     rooms: ['defaultRoom', 'anotherRoom'],
     echoSay: false,
     simultaneousActions: 5,
-    maxPendingRequests: 100,
+    maxPendingRequests: 1000,
     actions: [],
     apiPath: '/api',
     fingerprint: { cookieKey: 'sessionID', setCookie: true, cookie: { httpOnly: true, sameSite: 'lax', path: '/', secure: 'auto' } },

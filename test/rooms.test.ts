@@ -33,7 +33,7 @@ async function hearsNothing (app: FastifyInstance, client: TestClient, room: str
   assert.equal(client.messages.some(predicate), false)
 }
 
-test('roomAdd, roomLeave and roomView: replies, errors, and connection.rooms in join order', async (t) => {
+test('roomAdd, roomLeave and roomView: replies, errors, and connection.rooms in join order', { timeout: 30_000 }, async (t) => {
   const { app, url } = await startApp(t, { rooms: ['lobby', 'games', 'news'] })
   const client = await member(t, url)
   assert.deepEqual(await client.request({ event: 'roomAdd', room: 'news' }), { status: 'OK', data: true, context: 'response', messageCount: 2, messageId: 'm2' })
@@ -60,7 +60,7 @@ test('roomAdd, roomLeave and roomView: replies, errors, and connection.rooms in 
   assert.deepEqual(((await client.request({ event: 'detailsView' })).data as { rooms: string[] }).rooms, ['lobby'])
 })
 
-test('room names that are not non-empty strings of at most 256 characters get "a room is required"', async (t) => {
+test('room names that are not non-empty strings of at most 256 characters get "a room is required"', { timeout: 30_000 }, async (t) => {
   const { url } = await startApp(t)
   const client = await member(t, url)
   for (const event of ['roomAdd', 'roomLeave', 'roomView']) {
@@ -73,7 +73,7 @@ test('room names that are not non-empty strings of at most 256 characters get "a
   assert.equal((await client.request({ event: 'say', room: 'r'.repeat(257), message: 'hi' })).error, 'a room is required')
 })
 
-test('say reaches every other member, not the sender, and nobody outside the room', async (t) => {
+test('say reaches every other member, not the sender, and nobody outside the room', { timeout: 30_000 }, async (t) => {
   const { app, url } = await startApp(t)
   const alice = await member(t, url, ['defaultRoom'])
   const bob = await member(t, url, ['defaultRoom'])
@@ -92,7 +92,7 @@ test('say reaches every other member, not the sender, and nobody outside the roo
   await hearsNothing(app, outsider, 'anotherRoom', isChat('defaultRoom'))
 })
 
-test('a message may be any JSON value but an empty one', async (t) => {
+test('a message may be any JSON value but an empty one', { timeout: 30_000 }, async (t) => {
   const { url } = await startApp(t)
   const alice = await member(t, url, ['defaultRoom'])
   const bob = await member(t, url, ['defaultRoom'])
@@ -108,14 +108,14 @@ test('a message may be any JSON value but an empty one', async (t) => {
   assert.equal((await alice.request({ event: 'say', room: 'anotherRoom', message: 'hi' })).error, 'connection not in this room')
 })
 
-test('echoSay delivers a say to its sender too', async (t) => {
+test('echoSay delivers a say to its sender too', { timeout: 30_000 }, async (t) => {
   const { url } = await startApp(t, { echoSay: true })
   const alice = await member(t, url, ['defaultRoom'])
   await alice.request({ event: 'say', room: 'defaultRoom', message: 'echo' })
   assert.equal((await alice.next(isChat('defaultRoom', 'echo'))).from, alice.id)
 })
 
-test('membersCount follows joins, leaves and disconnects; a closed connection leaves every room', async (t) => {
+test('membersCount follows joins, leaves and disconnects; a closed connection leaves every room', { timeout: 30_000 }, async (t) => {
   const { app, url } = await startApp(t)
   const alice = await member(t, url, ['defaultRoom', 'anotherRoom'])
   const count = async () => ((await alice.request({ event: 'roomView', room: 'defaultRoom' })).data as { membersCount: number }).membersCount
@@ -130,7 +130,7 @@ test('membersCount follows joins, leaves and disconnects; a closed connection le
   assert.deepEqual(Object.keys((await app.actionheroWs.rooms.view('anotherRoom')).members), [alice.id])
 })
 
-test('the same roomAdd sent twice at once leaves one membership', async (t) => {
+test('the same roomAdd sent twice at once leaves one membership', { timeout: 30_000 }, async (t) => {
   const { app, url } = await startApp(t, {}, {
     setup: (app) => { app.actionheroWs.rooms.use({ name: 'slowJoin', join: () => sleep(30) }) }
   })
@@ -145,7 +145,7 @@ test('the same roomAdd sent twice at once leaves one membership', async (t) => {
   assert.deepEqual(app.actionheroWs.connections.get(client.id)?.rooms, ['defaultRoom'])
 })
 
-test('the rooms API: add, exists, list, view, addMember, removeMember, broadcast, destroy', async (t) => {
+test('the rooms API: add, exists, list, view, addMember, removeMember, broadcast, destroy', { timeout: 30_000 }, async (t) => {
   const { app, url } = await startApp(t, { rooms: ['lobby'] })
   const { rooms } = app.actionheroWs
   assert.deepEqual(await rooms.list(), ['lobby'])
@@ -189,7 +189,7 @@ test('the rooms API: add, exists, list, view, addMember, removeMember, broadcast
   assert.equal(await rooms.destroy('studio'), false)
 })
 
-test('middleware runs in priority order; join and leave can block with their message', async (t) => {
+test('middleware runs in priority order; join and leave can block with their message', { timeout: 30_000 }, async (t) => {
   const calls: string[] = []
   const { url } = await startApp(t, {}, {
     setup: (app) => {
@@ -216,7 +216,7 @@ test('middleware runs in priority order; join and leave can block with their mes
   assert.equal(((await client.request({ event: 'roomView', room: 'defaultRoom' })).data as { membersCount: number }).membersCount, 1)
 })
 
-test('join and leave middleware can tell the room who came and went', async (t) => {
+test('join and leave middleware can tell the room who came and went', { timeout: 30_000 }, async (t) => {
   const { app, url } = await startApp(t, {}, {
     setup: (app) => {
       const { rooms } = app.actionheroWs
@@ -238,7 +238,7 @@ test('join and leave middleware can tell the room who came and went', async (t) 
   await waitFor(() => app.actionheroWs.connections.size === 2)
 })
 
-test('a leave middleware that throws cannot keep a closed connection in its rooms', async (t) => {
+test('a leave middleware that throws cannot keep a closed connection in its rooms', { timeout: 30_000 }, async (t) => {
   const { app, url } = await startApp(t, {}, {
     setup: (app) => { app.actionheroWs.rooms.use({ name: 'sticky', leave: () => { throw new Error('stay') } }) }
   })
@@ -249,7 +249,7 @@ test('a leave middleware that throws cannot keep a closed connection in its room
   assert.deepEqual(Object.keys((await app.actionheroWs.rooms.view('defaultRoom')).members), [alice.id])
 })
 
-test('say middleware runs per receiver: rewrite for one, skip another', async (t) => {
+test('say middleware runs per receiver: rewrite for one, skip another', { timeout: 30_000 }, async (t) => {
   const { app, url } = await startApp(t, {}, {
     setup: (app) => {
       app.actionheroWs.rooms.use({
@@ -277,7 +277,7 @@ test('say middleware runs per receiver: rewrite for one, skip another', async (t
   await hearsNothing(app, muted, 'defaultRoom', isChat('defaultRoom', 'hello'))
 })
 
-test('onSayReceive runs once per message: rewrite, drop, or refuse with an error to the sender', async (t) => {
+test('onSayReceive runs once per message: rewrite, drop, or refuse with an error to the sender', { timeout: 30_000 }, async (t) => {
   let calls = 0
   const { app, url } = await startApp(t, {}, {
     setup: (app) => {
@@ -306,7 +306,7 @@ test('onSayReceive runs once per message: rewrite, drop, or refuse with an error
   await hearsNothing(app, bob, 'defaultRoom', (message) => message.message === 'spam' || message.message === 'rude')
 })
 
-test('use refuses middleware without a name, a second one with the same name, or with bad hooks', async (t) => {
+test('use refuses middleware without a name, a second one with the same name, or with bad hooks', { timeout: 30_000 }, async (t) => {
   const { app } = await startApp(t)
   const { rooms } = app.actionheroWs
   assert.throws(() => rooms.use({ join: () => {} } as never), { code: 'FST_AHWS_INVALID_MIDDLEWARE' })
@@ -317,7 +317,7 @@ test('use refuses middleware without a name, a second one with the same name, or
   assert.throws(() => rooms.use({ name: 'odd', priority: Number.NaN }), { message: 'chat middleware "odd" "priority" must be a number' })
 })
 
-test('messages from one sender reach every member in the order sent, even through async middleware', async (t) => {
+test('messages from one sender reach every member in the order sent, even through async middleware', { timeout: 30_000 }, async (t) => {
   const { url } = await startApp(t, {}, {
     setup: (app) => {
       app.actionheroWs.rooms.use({
@@ -337,7 +337,7 @@ test('messages from one sender reach every member in the order sent, even throug
   }
 })
 
-test('a say is encoded once for all receivers unless say middleware changes it', async (t) => {
+test('a say is encoded once for all receivers unless say middleware changes it', { timeout: 30_000 }, async (t) => {
   const { app, url } = await startApp(t)
   const size = 150
   const members = await Promise.all(Array.from({ length: size }, () => member(t, url, ['defaultRoom'])))
@@ -368,7 +368,7 @@ test('a say is encoded once for all receivers unless say middleware changes it',
   }) >= size, 'a changed payload is encoded for its receiver')
 })
 
-test('a say over the frame limit never reaches the room', async (t) => {
+test('a say over the frame limit never reaches the room', { timeout: 30_000 }, async (t) => {
   const { app, url } = await startApp(t, { server: { maxLength: 16 * 1024 } })
   const alice = await member(t, url, ['defaultRoom'])
   const bob = await member(t, url, ['defaultRoom'])
@@ -378,7 +378,7 @@ test('a say over the frame limit never reaches the room', async (t) => {
   await hearsNothing(app, bob, 'defaultRoom', (message) => message.from === alice.id)
 })
 
-test('a membership change asked for a connection that is gone rejects, it does not throw', async (t) => {
+test('a membership change asked for a connection that is gone rejects, it does not throw', { timeout: 30_000 }, async (t) => {
   const { app } = await startApp(t)
   const change = app.actionheroWs.rooms.changeLocalMembership('gone', 'defaultRoom', 'add')
   assert.ok(change instanceof Promise)

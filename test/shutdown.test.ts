@@ -40,7 +40,7 @@ test('close() ends thousands of sockets, including ones that never answer the cl
   assert.equal(app.server.listening, false)
 })
 
-test('during shutdown new actions get "the server is shutting down" and pending ones finish first', async (t) => {
+test('during shutdown new actions get "the server is shutting down" and pending ones finish first', { timeout: 30_000 }, async (t) => {
   let release = (): void => {}
   const gate = new Promise<void>((resolve) => { release = resolve })
   const { app, url } = await startApp(t, {
@@ -60,7 +60,7 @@ test('during shutdown new actions get "the server is shutting down" and pending 
   await closing
 })
 
-test('pending actions are waited for only up to shutdownTimeout', async (t) => {
+test('pending actions are waited for only up to shutdownTimeout', { timeout: 30_000 }, async (t) => {
   const { app, url } = await startApp(t, { shutdownTimeout: 200, actions: [{ name: 'forever', run: () => new Promise(() => {}) }] })
   const client = await TestClient.connect(t, url)
   client.socket.write({ event: 'action', params: { action: 'forever' } })
@@ -70,19 +70,19 @@ test('pending actions are waited for only up to shutdownTimeout', async (t) => {
   await ended
 })
 
-test('destroyClientsOnShutdown: clients are told to stop and do not reconnect', async (t) => {
+test('destroyClientsOnShutdown: clients are told to stop and do not reconnect', { timeout: 30_000 }, async (t) => {
   const { app, url } = await startApp(t, { destroyClientsOnShutdown: true })
   const client = await TestClient.connect(t, url, reconnecting)
   let reconnects = 0
   client.socket.on('reconnect scheduled', () => { reconnects++ })
   const ended = client.closed()
   await app.close()
+  // Primus's client emits `end` only once it has given up the connection for good.
   await ended
-  await sleep(300)
   assert.equal(reconnects, 0)
 })
 
-test('without destroyClientsOnShutdown, clients reconnect to the next server on the same port', async (t) => {
+test('without destroyClientsOnShutdown, clients reconnect to the next server on the same port', { timeout: 30_000 }, async (t) => {
   const first = await startApp(t)
   const client = await TestClient.connect(t, first.url, reconnecting)
   const { data: before } = await client.request({ event: 'detailsView' }) as { data: { id: string } }
@@ -99,7 +99,7 @@ test('without destroyClientsOnShutdown, clients reconnect to the next server on 
   assert.ok(second.app.actionheroWs.connections.has(after.id))
 })
 
-test('Primus leaves the HTTP server to Fastify: a request in flight during close() completes', async (t) => {
+test('Primus leaves the HTTP server to Fastify: a request in flight during close() completes', { timeout: 30_000 }, async (t) => {
   let inRoute = (): void => {}
   const routeEntered = new Promise<void>((resolve) => { inRoute = resolve })
   const { app, url } = await startApp(t, {}, {
@@ -124,10 +124,35 @@ test('Primus leaves the HTTP server to Fastify: a request in flight during close
   assert.deepEqual(JSON.parse(await body), { done: true })
 })
 
-test('an app that never listened closes cleanly', async () => {
+test('an app that never listened closes cleanly', { timeout: 30_000 }, async () => {
   const app = Fastify()
   await app.register(actionheroWs, { clientJsName: null })
   await app.ready()
   await app.close()
   assert.equal(app.actionheroWs.connections.size, 0)
+})
+
+test('close() keeps its bound, twice shutdownTimeout, whatever actions, clients and onDisconnect hooks do', { timeout: 30_000 }, async (t) => {
+  const shutdownTimeout = 1000
+  const { app, url, port } = await startApp(t, { shutdownTimeout, actions: [{ name: 'forever', run: () => new Promise(() => {}) }] }, {
+    setup: (app) => { app.actionheroWs.addHook('onDisconnect', () => new Promise(() => {})) }
+  })
+  const client = await TestClient.connect(t, url)
+  client.socket.write({ event: 'action', params: { action: 'forever' } })
+  // A client that completed the handshake and then stopped reading and answering.
+  const deaf = createConnection({ port, host: '127.0.0.1' })
+  t.after(() => deaf.destroy())
+  deaf.write(`GET /primus HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n')
+  await new Promise((resolve) => deaf.once('data', resolve))
+  deaf.pause()
+  await waitFor(() => app.actionheroWs.connections.size === 2 &&
+    [...app.actionheroWs.connections.values()].some((connection) => connection.pendingActions === 1))
+  const started = performance.now()
+  await app.close()
+  const took = performance.now() - started
+  // Each wait really happens (the action never ends, the deaf socket never closes, the hook never returns), and none overruns.
+  assert.ok(took >= 2 * shutdownTimeout - 50, `took ${Math.round(took)} ms`)
+  assert.ok(took < 2 * shutdownTimeout + 700, `took ${Math.round(took)} ms, over twice shutdownTimeout (${shutdownTimeout} ms) plus a margin`)
+  assert.equal(app.server.listening, false)
 })
