@@ -112,19 +112,21 @@ export class RedisNode {
     const { Redis, Cluster } = await import('ioredis')
     const { client, cluster, url } = this.#options
     // Without an offline queue a command fails at once while Redis is away, instead of piling up.
-    const ours = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 }
+    // Named, so that an operator's CLIENT LIST tells which node each connection is.
+    const name = (role: string): string => `${this.#options.prefix}node:${this.id}:${role}`
+    const ours = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: name('command') }
     if (client !== null) {
       this.command = client as RedisClient
       this.sharded = client instanceof Cluster || (client as { isCluster?: unknown }).isCluster === true
     } else if (cluster !== null) {
-      this.command = new Cluster(cluster, { lazyConnect: true, enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 1 } })
+      this.command = new Cluster(cluster, { lazyConnect: true, enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 1, connectionName: name('command') } })
       this.sharded = true
     } else {
       this.command = new Redis(url, ours)
     }
     this.subscriber = this.sharded
-      ? (this.command as IORedisCluster).duplicate(undefined, { lazyConnect: true, shardedSubscribers: true })
-      : (this.command as IORedis).duplicate({ lazyConnect: true })
+      ? (this.command as IORedisCluster).duplicate(undefined, { lazyConnect: true, shardedSubscribers: true, redisOptions: { connectionName: name('subscriber') } })
+      : (this.command as IORedis).duplicate({ lazyConnect: true, connectionName: name('subscriber') })
     this.#watch(this.command, 'command')
     this.#watch(this.subscriber, 'subscriber')
     this.#listen(this.subscriber, this.sharded ? 'smessage' : 'message', (channel: string, text: string) => this.#receive(channel, text))
