@@ -4,9 +4,8 @@
  */
 import { isAbsolute, normalize, resolve } from 'node:path'
 import type { CookieSerializeOptions } from '@fastify/cookie'
-import type { Redis } from 'ioredis'
 import type { ActionDefinition } from './actions.js'
-import type { RedisNodeOptions } from './cluster/redis-node.js'
+import type { RedisAddress, RedisClientLike, RedisNodeOptions } from './cluster/redis-node.js'
 import type { Authorize } from './handshake.js'
 import { InvalidOptionError } from './errors.js'
 
@@ -47,10 +46,15 @@ export interface FingerprintOptions {
 
 /** Several app servers sharing rooms and reaching each other's connections through Redis. */
 export interface RedisOptions {
-  /** Default `redis://127.0.0.1:6379` when no `client` is given. */
+  /** Default `redis://127.0.0.1:6379` when neither `client` nor `cluster` is given. */
   url?: string
-  /** An ioredis client of the app's: duplicated for subscribing; the plugin does not close it. */
-  client?: Redis
+  /**
+   * An ioredis client of the app's (ioredis 5 or 6; a Sentinel one, or a `Cluster` for Redis Cluster):
+   * duplicated for subscribing; the plugin does not close it.
+   */
+  client?: RedisClientLike
+  /** The startup nodes of a Redis Cluster: the plugin connects to it, with room traffic on sharded pub/sub. */
+  cluster?: RedisAddress[]
   /** Prefix of every key and channel, so that several apps can share a Redis. Default `ahws:`. */
   prefix?: string
   /** How often a node tells the others it is alive, in ms. Default 2000. */
@@ -233,26 +237,35 @@ function readRedis (options: Record<string, unknown>): ResolvedOptions['redis'] 
   if (options.redis === undefined) return null
   const redis = readObject(options, 'redis')
   for (const key of Object.keys(redis)) {
-    if (!['url', 'client', 'prefix', 'heartbeatInterval', 'nodeTimeout', 'requestTimeout'].includes(key)) {
+    if (!['url', 'client', 'cluster', 'prefix', 'heartbeatInterval', 'nodeTimeout', 'requestTimeout'].includes(key)) {
       throw new InvalidOptionError(`redis.${key}`, 'is not a known option')
     }
   }
-  if (redis.url !== undefined && redis.client !== undefined) throw new InvalidOptionError('redis', 'takes a url or a client, not both')
+  if ([redis.url, redis.client, redis.cluster].filter((given) => given !== undefined).length > 1) {
+    throw new InvalidOptionError('redis', 'takes one of url, client or cluster')
+  }
   const url = read(redis, 'url', 'redis://127.0.0.1:6379', isNonEmptyString, 'a redis:// URL', 'redis.url')
-  const client = read<Redis | null>(redis, 'client', null,
-    (v): v is Redis => typeof v === 'object' && v !== null && typeof (v as { duplicate?: unknown }).duplicate === 'function',
+  const client = read<RedisClientLike | null>(redis, 'client', null,
+    (v): v is RedisClientLike => typeof v === 'object' && v !== null && typeof (v as { duplicate?: unknown }).duplicate === 'function',
     'an ioredis client', 'redis.client')
+  const cluster = read<RedisAddress[] | null>(redis, 'cluster', null, isAddressList, 'a non-empty array of { host, port }', 'redis.cluster')
   const heartbeatInterval = read(redis, 'heartbeatInterval', 2000, isPositiveInteger, 'a positive integer (ms)', 'redis.heartbeatInterval')
   const nodeTimeout = read(redis, 'nodeTimeout', 10000, isPositiveInteger, 'a positive integer (ms)', 'redis.nodeTimeout')
   if (nodeTimeout <= heartbeatInterval) throw new InvalidOptionError('redis.nodeTimeout', 'must be longer than redis.heartbeatInterval')
   return {
     url,
     client,
+    cluster,
     prefix: read(redis, 'prefix', 'ahws:', isString, 'a string', 'redis.prefix'),
     heartbeatInterval,
     nodeTimeout,
     requestTimeout: read(redis, 'requestTimeout', 5000, isPositiveInteger, 'a positive integer (ms)', 'redis.requestTimeout')
   }
+}
+
+function isAddressList (value: unknown): value is RedisAddress[] {
+  return Array.isArray(value) && value.length > 0 &&
+    value.every((node) => isPlainObject(node) && isNonEmptyString(node.host) && isPositiveInteger(node.port))
 }
 
 function readRooms (options: Record<string, unknown>): string[] {

@@ -2,16 +2,18 @@
  * Helpers for the scale-out tests: app servers in their own processes, a unique key prefix per test
  * (removed afterwards), and a Redis server of the test's own when it must be stopped and started.
  */
+import assert from 'node:assert/strict'
 import { fork, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createInterface } from 'node:readline'
 import type { TestContext } from 'node:test'
 import { Redis } from 'ioredis'
 import type { ActionheroWsOptions } from '../lib/index.js'
-import { sleep } from './helpers.js'
+import { waitFor } from './helpers.js'
 
 export const SHARED_REDIS = 'redis://127.0.0.1:6379'
 
@@ -65,6 +67,10 @@ export interface ClusterNode {
   port: number
   url: string
   process: ChildProcess
+  /** The warnings the node logged (JSON lines), newest last. */
+  logs: Array<Record<string, unknown>>
+  /** Unhandled rejections and uncaught exceptions the node reported before exiting. */
+  fatal: string[]
   /** Calls one of the fixture's control actions over HTTP and returns its `result`. */
   call: <T = unknown>(action: string, params?: Record<string, unknown>) => Promise<T>
   /** Stops the node: SIGTERM closes it cleanly, SIGKILL leaves its traces for the others to reap. */
@@ -77,6 +83,8 @@ export interface TestCluster {
   redisUrl: string
   /** Starts an app server of this cluster in its own process. */
   startNode: (options?: ActionheroWsOptions) => Promise<ClusterNode>
+  /** Fails when a node reported an unhandled rejection or uncaught exception, or exited without being stopped. */
+  assertHealthy: () => void
 }
 
 /**
@@ -85,6 +93,7 @@ export interface TestCluster {
  */
 export function createCluster (t: TestContext, { redisUrl = SHARED_REDIS, prefix = uniquePrefix() } = {}): TestCluster {
   const nodes: ClusterNode[] = []
+  const stopped = new WeakSet<ClusterNode>()
   t.after(async () => {
     await Promise.all(nodes.map((node) => node.stop()))
     await deleteKeys(redisUrl, prefix)
@@ -97,8 +106,19 @@ export function createCluster (t: TestContext, { redisUrl = SHARED_REDIS, prefix
         ...options,
         redis: { url: redisUrl, prefix, heartbeatInterval: 250, nodeTimeout: 1500, ...options.redis }
       })
+      const stop = node.stop
+      node.stop = async (signal) => {
+        stopped.add(node)
+        await stop(signal)
+      }
       nodes.push(node)
       return node
+    },
+    assertHealthy: () => {
+      for (const node of nodes) {
+        assert.deepEqual(node.fatal, [], 'no unhandled rejection nor uncaught exception in a node')
+        if (!stopped.has(node)) assert.equal(node.process.exitCode ?? node.process.signalCode, null, 'the node is still running')
+      }
     }
   }
 }
@@ -111,18 +131,30 @@ async function startNode (options: ActionheroWsOptions): Promise<ClusterNode> {
   const child = fork(new URL('./fixtures/cluster-node.ts', import.meta.url), {
     execArgv: ['--import', 'tsx'],
     env: { ...process.env, AHWS_NODE_OPTIONS: JSON.stringify(options) },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc']
   })
+  const logs: Array<Record<string, unknown>> = []
+  const fatal: string[] = []
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+    try {
+      logs.push(JSON.parse(line) as Record<string, unknown>)
+    } catch {
+      process.stdout.write(`${line}\n`)
+    }
+  })
+  child.on('message', (message: { fatal?: string }) => { if (typeof message.fatal === 'string') fatal.push(message.fatal) })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return
+    // A stopped process must go on to hear the signal.
+    if (signal !== 'SIGKILL') child.kill('SIGCONT')
     child.kill(signal)
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
     await exited
     clearTimeout(timer)
   }
   const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (message: { port: number }) => resolve(message.port))
+    child.on('message', (message: { port?: number }) => { if (typeof message.port === 'number') resolve(message.port) })
     child.once('exit', (code) => reject(new Error(`the node exited with ${code} before listening`)))
   })
   const url = `http://127.0.0.1:${port}`
@@ -134,10 +166,10 @@ async function startNode (options: ActionheroWsOptions): Promise<ClusterNode> {
     if (!response.ok) throw new Error(body.error ?? `HTTP ${response.status}`)
     return body.result as T
   }
-  return { port, url, process: child, call, stop }
+  return { port, url, process: child, logs, fatal, call, stop }
 }
 
-async function freePort (): Promise<number> {
+export async function freePort (): Promise<number> {
   const server = createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const address = server.address()
@@ -148,33 +180,47 @@ async function freePort (): Promise<number> {
 
 export interface OwnRedis {
   url: string
+  port: number
   start: () => Promise<void>
-  /** Kills the server: it keeps nothing on disk, so it comes back empty. */
-  kill: () => Promise<void>
+  /** Kills the server; with `keepData` it saves an RDB snapshot first, which the next start loads. */
+  kill: (options?: { keepData?: boolean }) => Promise<void>
+  /** A command on this server, from a client of the test's. */
+  command: (...args: Array<string | number>) => Promise<unknown>
 }
 
-/** A redis-server of the test's own, on a free port, that the test may kill and start again. */
+/** A redis-server of the test's own, on a free port, that the test may kill, start again, or put to sleep. */
 export async function startOwnRedis (t: TestContext): Promise<OwnRedis> {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'ahws-redis-'))
   const url = `redis://127.0.0.1:${port}`
   let server: ChildProcess | null = null
-  const kill = async (): Promise<void> => {
+  const command = async (...args: Array<string | number>): Promise<unknown> => {
+    const client = new Redis(url, { maxRetriesPerRequest: 0 })
+    client.on('error', () => {})
+    try {
+      return await client.call(String(args[0]), ...args.slice(1))
+    } finally {
+      client.disconnect()
+    }
+  }
+  const kill = async ({ keepData = false } = {}): Promise<void> => {
     if (server === null) return
+    if (keepData) await command('SAVE')
+    else rmSync(join(dir, 'dump.rdb'), { force: true })
     const exited = new Promise((resolve) => server?.once('exit', resolve))
     server.kill('SIGKILL')
     await exited
     server = null
   }
   const start = async (): Promise<void> => {
-    server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' })
-    for (let attempt = 0; attempt < 100 && !await redisAnswers(url); attempt++) await sleep(50)
-    if (!await redisAnswers(url)) throw new Error(`redis-server did not start on port ${port}`)
+    server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+      '--enable-debug-command', 'yes'], { stdio: 'ignore' })
+    await waitFor(() => redisAnswers(url), 10_000)
   }
   t.after(async () => {
     await kill()
     rmSync(dir, { recursive: true, force: true })
   })
   await start()
-  return { url, start, kill }
+  return { url, port, start, kill, command }
 }

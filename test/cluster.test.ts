@@ -3,6 +3,7 @@ import { test, type TestContext } from 'node:test'
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import actionheroWs, { type RoomMembers } from '../lib/index.js'
+import { RedisSchema } from '../lib/cluster/redis-schema.js'
 import { createCluster, keysUnder, needRedis, SHARED_REDIS, startOwnRedis, uniquePrefix } from './cluster-helpers.js'
 import { sleep, TestClient, waitFor } from './helpers.js'
 
@@ -183,10 +184,11 @@ test('a node cleans up after itself: no keys of its own remain once it closes', 
   const cluster = createCluster(t)
   const node = await cluster.startNode({ rooms: ['lobby'] })
   const client = await member(t, node.url, { transport: { headers: { cookie: 'sessionID=fp' } } }, ['lobby'])
-  assert.ok((await keysUnder(SHARED_REDIS, cluster.prefix)).some((key) => key.includes(':node:')))
+  assert.ok((await keysUnder(SHARED_REDIS, cluster.prefix)).some((key) => key.includes('}node:')))
   client.end()
   await node.stop()
-  assert.deepEqual(await keysUnder(SHARED_REDIS, cluster.prefix), [`${cluster.prefix}rooms`], 'only the room list stays, for the next node')
+  const schema = new RedisSchema(cluster.prefix)
+  assert.deepEqual((await keysUnder(SHARED_REDIS, cluster.prefix)).sort(), [schema.epoch, schema.rooms].sort(), 'only the room list and its epoch stay, for the next node')
 })
 
 test('redis.client: the app\'s client is used and duplicated, and stays open after close', async (t) => {
@@ -197,7 +199,7 @@ test('redis.client: the app\'s client is used and duplicated, and stays open aft
   const app = Fastify()
   await app.register(actionheroWs, { clientJsName: null, redis: { client, prefix } })
   await app.ready()
-  assert.equal(await client.sismember(`${prefix}rooms`, 'defaultRoom'), 1)
+  assert.equal(await client.sismember(new RedisSchema(prefix).rooms, 'defaultRoom'), 1)
   await app.close()
   assert.equal(client.status, 'ready')
   assert.equal(await client.ping(), 'PONG')
@@ -207,7 +209,7 @@ test('redis.client: the app\'s client is used and duplicated, and stays open aft
 
 test('redis options are checked, and an unreachable Redis fails the boot with a clear error', async () => {
   const cases: Array<[unknown, RegExp]> = [
-    [{ url: 'redis://x', client: {} }, /"redis" option takes a url or a client, not both/],
+    [{ url: 'redis://x', client: {} }, /"redis" option takes one of url, client or cluster/],
     [{ client: 'redis://x' }, /"redis.client" option must be an ioredis client/],
     [{ heartbeatInterval: 5000, nodeTimeout: 1000 }, /"redis.nodeTimeout" option must be longer than redis.heartbeatInterval/],
     [{ host: 'x' }, /"redis.host" option is not a known option/]

@@ -1,30 +1,15 @@
 /**
  * The connection directory of a cluster, in Redis: which node holds each connection (and each
  * fingerprint's connections), so that a push or a membership change reaches it over that node's
- * channel. Nodes only read their own channel.
- *
- * Keys: `<prefix>connections` (hash: id -> node), `<prefix>node:<node>:connections` (hash: id ->
- * fingerprint, for reaping), `<prefix>fingerprint:<fingerprint>` (set of ids).
+ * channel. Nodes only read their own channel. The keys are RedisSchema's.
  */
 import { randomUUID } from 'node:crypto'
 import { ERRORS } from '../../types/protocol.js'
 import type { Connection } from '../connection.js'
 import { errorMessage, RoomError } from '../errors.js'
+import { BusError, decodeMembershipReply, decodeMembershipRequest, decodePush, encodePush, type MembershipReply, type MembershipRequest } from './bus.js'
 import type { Cluster, ClusterHandlers, MembershipChange } from './cluster.js'
 import type { RedisNode } from './redis-node.js'
-
-interface MembershipRequest {
-  requestId: string
-  replyTo: string
-  connectionId: string
-  room: string
-  change: MembershipChange
-}
-
-interface MembershipReply {
-  requestId: string
-  error: string | null
-}
 
 interface PendingRequest {
   resolve: () => void
@@ -37,6 +22,7 @@ export class RedisCluster implements Cluster {
   #handlers: ClusterHandlers | null = null
   /** This node's connections: id -> fingerprint (or ''). The truth it writes back after an outage. */
   readonly #local = new Map<string, string>()
+  /** Membership changes asked of other nodes, waiting for their answer (each bounded by requestTimeout). */
   readonly #pending = new Map<string, PendingRequest>()
 
   constructor (node: RedisNode) {
@@ -46,7 +32,7 @@ export class RedisCluster implements Cluster {
 
   async start (handlers: ClusterHandlers): Promise<void> {
     this.#handlers = handlers
-    await this.#node.subscribe(this.#node.channelOfNode(this.#node.id), (kind, payload) => this.#receive(kind, payload))
+    await this.#node.subscribe(this.#node.schema.nodeChannel(this.#node.id), (kind, payload) => this.#receive(kind, payload))
   }
 
   async close (): Promise<void> {
@@ -59,35 +45,37 @@ export class RedisCluster implements Cluster {
   }
 
   connected (connection: Connection): void {
+    const { schema, id: node } = this.#node
     const fingerprint = connection.fingerprint ?? ''
     this.#local.set(connection.id, fingerprint)
     const batch = this.#node.command.multi()
-      .hset(this.#node.key('connections'), connection.id, this.#node.id)
-      .hset(this.#connectionsOfNode(), connection.id, fingerprint)
-    if (fingerprint !== '') batch.sadd(this.#fingerprintKey(fingerprint), connection.id)
+      .hset(schema.connections, connection.id, node)
+      .hset(schema.connectionsOf(node), connection.id, fingerprint)
+    if (fingerprint !== '') batch.sadd(schema.fingerprint(fingerprint), connection.id)
     batch.exec().catch((error: unknown) => this.#writeFailed(error))
   }
 
   disconnected (connection: Connection): void {
+    const { schema, id: node } = this.#node
     this.#local.delete(connection.id)
     const batch = this.#node.command.multi()
-      .hdel(this.#node.key('connections'), connection.id)
-      .hdel(this.#connectionsOfNode(), connection.id)
-    if (connection.fingerprint !== null) batch.srem(this.#fingerprintKey(connection.fingerprint), connection.id)
+      .hdel(schema.connections, connection.id)
+      .hdel(schema.connectionsOf(node), connection.id)
+    if (connection.fingerprint !== null) batch.srem(schema.fingerprint(connection.fingerprint), connection.id)
     batch.exec().catch((error: unknown) => this.#writeFailed(error))
   }
 
   async send (connectionId: string, json: string): Promise<boolean> {
-    const node = await this.#node.command.hget(this.#node.key('connections'), connectionId)
+    const node = await this.#node.command.hget(this.#node.schema.connections, connectionId)
     if (node === null || node === this.#node.id) return false
     await this.#push(node, [connectionId], json)
     return true
   }
 
   async sendToFingerprint (fingerprint: string, json: string): Promise<number> {
-    const ids = await this.#node.command.smembers(this.#fingerprintKey(fingerprint))
+    const ids = await this.#node.command.smembers(this.#node.schema.fingerprint(fingerprint))
     if (ids.length === 0) return 0
-    const nodes = await this.#node.command.hmget(this.#node.key('connections'), ...ids)
+    const nodes = await this.#node.command.hmget(this.#node.schema.connections, ...ids)
     const byNode = new Map<string, string[]>()
     for (const [index, node] of nodes.entries()) {
       if (node === null || node === this.#node.id) continue
@@ -102,7 +90,7 @@ export class RedisCluster implements Cluster {
   }
 
   async changeMembership (connectionId: string, room: string, change: MembershipChange): Promise<void> {
-    const node = await this.#node.command.hget(this.#node.key('connections'), connectionId)
+    const node = await this.#node.command.hget(this.#node.schema.connections, connectionId)
     if (node === null || node === this.#node.id) throw new RoomError(ERRORS.connectionNotFound(connectionId))
     const request: MembershipRequest = { requestId: randomUUID(), replyTo: this.#node.id, connectionId, room, change }
     const answered = new Promise<void>((resolve, reject) => {
@@ -112,69 +100,76 @@ export class RedisCluster implements Cluster {
       }, this.#node.requestTimeout)
       this.#pending.set(request.requestId, { resolve, reject, timer })
     })
-    await this.#node.publish(this.#node.channelOfNode(node), 'membership', JSON.stringify(request))
+    try {
+      await this.#node.publish(this.#node.schema.nodeChannel(node), 'membership', JSON.stringify(request))
+    } catch (error) {
+      // The request never left: no answer will come, and `answered` must not reject later unobserved.
+      const pending = this.#pending.get(request.requestId)
+      if (pending !== undefined) clearTimeout(pending.timer)
+      this.#pending.delete(request.requestId)
+      throw error
+    }
     await answered
   }
 
   #push (node: string, connectionIds: string[], json: string): Promise<void> {
-    return this.#node.publish(this.#node.channelOfNode(node), 'push', `${JSON.stringify(connectionIds)}\n${json}`)
+    return this.#node.publish(this.#node.schema.nodeChannel(node), 'push', encodePush(connectionIds, json))
   }
 
+  /** What another node addressed to this one; a malformed message throws a BusError, which the node logs and drops. */
   #receive (kind: string, payload: string): void {
     const handlers = this.#handlers
     if (handlers === null) return
     if (kind === 'push') {
-      const split = payload.indexOf('\n')
-      handlers.push(JSON.parse(payload.slice(0, split)) as string[], payload.slice(split + 1))
+      const { connectionIds, json } = decodePush(payload)
+      handlers.push(connectionIds, json)
     } else if (kind === 'membership') {
-      const request = JSON.parse(payload) as MembershipRequest
+      const request = decodeMembershipRequest(payload)
       handlers.changeMembership(request.connectionId, request.room, request.change).then(
         () => this.#reply(request, null),
         (error: unknown) => this.#reply(request, errorMessage(error)))
     } else if (kind === 'membership-reply') {
-      const reply = JSON.parse(payload) as MembershipReply
+      const reply = decodeMembershipReply(payload)
       const pending = this.#pending.get(reply.requestId)
       if (pending === undefined) return
       this.#pending.delete(reply.requestId)
       clearTimeout(pending.timer)
       if (reply.error === null) pending.resolve()
       else pending.reject(new RoomError(reply.error))
+    } else {
+      throw new BusError(`unknown kind ${JSON.stringify(kind)} on a node channel`)
     }
   }
 
   #reply (request: MembershipRequest, error: string | null): void {
     const reply: MembershipReply = { requestId: request.requestId, error }
-    this.#node.publish(this.#node.channelOfNode(request.replyTo), 'membership-reply', JSON.stringify(reply))
-      .catch((failure: unknown) => this.#writeFailed(failure))
+    this.#node.publish(this.#node.schema.nodeChannel(request.replyTo), 'membership-reply', JSON.stringify(reply))
+      .catch((failure: unknown) => this.#node.warn('publish', failure, 'could not answer a membership request'))
   }
 
-  /** Writes this node's connections back to Redis, and removes those it recorded that are gone. */
+  /**
+   * Writes this node's connections back to Redis, and removes those it recorded that are gone. The
+   * local state is read after the only await, and the batch sent at once: a connect or disconnect
+   * before it is in the snapshot, one after it reaches Redis after the batch.
+   */
   async #resync (): Promise<void> {
-    const { command } = this.#node
-    const recorded = await command.hgetall(this.#connectionsOfNode())
+    const { command, schema, id: node } = this.#node
+    const recorded = await command.hgetall(schema.connectionsOf(node))
     const batch = command.multi()
     for (const [id, fingerprint] of Object.entries(recorded)) {
       if (this.#local.has(id)) continue
-      batch.hdel(this.#node.key('connections'), id).hdel(this.#connectionsOfNode(), id)
-      if (fingerprint !== '') batch.srem(this.#fingerprintKey(fingerprint), id)
+      batch.hdel(schema.connections, id).hdel(schema.connectionsOf(node), id)
+      if (fingerprint !== '') batch.srem(schema.fingerprint(fingerprint), id)
     }
     for (const [id, fingerprint] of this.#local) {
-      batch.hset(this.#node.key('connections'), id, this.#node.id).hset(this.#connectionsOfNode(), id, fingerprint)
-      if (fingerprint !== '') batch.sadd(this.#fingerprintKey(fingerprint), id)
+      batch.hset(schema.connections, id, node).hset(schema.connectionsOf(node), id, fingerprint)
+      if (fingerprint !== '') batch.sadd(schema.fingerprint(fingerprint), id)
     }
     await batch.exec()
   }
 
   #writeFailed (error: unknown): void {
-    // An outage is logged once by the node; the write-back after it repairs what failed here.
-    this.#node.log.debug({ err: error }, 'fastify-actionhero-ws: a cluster write failed')
-  }
-
-  #connectionsOfNode (): string {
-    return this.#node.key(`node:${this.#node.id}:connections`)
-  }
-
-  #fingerprintKey (fingerprint: string): string {
-    return this.#node.key(`fingerprint:${fingerprint}`)
+    // The write-back after the outage repairs what failed here.
+    this.#node.warn('write', error, 'a cluster write failed; it is written back when Redis is back')
   }
 }

@@ -1,20 +1,44 @@
 /**
  * This app server as one node of a cluster that meets in Redis: its id, its two Redis clients (one
- * for commands, one subscribed), its channel, its heartbeat, and the reaping of nodes that died
- * without cleaning up. The room store and the connection directory are built on it.
+ * for commands, one subscribed), its channels, its heartbeat, the write-back of its state whenever
+ * Redis may have lost it, and the reaping of nodes that died without cleaning up. The room store and
+ * the connection directory are built on it.
  */
-import { createHash, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Redis } from 'ioredis'
+import type { Cluster as IORedisCluster, Redis as IORedis } from 'ioredis'
+import { BusError, decodeBusMessage, encodeBusMessage } from './bus.js'
+import { HEARTBEAT, parseMembership, REAP, RedisSchema } from './redis-schema.js'
+import { ThrottledLog } from './throttled-log.js'
+
+/**
+ * What the plugin needs of a Redis client the app passes in: an ioredis 5 or 6 `Redis` (a Sentinel
+ * one too) or an ioredis `Cluster`. Typed by shape so that either major version type-checks; the
+ * plugin calls it through the commands the two share.
+ */
+export interface RedisClientLike {
+  readonly status: string
+  duplicate (...args: never[]): unknown
+  on (event: string, listener: (...args: unknown[]) => void): unknown
+  removeListener (event: string, listener: (...args: unknown[]) => void): unknown
+}
+
+/** A Redis server or cluster node to connect to. */
+export interface RedisAddress {
+  host: string
+  port: number
+}
 
 export interface RedisNodeOptions {
-  /** `redis://` URL of the server, when `client` is not given. */
+  /** `redis://` URL of the server, when neither `client` nor `cluster` is given. */
   url: string
   /**
-   * A client of the app's own (a Sentinel-configured client works too): used for commands, duplicated for
-   * subscribing, never closed by the plugin.
+   * A client of the app's own: used for commands, duplicated for subscribing, never closed by the
+   * plugin. An ioredis `Cluster` makes this a Redis Cluster deployment.
    */
-  client: Redis | null
+  client: RedisClientLike | null
+  /** Startup nodes of a Redis Cluster, when the plugin connects to one itself. */
+  cluster: RedisAddress[] | null
   /** Prefix of every key and channel, so that several apps can share one Redis. */
   prefix: string
   heartbeatInterval: number
@@ -24,181 +48,254 @@ export interface RedisNodeOptions {
   requestTimeout: number
 }
 
-/** A room membership of a node's connection, as the scripts below spell it: unambiguous whatever the room's name. */
-export function membershipKey (connectionId: string, room: string): string {
-  return `${connectionId.length}:${connectionId}${room}`
-}
-
-// Heartbeat, then claim the nodes whose heartbeat is too old: ZREM succeeds for one claimant only.
-const HEARTBEAT = `
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-redis.call('ZADD', KEYS[1], now, ARGV[1])
-local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
-for _, node in ipairs(dead) do redis.call('ZREM', KEYS[1], node) end
-return dead`
-
-// Removes every trace of a dead node; returns the memberships it removed as room, id, room, id...
-const REAP = `
-local prefix, node = ARGV[1], ARGV[2]
-local removed = {}
-for _, membership in ipairs(redis.call('SMEMBERS', prefix .. 'node:' .. node .. ':memberships')) do
-  local length, rest = string.match(membership, '^(%d+):(.*)$')
-  local id, room = string.sub(rest, 1, tonumber(length)), string.sub(rest, tonumber(length) + 1)
-  if redis.call('HDEL', prefix .. 'room:' .. room, id) == 1 then
-    table.insert(removed, room)
-    table.insert(removed, id)
-  end
-end
-local connections = redis.call('HGETALL', prefix .. 'node:' .. node .. ':connections')
-for i = 1, #connections, 2 do
-  redis.call('HDEL', prefix .. 'connections', connections[i])
-  if connections[i + 1] ~= '' then redis.call('SREM', prefix .. 'fingerprint:' .. connections[i + 1], connections[i]) end
-end
-redis.call('DEL', prefix .. 'node:' .. node .. ':memberships', prefix .. 'node:' .. node .. ':connections')
-return removed`
+/** The client the plugin drives: ioredis 6's API, which a Redis and a Cluster share for what it calls. */
+export type RedisClient = IORedis | IORedisCluster
 
 type ChannelHandler = (kind: string, payload: string) => void
+type Listener = Parameters<IORedis['on']>[1]
+type Reaper = (removed: ReadonlyArray<[room: string, id: string]>) => void
+
+/** How much of a dead node one reaping step removes, so that no single call blocks Redis for long. */
+export const REAP_BATCH = 200
+/** How many dead nodes one heartbeat claims at most. */
+const DEAD_PER_BEAT = 16
 
 export class RedisNode {
   readonly id = randomUUID()
-  readonly prefix: string
+  readonly schema: RedisSchema
   readonly requestTimeout: number
-  // Created by start(), which loads ioredis: an app without `redis` never pays for its memory.
-  command!: Redis
-  subscriber!: Redis
   readonly log: FastifyBaseLogger
+  /** Warnings a fault may repeat, at most one per topic every few seconds. */
+  readonly warnings: ThrottledLog
+  // Created by start(), which loads ioredis: an app without `redis` never pays for its memory.
+  command!: RedisClient
+  subscriber!: RedisClient
+  /** On Redis Cluster, traffic goes over sharded pub/sub: each channel only to the shard that owns it. */
+  sharded = false
   readonly #options: RedisNodeOptions
-  readonly #ownsCommandClient: boolean
   readonly #channels = new Map<string, ChannelHandler>()
-  readonly #scripts = new Map<string, string>()
   readonly #resyncs: Array<() => Promise<void>> = []
-  readonly #reapers: Array<(removed: Array<[room: string, id: string]>) => void> = []
+  readonly #reapers: Reaper[] = []
+  /** Every listener this node added to a client, with its removal: a client of the app's outlives the plugin. */
+  readonly #removals: Array<() => void> = []
+  /** The clients that are not connected now; an outage lasts while either is. */
+  readonly #down = new Set<'command' | 'subscriber'>()
   #heartbeat: NodeJS.Timeout | null = null
-  #connected = false
-  #outage = false
+  #started = false
+  #resyncNeeded = true
+  #tick: Promise<void> | null = null
 
   constructor (options: RedisNodeOptions, log: FastifyBaseLogger) {
     this.#options = options
-    this.prefix = options.prefix
+    this.schema = new RedisSchema(options.prefix)
     this.requestTimeout = options.requestTimeout
     this.log = log
-    this.#ownsCommandClient = options.client === null
+    this.warnings = new ThrottledLog(log)
   }
 
-  key (name: string): string {
-    return this.prefix + name
+  /** Whether this node lost Redis (either of its connections) and has not written its state back yet. */
+  get outage (): boolean {
+    return this.#down.size > 0
   }
 
-  channelOfNode (node: string): string {
-    return `${this.prefix}node:${node}`
-  }
-
-  /** Runs `resync` whenever this node (re)connects to Redis, to write its state back. */
+  /** Runs `resync` whenever this node may have lost its state in Redis (a reconnect, or being reaped), to write it back. */
   onResync (resync: () => Promise<void>): void {
     this.#resyncs.push(resync)
   }
 
   /** Calls `reaper` with the room memberships of every dead node this node reaped. */
-  onReap (reaper: (removed: Array<[room: string, id: string]>) => void): void {
+  onReap (reaper: Reaper): void {
     this.#reapers.push(reaper)
   }
 
   async start (): Promise<void> {
-    const { Redis } = await import('ioredis')
+    const { Redis, Cluster } = await import('ioredis')
+    const { client, cluster, url } = this.#options
     // Without an offline queue a command fails at once while Redis is away, instead of piling up.
-    this.command = this.#options.client ?? new Redis(this.#options.url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 })
-    this.subscriber = this.command.duplicate({ lazyConnect: true })
-    this.command.on('error', (error: Error) => this.#lost(error))
-    this.subscriber.on('error', (error: Error) => this.#lost(error))
-    this.command.on('ready', () => { if (this.#connected) this.#recovered() })
-    this.subscriber.on('message', (channel: string, text: string) => this.#receive(channel, text))
+    // Named, so that an operator's CLIENT LIST tells which node each connection is.
+    const name = (role: string): string => `${this.#options.prefix}node:${this.id}:${role}`
+    const ours = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: name('command') }
+    if (client !== null) {
+      this.command = client as RedisClient
+      this.sharded = client instanceof Cluster || (client as { isCluster?: unknown }).isCluster === true
+    } else if (cluster !== null) {
+      this.command = new Cluster(cluster, { lazyConnect: true, enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 1, connectionName: name('command') } })
+      this.sharded = true
+    } else {
+      this.command = new Redis(url, ours)
+    }
+    this.subscriber = this.sharded
+      ? (this.command as IORedisCluster).duplicate(undefined, { lazyConnect: true, shardedSubscribers: true, redisOptions: { connectionName: name('subscriber') } })
+      : (this.command as IORedis).duplicate({ lazyConnect: true, connectionName: name('subscriber') })
+    this.#watch(this.command, 'command')
+    this.#watch(this.subscriber, 'subscriber')
+    this.#listen(this.subscriber, this.sharded ? 'smessage' : 'message', (channel: string, text: string) => this.#receive(channel, text))
     try {
       if (this.command.status === 'wait') await this.command.connect()
       await this.subscriber.connect()
     } catch (error) {
       throw new Error(`fastify-actionhero-ws: cannot reach Redis: ${(error as Error).message}`, { cause: error })
     }
-    this.#connected = true
-    await this.#sync()
-    this.#heartbeat = setInterval(() => { this.#beat().catch(() => {}) }, this.#options.heartbeatInterval)
+    this.#started = true
+    await this.#beat()
+    this.#heartbeat = setInterval(() => this.#beatOnce(), this.#options.heartbeatInterval)
     this.#heartbeat.unref()
   }
 
   /** Leaves the cluster: this node's keys go, and the clients it created close once their replies are in. */
   async close (): Promise<void> {
     if (this.#heartbeat !== null) clearInterval(this.#heartbeat)
+    this.#started = false
     if (this.command === undefined) return
-    this.#connected = false
+    await this.#tick
     await this.command.multi()
-      .zrem(this.key('nodes'), this.id)
-      .del(this.key(`node:${this.id}:memberships`), this.key(`node:${this.id}:connections`))
+      .zrem(this.schema.nodes, this.id)
+      .del(this.schema.membershipsOf(this.id), this.schema.connectionsOf(this.id))
       .exec().catch(() => {})
+    for (const remove of this.#removals.splice(0)) remove()
     this.subscriber.disconnect()
-    if (this.#ownsCommandClient) await this.command.quit().catch(() => this.command.disconnect())
+    if (this.#options.client === null) await this.command.quit().catch(() => this.command.disconnect())
   }
 
   /** Subscribes this node to `channel`; `handler` gets what other nodes publish there. */
   async subscribe (channel: string, handler: ChannelHandler): Promise<void> {
     this.#channels.set(channel, handler)
-    await this.subscriber.subscribe(channel)
+    await (this.sharded ? this.subscriber.ssubscribe(channel) : this.subscriber.subscribe(channel))
   }
 
   unsubscribe (channel: string): void {
     this.#channels.delete(channel)
-    this.subscriber.unsubscribe(channel).catch(() => {})
+    const done = this.sharded ? this.subscriber.sunsubscribe(channel) : this.subscriber.unsubscribe(channel)
+    done.catch((error: unknown) => this.warn('unsubscribe', error, 'could not unsubscribe from a channel', { channel }))
   }
 
   /** Publishes to the other nodes on `channel` (a node ignores what it published itself). */
   async publish (channel: string, kind: string, payload: string): Promise<void> {
-    await this.command.publish(channel, `${kind}\n${this.id}\n${payload}`)
+    const message = encodeBusMessage(kind, this.id, payload)
+    await (this.sharded ? this.command.spublish(channel, message) : this.command.publish(channel, message))
   }
 
-  /** Runs a Lua script by its digest, sending the script itself only when Redis does not know it yet. */
-  async runScript (script: string, keys: string[], args: Array<string | number>): Promise<unknown> {
-    let sha = this.#scripts.get(script)
-    if (sha === undefined) this.#scripts.set(script, sha = createHash('sha1').update(script).digest('hex'))
-    try {
-      return await this.command.evalsha(sha, keys.length, ...keys, ...args)
-    } catch (error) {
-      if (!(error as Error).message.startsWith('NOSCRIPT')) throw error
-      return this.command.eval(script, keys.length, ...keys, ...args)
-    }
+  /**
+   * Runs a Lua script. Always by EVAL, never EVALSHA-then-EVAL: a retry after NOSCRIPT would reach
+   * Redis after commands sent later, and a write-back must keep its place among joins and leaves.
+   */
+  runScript (script: string, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+    return this.command.eval(script, keys.length, ...keys, ...args)
+  }
+
+  /** Logs a failure at warn, rate-limited per `topic`, with this node's id. */
+  warn (topic: string, error: unknown, what: string, details: Record<string, unknown> = {}): void {
+    this.warnings.warn(topic, { err: error, node: this.id, ...details }, `fastify-actionhero-ws: ${what}`)
+  }
+
+  // ----- the connections ----------------------------------------------------------------------------
+
+  #listen (client: RedisClient, event: string, listener: Listener): void {
+    client.on(event, listener)
+    this.#removals.push(() => client.removeListener(event, listener))
+  }
+
+  #watch (client: RedisClient, name: 'command' | 'subscriber'): void {
+    // An error event alone says nothing of the connection (ioredis retries): only a close starts an outage.
+    this.#listen(client, 'error', (error: Error) => this.warn(`redis-${name}`, error, 'Redis client error', { connection: name }))
+    this.#listen(client, 'close', () => this.#lost(name))
+    this.#listen(client, 'ready', () => this.#back(name))
+  }
+
+  #lost (name: 'command' | 'subscriber'): void {
+    if (!this.#started) return
+    const first = this.#down.size === 0
+    this.#down.add(name)
+    // Whatever happened while away (a message missed, Redis restarted), the state is written back on return.
+    this.#resyncNeeded = true
+    if (first) this.log.error({ node: this.id, connection: name }, 'fastify-actionhero-ws: lost Redis; local delivery goes on, the cluster waits')
+  }
+
+  #back (name: 'command' | 'subscriber'): void {
+    if (!this.#started || !this.#down.delete(name) || this.#down.size > 0) return
+    this.log.info({ node: this.id }, 'fastify-actionhero-ws: Redis is back; writing this node\'s rooms and connections back')
+    this.#beatOnce()
   }
 
   #receive (channel: string, text: string): void {
-    const kindEnd = text.indexOf('\n')
-    const originEnd = text.indexOf('\n', kindEnd + 1)
-    if (kindEnd === -1 || originEnd === -1 || text.slice(kindEnd + 1, originEnd) === this.id) return
-    this.#channels.get(channel)?.(text.slice(0, kindEnd), text.slice(originEnd + 1))
-  }
-
-  async #sync (): Promise<void> {
-    for (const resync of this.#resyncs) await resync()
-    await this.#beat()
-  }
-
-  async #beat (): Promise<void> {
-    const dead = await this.runScript(HEARTBEAT, [this.key('nodes')], [this.id, this.#options.nodeTimeout]) as string[]
-    for (const node of dead) {
-      const flat = await this.runScript(REAP, [], [this.prefix, node]) as string[]
-      const removed: Array<[string, string]> = []
-      for (let i = 0; i < flat.length; i += 2) removed.push([flat[i] as string, flat[i + 1] as string])
-      this.log.warn({ node, members: removed.length }, 'fastify-actionhero-ws: removed the members of a dead node')
-      for (const reaper of this.#reapers) reaper(removed)
+    try {
+      const message = decodeBusMessage(text)
+      if (message.origin === this.id) return
+      const handler = this.#channels.get(channel)
+      if (handler === undefined) throw new BusError('no handler for this channel')
+      handler(message.kind, message.payload)
+    } catch (error) {
+      // Nothing a peer publishes may throw out of this listener.
+      this.warnings.warn('bus', { node: this.id, channel, reason: errorReason(error) }, 'fastify-actionhero-ws: dropped a message from the bus')
     }
   }
 
-  #lost (error: Error): void {
-    if (this.#outage || !this.#connected) return
-    this.#outage = true
-    this.log.error({ err: error }, 'fastify-actionhero-ws: lost Redis; local delivery goes on, the cluster waits')
+  // ----- liveness ------------------------------------------------------------------------------------
+
+  /** One heartbeat at a time: a slow Redis never piles them up. */
+  #beatOnce (): void {
+    this.#tick ??= this.#beat()
+      .catch((error: unknown) => this.warn('heartbeat', error, 'heartbeat failed'))
+      .finally(() => { this.#tick = null })
   }
 
-  #recovered (): void {
-    this.#outage = false
-    this.#sync().then(
-      () => this.log.info('fastify-actionhero-ws: Redis is back; this node\'s rooms and connections are written back'),
-      (error: unknown) => this.log.error({ err: error }, 'fastify-actionhero-ws: resynchronising with Redis failed'))
+  /** Heartbeat; writes this node's state back when it may be lost; reaps the dead nodes it sees. */
+  async #beat (): Promise<void> {
+    if (this.outage) return
+    const [status, ...dead] = await this.runScript(HEARTBEAT, [this.schema.nodes], [this.id, this.#options.nodeTimeout, DEAD_PER_BEAT]) as string[]
+    if (status === 'reaped' && !this.#resyncNeeded) {
+      this.log.warn({ node: this.id }, 'fastify-actionhero-ws: this node had been given up for dead; writing its state back')
+    }
+    if (status === 'reaped' || this.#resyncNeeded) {
+      this.#resyncNeeded = false
+      try {
+        for (const resync of this.#resyncs) await resync()
+      } catch (error) {
+        this.#resyncNeeded = true
+        throw error
+      }
+    }
+    for (const node of dead) {
+      if (node === this.id) continue
+      await this.#reap(node).catch((error: unknown) => this.warn('reap', error, 'reaping a dead node failed', { dead: node }))
+    }
   }
+
+  /** Removes every trace of a dead node, one bounded step at a time, for as long as it stays dead. */
+  async #reap (node: string): Promise<void> {
+    const { schema } = this
+    const removed: Array<[string, string]> = []
+    let status = 'more'
+    while (status === 'more') {
+      const [memberships, connections] = await Promise.all([
+        this.command.srandmember(schema.membershipsOf(node), REAP_BATCH),
+        this.command.hrandfield(schema.connectionsOf(node), REAP_BATCH, 'WITHVALUES') as Promise<string[] | null>
+      ])
+      const keys = [schema.nodes, schema.membershipsOf(node), schema.connectionsOf(node), schema.connections]
+      const args: Array<string | number> = [node, this.#options.nodeTimeout, 0, 0]
+      for (const membership of memberships) {
+        const parsed = parseMembership(membership) ?? { id: '', room: '' }
+        keys.push(schema.room(parsed.room))
+        args.push(membership, parsed.id, parsed.room)
+      }
+      const flat = connections ?? []
+      for (let i = 0; i < flat.length; i += 2) {
+        const fingerprint = flat[i + 1] as string
+        args.push(flat[i] as string, fingerprint === '' ? 0 : keys.push(schema.fingerprint(fingerprint)))
+      }
+      args[2] = memberships.length
+      args[3] = flat.length / 2
+      const [answer, ...pairs] = await this.runScript(REAP, keys, args) as string[]
+      status = answer as string
+      for (let i = 0; i < pairs.length; i += 2) removed.push([pairs[i] as string, pairs[i + 1] as string])
+    }
+    if (removed.length > 0 || status === 'done') {
+      this.log.warn({ node: this.id, dead: node, members: removed.length }, 'fastify-actionhero-ws: removed the members of a dead node')
+    }
+    for (const reaper of this.#reapers) reaper(removed)
+  }
+}
+
+function errorReason (error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
 }

@@ -2,45 +2,33 @@
  * Rooms shared by every node of a cluster, in Redis. Existence and membership live in Redis (so a
  * room view counts every node); a chat message goes to this node's members at once and to the
  * other nodes over the room's channel, which a node subscribes to only while it has members there.
- *
- * Keys: `<prefix>rooms` (set of rooms), `<prefix>room:<room>` (hash: member id -> `joinedAt:node`),
- * `<prefix>node:<node>:memberships` (set of a node's memberships, for reaping a dead node).
+ * The keys, channels and scripts are RedisSchema's.
  */
+import { randomUUID } from 'node:crypto'
 import type { ChatMessage } from '../../types/protocol.js'
-import { membershipKey, type RedisNode } from '../cluster/redis-node.js'
+import { BusError, decodeChat } from '../cluster/bus.js'
+import type { RedisNode } from '../cluster/redis-node.js'
+import {
+  decodeMember, DESTROY, encodeMember, JOIN, LEAVE, membershipOf, parseMembership, RESTORE_MEMBERSHIPS, RESTORE_ROOMS
+} from '../cluster/redis-schema.js'
 import type { JoinResult, RoomMember, RoomStore, RoomStoreEvents } from './store.js'
 
-const JOIN = `
-if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 'missing' end
-if redis.call('HSETNX', KEYS[2], ARGV[2], ARGV[3]) == 0 then return 'already' end
-redis.call('SADD', KEYS[3], ARGV[4])
-return 'joined'`
-
-const LEAVE = `
-local removed = redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('SREM', KEYS[2], ARGV[2])
-return removed`
-
-// Destroys a room and forgets its memberships in every node's set.
-const DESTROY = `
-if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
-local members = redis.call('HGETALL', KEYS[2])
-for i = 1, #members, 2 do
-  local node = string.match(members[i + 1], '^%d+:(.*)$')
-  redis.call('SREM', ARGV[2] .. 'node:' .. node .. ':memberships', string.len(members[i]) .. ':' .. members[i] .. ARGV[1])
-end
-redis.call('DEL', KEYS[2])
-return 1`
+/** How many memberships one write-back script carries, so that no single call blocks Redis for long. */
+const RESTORE_BATCH = 200
 
 export class RedisRoomStore implements RoomStore {
   readonly #node: RedisNode
   #events: RoomStoreEvents | null = null
-  /** This node's members: room -> member id -> joinedAt. The truth it writes back after an outage. */
-  readonly #local = new Map<string, Map<string, number>>()
+  /** This node's members: room -> member id -> member. The truth it writes back after an outage. */
+  readonly #local = new Map<string, Map<string, RoomMember>>()
+  /** Memberships whose join is on its way to Redis: a write-back must not remove them meanwhile. */
+  readonly #joining = new Set<string>()
   /** The subscription to each room's channel, made when its first local member joins. */
   readonly #subscriptions = new Map<string, Promise<void>>()
-  /** Rooms this node created: written back after an outage too, in case Redis lost them. */
+  /** Rooms this node created: written back if Redis lost its data, unless destroyed meanwhile. */
   readonly #created = new Set<string>()
+  /** The id of the Redis data this node last wrote to; a different one means Redis lost it. */
+  #epoch: string = randomUUID()
 
   constructor (node: RedisNode) {
     this.#node = node
@@ -60,37 +48,40 @@ export class RedisRoomStore implements RoomStore {
 
   async create (room: string): Promise<boolean> {
     this.#created.add(room)
-    return await this.#node.command.sadd(this.#node.key('rooms'), room) === 1
+    return await this.#node.command.sadd(this.#node.schema.rooms, room) === 1
   }
 
   async destroy (room: string): Promise<boolean> {
+    const { schema } = this.#node
     this.#created.delete(room)
-    const destroyed = await this.#node.runScript(DESTROY, [this.#node.key('rooms'), this.#roomKey(room)], [room, this.#node.prefix]) === 1
+    const destroyed = await this.#node.runScript(DESTROY, [schema.rooms, schema.room(room)], [room]) === 1
     if (!destroyed) return false
     this.#destroyedHere(room)
-    await this.#node.publish(this.#channel(room), 'destroyed', '')
+    await this.#node.publish(schema.roomChannel(room), 'destroyed', '')
     return true
   }
 
   async exists (room: string): Promise<boolean> {
-    return await this.#node.command.sismember(this.#node.key('rooms'), room) === 1
+    return await this.#node.command.sismember(this.#node.schema.rooms, room) === 1
   }
 
   list (): Promise<string[]> {
-    return this.#node.command.smembers(this.#node.key('rooms'))
+    return this.#node.command.smembers(this.#node.schema.rooms)
   }
 
   async join (room: string, member: RoomMember): Promise<JoinResult> {
-    const result = await this.#node.runScript(JOIN,
-      [this.#node.key('rooms'), this.#roomKey(room), this.#membershipsKey()],
-      [room, member.id, `${member.joinedAt}:${this.#node.id}`, membershipKey(member.id, room)]) as JoinResult
-    if (result !== 'joined') return result
-    let members = this.#local.get(room)
-    if (members === undefined) {
-      this.#local.set(room, members = new Map())
-      this.#subscriptions.set(room, this.#node.subscribe(this.#channel(room), (kind, payload) => this.#receive(room, kind, payload)))
+    const { schema, id: node } = this.#node
+    const membership = membershipOf(member.id, room)
+    this.#joining.add(membership)
+    let result: JoinResult
+    try {
+      result = await this.#node.runScript(JOIN, [schema.rooms, schema.room(room), schema.membershipsOf(node)],
+        [room, member.id, encodeMember(member, node), membership]) as JoinResult
+      if (result === 'joined') this.#remember(room, member)
+    } finally {
+      this.#joining.delete(membership)
     }
-    members.set(member.id, member.joinedAt)
+    if (result !== 'joined') return result
     try {
       // Joined only once this node hears the room: no message sent after the reply can be missed.
       await this.#subscriptions.get(room)
@@ -102,39 +93,63 @@ export class RedisRoomStore implements RoomStore {
   }
 
   async leave (room: string, memberId: string): Promise<boolean> {
+    const { schema, id: node } = this.#node
     // Local first: if Redis is away, the write-back after the outage removes the member there too.
     this.#forget(room, memberId)
-    const removed = await this.#node.runScript(LEAVE, [this.#roomKey(room), this.#membershipsKey()], [memberId, membershipKey(memberId, room)])
+    const removed = await this.#node.runScript(LEAVE, [schema.room(room), schema.membershipsOf(node)], [memberId, membershipOf(memberId, room)])
     return removed === 1
   }
 
   async members (room: string): Promise<RoomMember[] | null> {
-    const [exists, members] = await Promise.all([this.exists(room), this.#node.command.hgetall(this.#roomKey(room))])
+    const [exists, members] = await Promise.all([this.exists(room), this.#node.command.hgetall(this.#node.schema.room(room))])
     if (!exists) return null
-    return Object.entries(members).map(([id, value]) => ({ id, joinedAt: Number.parseInt(value, 10) }))
+    return Object.entries(members).map(([id, value]) => decodeMember(id, value))
   }
 
   async publish (message: ChatMessage): Promise<void> {
     const json = JSON.stringify(message)
     this.#events?.deliver(message, json)
     try {
-      await this.#node.publish(this.#channel(message.room), 'chat', json)
+      await this.#node.publish(this.#node.schema.roomChannel(message.room), 'chat', json)
     } catch (error) {
-      this.#node.log.warn({ err: error, room: message.room }, 'fastify-actionhero-ws: a message reached this node\'s members only')
+      this.#node.warn('publish', error, 'a message reached this node\'s members only', { room: message.room })
     }
   }
 
+  /** What another node published to a room; a malformed message throws a BusError, which the node logs and drops. */
   #receive (room: string, kind: string, payload: string): void {
     if (kind === 'chat') {
-      this.#events?.deliver(JSON.parse(payload) as ChatMessage, payload)
+      this.#events?.deliver(decodeChat(payload, room), payload)
     } else if (kind === 'destroyed') {
       this.#destroyedHere(room)
+    } else {
+      throw new BusError(`unknown kind ${JSON.stringify(kind)} on a room channel`)
     }
+  }
+
+  #remember (room: string, member: RoomMember): void {
+    let members = this.#local.get(room)
+    if (members === undefined) {
+      this.#local.set(room, members = new Map())
+      const channel = this.#node.schema.roomChannel(room)
+      const subscribed = this.#node.subscribe(channel, (kind, payload) => this.#receive(room, kind, payload))
+      // Awaited by the join that made it; observed here too, for a room left before it settles.
+      subscribed.catch(() => {})
+      this.#subscriptions.set(room, subscribed)
+    }
+    members.set(member.id, member)
   }
 
   #destroyedHere (room: string): void {
+    this.#created.delete(room)
     this.#events?.destroyed(room)
-    if (this.#local.has(room)) this.#stopListening(room)
+    const members = this.#local.get(room)
+    if (members === undefined) return
+    // Their memberships go from this node's set, which the destroying node could not reach.
+    const { schema, id: node } = this.#node
+    this.#node.command.srem(schema.membershipsOf(node), ...[...members.keys()].map((id) => membershipOf(id, room)))
+      .catch((error: unknown) => this.#node.warn('write', error, 'a cluster write failed; it is written back when Redis is back'))
+    this.#stopListening(room)
   }
 
   #forget (room: string, memberId: string): void {
@@ -145,40 +160,47 @@ export class RedisRoomStore implements RoomStore {
   #stopListening (room: string): void {
     this.#local.delete(room)
     this.#subscriptions.delete(room)
-    this.#node.unsubscribe(this.#channel(room))
+    this.#node.unsubscribe(this.#node.schema.roomChannel(room))
   }
 
-  /** Writes this node's rooms and memberships back to Redis, and removes what it holds that is no longer true. */
+  /**
+   * Writes this node's rooms and memberships back to Redis, and removes what it recorded that is no
+   * longer true. Rooms destroyed while this node was away stay destroyed (their members here leave);
+   * rooms come back only when Redis lost its data. After the reads, the local state is read and every
+   * write sent at once: a join or leave before that is in the snapshot, one after reaches Redis after it.
+   */
   async #resync (): Promise<void> {
-    const { command } = this.#node
-    const current = new Map<string, [room: string, id: string, joinedAt: number]>()
-    for (const [room, members] of this.#local) {
-      for (const [id, joinedAt] of members) current.set(membershipKey(id, room), [room, id, joinedAt])
-    }
-    const recorded = await command.smembers(this.#membershipsKey())
-    const batch = command.multi()
+    const { command, schema, id: node } = this.#node
+    const known = [...new Set([...this.#created, ...this.#local.keys()])]
+    const [epoch, ...destroyed] = await this.#node.runScript(RESTORE_ROOMS, [schema.epoch, schema.rooms], [this.#epoch, randomUUID(), ...known]) as string[]
+    this.#epoch = epoch as string
+    for (const room of destroyed) this.#destroyedHere(room)
+    const recorded = await command.smembers(schema.membershipsOf(node))
+
+    const writes: Array<Promise<unknown>> = []
+    const stale = command.multi()
     for (const membership of recorded) {
-      if (current.has(membership)) continue
-      const [, length = '0', rest = ''] = /^(\d+):(.*)$/s.exec(membership) ?? []
-      const id = rest.slice(0, Number(length))
-      batch.hdel(this.#roomKey(rest.slice(id.length)), id).srem(this.#membershipsKey(), membership)
+      const parsed = parseMembership(membership)
+      if (parsed !== null && (this.#local.get(parsed.room)?.has(parsed.id) === true || this.#joining.has(membership))) continue
+      if (parsed !== null) stale.hdel(schema.room(parsed.room), parsed.id)
+      stale.srem(schema.membershipsOf(node), membership)
     }
-    for (const room of new Set([...this.#created, ...this.#local.keys()])) batch.sadd(this.#node.key('rooms'), room)
-    for (const [membership, [room, id, joinedAt]] of current) {
-      batch.hset(this.#roomKey(room), id, `${joinedAt}:${this.#node.id}`).sadd(this.#membershipsKey(), membership)
+    writes.push(stale.exec())
+    let keys: string[] = [schema.rooms, schema.membershipsOf(node)]
+    let args: string[] = []
+    const flush = (): void => {
+      writes.push(this.#node.runScript(RESTORE_MEMBERSHIPS, keys, args))
+      keys = [schema.rooms, schema.membershipsOf(node)]
+      args = []
     }
-    await batch.exec()
-  }
-
-  #roomKey (room: string): string {
-    return this.#node.key(`room:${room}`)
-  }
-
-  #membershipsKey (): string {
-    return this.#node.key(`node:${this.#node.id}:memberships`)
-  }
-
-  #channel (room: string): string {
-    return this.#node.key(`room:${room}`)
+    for (const [room, members] of this.#local) {
+      for (const member of members.values()) {
+        keys.push(schema.room(room))
+        args.push(room, member.id, encodeMember(member, node), membershipOf(member.id, room))
+        if (keys.length - 2 === RESTORE_BATCH) flush()
+      }
+    }
+    if (args.length > 0) flush()
+    await Promise.all(writes)
   }
 }

@@ -8,6 +8,8 @@ import type { ChatMessage } from '../../types/protocol.js'
 export interface RoomMember {
   id: string
   joinedAt: number
+  /** What `memberDetails` returned for this member, when it is set; every node's room view shows it. */
+  details?: Record<string, unknown>
 }
 
 export type JoinResult = 'joined' | 'already' | 'missing'

@@ -1,0 +1,223 @@
+/**
+ * The Redis layout of a cluster, spelled out once: every key and channel name is made here, and every
+ * Lua script here receives all the keys it touches through KEYS (nothing builds a key name inside Lua),
+ * so the scripts run on Redis Cluster too.
+ *
+ * Keys hold the cluster's state; they all share the hash tag `{cluster}` (one slot), so that any script
+ * or MULTI may touch any of them together:
+ *
+ *   <prefix>{cluster}nodes                     sorted set: node id -> its last heartbeat (ms, Redis's clock)
+ *   <prefix>{cluster}epoch                     a random id of this Redis's data: a new one means Redis lost it
+ *   <prefix>{cluster}rooms                     set of rooms
+ *   <prefix>{cluster}room:<room>               hash: member id -> JSON [joinedAt, node, details?]
+ *   <prefix>{cluster}connections               hash: connection id -> node
+ *   <prefix>{cluster}fingerprint:<fp>          set of connection ids
+ *   <prefix>{cluster}node:<node>:memberships   set of the node's memberships (see `membershipOf`)
+ *   <prefix>{cluster}node:<node>:connections   hash: connection id -> fingerprint (or '')
+ *
+ * Channels carry the traffic and are tagged by what they address, so that on Redis Cluster sharded
+ * pub/sub sends a room's messages only to the shard that owns the room:
+ *
+ *   <prefix>node:{<node>}   what is addressed to one node's connections
+ *   <prefix>room:{<room>}   a room's chat messages and its destruction
+ */
+import type { RoomMember } from '../rooms/store.js'
+
+export class RedisSchema {
+  readonly prefix: string
+  readonly nodes: string
+  readonly epoch: string
+  readonly rooms: string
+  readonly connections: string
+
+  constructor (prefix: string) {
+    this.prefix = prefix
+    this.nodes = this.#key('nodes')
+    this.epoch = this.#key('epoch')
+    this.rooms = this.#key('rooms')
+    this.connections = this.#key('connections')
+  }
+
+  room (room: string): string {
+    return this.#key(`room:${room}`)
+  }
+
+  fingerprint (fingerprint: string): string {
+    return this.#key(`fingerprint:${fingerprint}`)
+  }
+
+  membershipsOf (node: string): string {
+    return this.#key(`node:${node}:memberships`)
+  }
+
+  connectionsOf (node: string): string {
+    return this.#key(`node:${node}:connections`)
+  }
+
+  nodeChannel (node: string): string {
+    return `${this.prefix}node:{${node}}`
+  }
+
+  roomChannel (room: string): string {
+    return `${this.prefix}room:{${room}}`
+  }
+
+  /** The room of a room channel, or null when `channel` is not one. */
+  roomOfChannel (channel: string): string | null {
+    const start = `${this.prefix}room:{`
+    return channel.startsWith(start) && channel.endsWith('}') ? channel.slice(start.length, -1) : null
+  }
+
+  #key (name: string): string {
+    return `${this.prefix}{cluster}${name}`
+  }
+}
+
+/** A room membership as a node's memberships set holds it: unambiguous whatever the room's name. */
+export function membershipOf (connectionId: string, room: string): string {
+  return `${connectionId.length}:${connectionId}${room}`
+}
+
+/** The connection and room of a membership, or null when it is not one. */
+export function parseMembership (membership: string): { id: string, room: string } | null {
+  const colon = membership.indexOf(':')
+  const length = Number(membership.slice(0, colon))
+  if (colon < 1 || !Number.isSafeInteger(length) || membership.length < colon + 1 + length) return null
+  return { id: membership.slice(colon + 1, colon + 1 + length), room: membership.slice(colon + 1 + length) }
+}
+
+/** A member as a room hash holds it. */
+export function encodeMember (member: RoomMember, node: string): string {
+  return JSON.stringify(member.details === undefined ? [member.joinedAt, node] : [member.joinedAt, node, member.details])
+}
+
+export function decodeMember (id: string, value: string): RoomMember {
+  let decoded: unknown
+  try {
+    decoded = JSON.parse(value)
+  } catch {
+    decoded = null
+  }
+  const [joinedAt, , details] = Array.isArray(decoded) ? decoded as unknown[] : []
+  const member: RoomMember = { id, joinedAt: typeof joinedAt === 'number' ? joinedAt : 0 }
+  if (typeof details === 'object' && details !== null && !Array.isArray(details)) member.details = details as Record<string, unknown>
+  return member
+}
+
+// Milliseconds on Redis's clock, so that nodes with skewed clocks agree on who is dead.
+const NOW = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`
+
+/**
+ * KEYS: nodes. ARGV: node, nodeTimeout, most dead nodes to return.
+ * Records the node's heartbeat; answers whether it was alive until now ('alive') or had been given up
+ * for dead, maybe reaped ('reaped'), followed by nodes whose heartbeat is older than nodeTimeout.
+ */
+export const HEARTBEAT = `${NOW}
+local last = redis.call('ZSCORE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+local result = { 'alive' }
+if not last or now - tonumber(last) > tonumber(ARGV[2]) then result[1] = 'reaped' end
+for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]), 'LIMIT', 0, tonumber(ARGV[3]))) do
+  table.insert(result, node)
+end
+return result`
+
+/**
+ * KEYS: nodes, the dead node's memberships, its connections, the connection directory, then the room
+ * of each membership given, then the fingerprint sets given.
+ * ARGV: node, nodeTimeout, membership count m, connection count c, then m times (membership, member
+ * id, room), then c times (connection id, index in KEYS of its fingerprint set or 0).
+ *
+ * One bounded step of reaping a dead node: claiming and removing are one atomic step, and only while
+ * the node is still dead; when nothing of it is left it leaves the nodes set. A reaper that dies midway
+ * leaves the node there, still dead, for the next. Answers 'alive', 'gone', 'more' or 'done', followed
+ * by room, member id for every membership this step removed.
+ */
+export const REAP = `${NOW}
+local beat = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not beat then return { 'gone' } end
+if now - tonumber(beat) <= tonumber(ARGV[2]) then return { 'alive' } end
+local m, c, a = tonumber(ARGV[3]), tonumber(ARGV[4]), 5
+local result = { 'more' }
+for i = 1, m do
+  if redis.call('SREM', KEYS[2], ARGV[a]) == 1 and redis.call('HDEL', KEYS[4 + i], ARGV[a + 1]) == 1 then
+    table.insert(result, ARGV[a + 2])
+    table.insert(result, ARGV[a + 1])
+  end
+  a = a + 3
+end
+for i = 1, c do
+  local id, fingerprint = ARGV[a], tonumber(ARGV[a + 1])
+  if redis.call('HDEL', KEYS[3], id) == 1 then
+    if redis.call('HGET', KEYS[4], id) == ARGV[1] then redis.call('HDEL', KEYS[4], id) end
+    if fingerprint > 0 then redis.call('SREM', KEYS[fingerprint], id) end
+  end
+  a = a + 2
+end
+if redis.call('SCARD', KEYS[2]) == 0 and redis.call('HLEN', KEYS[3]) == 0 then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  result[1] = 'done'
+end
+return result`
+
+/**
+ * KEYS: epoch, rooms. ARGV: the epoch this node last saw, a new epoch, then rooms.
+ * When Redis lost its data (its epoch is missing, or not the one this node saw) the rooms are written
+ * back; otherwise those of them that are gone were destroyed meanwhile, and are answered. The first
+ * element of the answer is the epoch of Redis's data now.
+ */
+export const RESTORE_ROOMS = `
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  epoch = ARGV[2]
+  redis.call('SET', KEYS[1], epoch)
+end
+local result = { epoch }
+for i = 3, #ARGV do
+  if epoch ~= ARGV[1] then redis.call('SADD', KEYS[2], ARGV[i])
+  elseif redis.call('SISMEMBER', KEYS[2], ARGV[i]) == 0 then table.insert(result, ARGV[i]) end
+end
+return result`
+
+/**
+ * KEYS: rooms, the node's memberships, then the room of each membership. ARGV: then, per membership,
+ * room, member id, encoded member, membership.
+ * Writes memberships back, but never into a room that no longer exists.
+ */
+export const RESTORE_MEMBERSHIPS = `
+for i = 1, #KEYS - 2 do
+  local a = (i - 1) * 4
+  if redis.call('SISMEMBER', KEYS[1], ARGV[a + 1]) == 1 then
+    redis.call('HSET', KEYS[2 + i], ARGV[a + 2], ARGV[a + 3])
+    redis.call('SADD', KEYS[2], ARGV[a + 4])
+  end
+end
+return 0`
+
+/**
+ * KEYS: rooms, the room, the node's memberships. ARGV: room, member id, encoded member, membership.
+ * Adds a member: never twice, never to a missing room.
+ */
+export const JOIN = `
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 'missing' end
+if redis.call('HSETNX', KEYS[2], ARGV[2], ARGV[3]) == 0 then return 'already' end
+redis.call('SADD', KEYS[3], ARGV[4])
+return 'joined'`
+
+/** KEYS: the room, the node's memberships. ARGV: member id, membership. */
+export const LEAVE = `
+local removed = redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('SREM', KEYS[2], ARGV[2])
+return removed`
+
+/**
+ * KEYS: rooms, the room. ARGV: room.
+ * Destroys a room. The memberships sets of its members' nodes are cleaned by those nodes when they
+ * hear of it, by their next write-back, or by their reaper.
+ */
+export const DESTROY = `
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('DEL', KEYS[2])
+return 1`
