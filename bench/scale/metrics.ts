@@ -16,7 +16,7 @@ export interface ScaleMetric {
 export const SCALE_METRICS: readonly ScaleMetric[] = [
   { figure: 'rssKB', label: 'RSS per idle connection', unit: 'KB', better: 'lower' },
   { figure: 'heapKB', label: 'heap per idle connection', unit: 'KB', better: 'lower' },
-  { figure: 'idleCpuPer10kPercent', label: 'idle CPU per 10,000 connections, default heartbeat', unit: '% of a core', better: 'lower' },
+  { figure: 'idleCpuPer10kPercent', label: 'idle CPU per 10,000 connections (heartbeat)', unit: '% of a core', better: 'lower' },
   { figure: 'loopP99Ms', label: 'event-loop delay p99 while holding them', unit: 'ms', better: 'lower' },
   { figure: 'handshakeRate', label: 'handshakes/s while the population grows', unit: '/s', better: 'higher' },
   { figure: 'handshakeCpuUs', label: 'server CPU per handshake', unit: 'µs', better: 'lower' },

@@ -19,7 +19,10 @@ const PLOT_LEFT = 52
 const PLOT_RIGHT = 16
 const PLOT_TOP = 34
 const PLOT_BOTTOM = 36
-/** Ticks on a log axis: 1, 2 and 5 in each decade, or only powers of ten when those are too many. */
+/** The least distance in pixels between two tick labels of an axis. */
+const X_LABEL_ROOM = 40
+const Y_LABEL_ROOM = 16
+/** Ticks on a log axis at most, but for a range of very many decades. */
 const MAX_TICKS = 7
 
 export function renderScalePlot (run: ScaleRun): string {
@@ -29,7 +32,7 @@ export function renderScalePlot (run: ScaleRun): string {
   const height = TOP + rows * PANEL_HEIGHT + 10
   const clusterServers = run.measurements.find(({ layout }) => layout === 'cluster')?.servers
   const targets = TARGETS.filter((target) => run.measurements.some((measurement) => measurement.target === target))
-  const title = `How cost grows with the connection count (log-log), ${run.date}${run.quick ? ': a smoke run, not the figures of the issue' : ''}`
+  const title = `How cost grows with the connection count (log-log), ${run.date}${run.quick ? ': a smoke run (--quick)' : ''}`
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ` +
       'font-family="Helvetica, Arial, sans-serif" font-size="11">',
@@ -74,17 +77,22 @@ function bounds (values: number[]): [number, number] {
   return [min, max]
 }
 
-/** Round values within [min, max] to mark on a log axis. */
+/** Round values within [min, max] to mark on a log axis: 1, 2 and 5 in each decade, more or fewer as the range needs. */
 export function logTicks (min: number, max: number): number[] {
-  const ticks: number[] = []
-  for (let decade = Math.floor(Math.log10(min)); decade <= Math.ceil(Math.log10(max)); decade++) {
-    for (const step of [1, 2, 5]) {
-      const value = step * 10 ** decade
-      if (value >= min && value <= max) ticks.push(value)
+  const within = (steps: number[]): number[] => {
+    const ticks: number[] = []
+    for (let decade = Math.floor(Math.log10(min)); decade <= Math.ceil(Math.log10(max)); decade++) {
+      for (const step of steps) {
+        const value = step * 10 ** decade
+        if (value >= min && value <= max) ticks.push(value)
+      }
     }
+    return ticks
   }
+  const ticks = within([1, 2, 5])
+  if (ticks.length < 3) return within([1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9])
   if (ticks.length <= MAX_TICKS) return ticks
-  const powers = ticks.filter((value) => Number.isInteger(Math.log10(value)))
+  const powers = within([1])
   return powers.length >= 2 ? powers : ticks.filter((_, index) => index % Math.ceil(ticks.length / MAX_TICKS) === 0)
 }
 
@@ -98,8 +106,8 @@ function panel (summary: ScaleSummary, metric: ScaleMetric, left: number, top: n
     return cluster === undefined || value === undefined || value <= 0 ? [] : [{ target, point: [cluster.connections, value] as [number, number] }]
   })
   const all = [...lines.flatMap(({ points }) => points), ...marks.map(({ point }) => point)]
-  const parts = [`<text x="${left}" y="${top + 14}" font-weight="bold">${escape(`${metric.label} (${metric.unit})`)}</text>`,
-    `<text x="${left}" y="${top + 27}" fill="#555">${escape(`${metric.better} is better`)}</text>`]
+  const parts = [`<text x="${left}" y="${top + 14}" font-weight="bold">${escape(metric.label)}</text>`,
+    `<text x="${left}" y="${top + 27}" fill="#555">${escape(`${metric.unit}, ${metric.better} is better`)}</text>`]
   const x0 = left + PLOT_LEFT
   const x1 = left + PANEL_WIDTH - PLOT_RIGHT
   const y0 = top + PANEL_HEIGHT - PLOT_BOTTOM
@@ -110,13 +118,20 @@ function panel (summary: ScaleSummary, metric: ScaleMetric, left: number, top: n
   const x = logScale(xMin, xMax, x0, x1)
   const y = logScale(yMin, yMax, y0, y1)
   parts.push(`<rect x="${x0}" y="${y1}" width="${x1 - x0}" height="${y0 - y1}" fill="none" stroke="#999"/>`)
+  // A grid line at every tick; a label only where it has room from the previous one.
+  let labelled = -Infinity
   for (const tick of logTicks(xMin, xMax)) {
-    parts.push(`<line x1="${x(tick)}" y1="${y1}" x2="${x(tick)}" y2="${y0}" stroke="#eee"/>`,
-      `<text x="${x(tick)}" y="${y0 + 14}" text-anchor="middle" fill="#555">${formatNumber(tick)}</text>`)
+    parts.push(`<line x1="${x(tick)}" y1="${y1}" x2="${x(tick)}" y2="${y0}" stroke="#eee"/>`)
+    if (x(tick) - labelled < X_LABEL_ROOM) continue
+    labelled = x(tick)
+    parts.push(`<text x="${x(tick)}" y="${y0 + 14}" text-anchor="middle" fill="#555">${formatNumber(tick)}</text>`)
   }
+  labelled = Infinity
   for (const tick of logTicks(yMin, yMax)) {
-    parts.push(`<line x1="${x0}" y1="${y(tick)}" x2="${x1}" y2="${y(tick)}" stroke="#eee"/>`,
-      `<text x="${x0 - 4}" y="${y(tick) + 4}" text-anchor="end" fill="#555">${formatNumber(tick)}</text>`)
+    parts.push(`<line x1="${x0}" y1="${y(tick)}" x2="${x1}" y2="${y(tick)}" stroke="#eee"/>`)
+    if (labelled - y(tick) < Y_LABEL_ROOM) continue
+    labelled = y(tick)
+    parts.push(`<text x="${x0 - 4}" y="${y(tick) + 4}" text-anchor="end" fill="#555">${formatNumber(tick)}</text>`)
   }
   parts.push(`<text x="${(x0 + x1) / 2}" y="${y0 + 28}" text-anchor="middle" fill="#555">connections</text>`)
   for (const { target, points } of lines) {
