@@ -20,10 +20,12 @@ import { TARGETS, TARGET_LABELS } from './config.js'
 import { deleteKeys, runPrefix } from './redis-keys.js'
 import { measurePopulation, stopEverything } from './scale/population.js'
 import { renderScalePlot } from './scale/plot.js'
-import { CLUSTER_TARGETS, LAYOUTS, descriptorLimit, planLoads, topOfOneProcess, type Population, type ScaleMeasurement, type ScaleRun, type ScaleSettings } from './scale/plan.js'
+import {
+  CLUSTER_TARGETS, LAYOUTS, SourceAddresses, descriptorLimit, planLoads, topOfOneProcess, type Population, type ScaleMeasurement, type ScaleRun, type ScaleSettings
+} from './scale/plan.js'
 import { renderScale } from './scale/report.js'
 
-const QUICK = { sizes: '250,1000,2000', idleSeconds: 5, broadcasts: 3, perLoadProcess: 1000, clusterServers: 3, clusterConnections: 3000 }
+const QUICK = { sizes: '250,1000,2000', idleSeconds: 4, broadcasts: 3, perLoadProcess: 1000, clusterServers: 3, clusterConnections: 2000 }
 const FULL = { sizes: '1000,5000,10000,max', idleSeconds: 60, broadcasts: 5, clusterServers: 6, clusterConnections: 100_000 }
 /** Connections opening at once over all load processes: as `npm run bench` opens them. */
 const CONNECT_CONCURRENCY = 100
@@ -86,12 +88,14 @@ async function measure (): Promise<ScaleRun> {
 
   const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
   const prefix = runPrefix()
+  let interrupted = false
   const cleanUp = async (): Promise<void> => {
     await stopEverything()
     if (layouts.includes('cluster')) await deleteKeys(redisUrl, prefix)
   }
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
+      interrupted = true
       console.log(`\n${signal}: stopping every process of the run and deleting its Redis keys`)
       cleanUp().finally(() => process.exit(1))
     })
@@ -100,16 +104,19 @@ async function measure (): Promise<ScaleRun> {
   const date = new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC'
   const machine = describeMachine()
   const started = performance.now()
+  const addresses = new SourceAddresses()
   const measurements: ScaleMeasurement[] = []
   try {
     for (const population of populations) {
+      if (interrupted) break
       const { layout, target, connections, servers } = population
-      const loadProcesses = planLoads(connections, servers, settings.perLoadProcess).length
+      const loadProcesses = Math.ceil(connections / settings.perLoadProcess)
+      const shares = planLoads(connections, servers, settings.perLoadProcess, addresses.take(loadProcesses))
       const start = performance.now()
       let measurement: ScaleMeasurement
       try {
         const redis = layout === 'cluster' ? { url: redisUrl, prefix } : null
-        measurement = { ...population, loadProcesses, result: { ok: true, figures: await measurePopulation(population, settings, redis) } }
+        measurement = { ...population, loadProcesses, result: { ok: true, figures: await measurePopulation(population, shares, settings, redis) } }
       } catch (error) {
         measurement = { ...population, loadProcesses, result: { ok: false, error: error instanceof Error ? error.message : String(error) } }
       } finally {
@@ -119,7 +126,7 @@ async function measure (): Promise<ScaleRun> {
       const { result } = measurement
       const figures = result.ok ? Object.entries(result.figures).map(([name, value]) => `${name} ${value.toFixed(2)}`).join(', ') : `FAILED: ${result.error}`
       console.log(`${layout.padEnd(7)} ${TARGET_LABELS[target].padEnd(22)} ${String(connections).padStart(6)} connections, ${servers} server(s), ` +
-        `${loadProcesses} load process(es), ${((performance.now() - start) / 1000).toFixed(1)} s: ${figures}`)
+        `${loadProcesses} load process(es) from ${shares[0]?.localAddress}, ${((performance.now() - start) / 1000).toFixed(1)} s: ${figures}`)
     }
   } finally {
     await cleanUp()

@@ -13,7 +13,7 @@ import type { TargetName } from '../bench/config.js'
 import { within } from '../bench/load/time.js'
 import { deleteKeys, runPrefix } from '../bench/redis-keys.js'
 import { SCALE_GOALS } from '../bench/scale/metrics.js'
-import { DESCRIPTOR_MARGIN, descriptorLimit, parseOpenFilesLimit, planLoads, type ScaleFigures, type ScaleMeasurement, type ScaleRun } from '../bench/scale/plan.js'
+import { DESCRIPTOR_MARGIN, SourceAddresses, descriptorLimit, parseOpenFilesLimit, planLoads, type ScaleFigures, type ScaleMeasurement, type ScaleRun } from '../bench/scale/plan.js'
 import { logTicks, renderScalePlot } from '../bench/scale/plot.js'
 import { measurePopulation } from '../bench/scale/population.js'
 import { renderScale } from '../bench/scale/report.js'
@@ -35,7 +35,18 @@ test('planLoads spreads a population over as few load processes as the limit nee
 
   assert.deepEqual(planLoads(19_500, 1, 19_500), [{ localAddress: '127.0.0.2', perServer: [19_500] }])
   assert.deepEqual(planLoads(5, 2, 2).map(({ perServer }) => perServer), [[1, 1], [1, 1], [1, 0]])
+  assert.deepEqual(planLoads(30, 1, 10, 7).map(({ localAddress }) => localAddress), ['127.0.0.7', '127.0.0.8', '127.0.0.9'])
   assert.throws(() => planLoads(1, 1, 10), RangeError)
+  assert.throws(() => planLoads(30, 1, 10, 253), RangeError)
+})
+
+test('each population connects from addresses the previous ones did not use, until they run out', () => {
+  const addresses = new SourceAddresses()
+  assert.equal(addresses.take(1), 2)
+  assert.equal(addresses.take(6), 3)
+  assert.equal(addresses.take(1), 9)
+  for (let i = 0; i < 243; i++) addresses.take(1)
+  assert.equal(addresses.take(6), 2) // 252..257 would pass 127.0.0.254
 })
 
 test('the descriptor limit is read from /proc/self/limits', () => {
@@ -188,7 +199,8 @@ for (const target of ['plugin', 'socketio'] as const) {
     const prefix = runPrefix()
     t.after(() => deleteKeys(SHARED_REDIS, prefix))
     const settings = { descriptorLimit: 20_000, perLoadProcess: 40, idleWindowMs: 300, eventLoopWindowMs: 300, broadcasts: 2, connectConcurrency: 30 }
-    const result = await measurePopulation({ layout: 'cluster', target, connections: 100, servers: 2 }, settings, { url: SHARED_REDIS, prefix })
+    const shares = planLoads(100, 2, settings.perLoadProcess, 20)
+    const result = await measurePopulation({ layout: 'cluster', target, connections: 100, servers: 2 }, shares, settings, { url: SHARED_REDIS, prefix })
     for (const [name, value] of Object.entries(result)) assert.ok(Number.isFinite(value), `${name}: ${value}`)
     // A say reached all 99 other members, across both servers and all three load processes, in measurable time.
     assert.ok(result.sayMs > 0 && result.sayMs < 10_000, String(result.sayMs))

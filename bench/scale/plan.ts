@@ -17,9 +17,26 @@ export const CLUSTER_TARGETS: readonly TargetName[] = ['socketio', 'plugin']
 /** Descriptors a process keeps for itself (its files, pipes, IPC, Redis): never given to connections. */
 export const DESCRIPTOR_MARGIN = 500
 
-/** The first source address of the load processes; the next ones follow (127.0.0.3, ...). */
+/** The load processes' source addresses: 127.0.0.2 to 127.0.0.254. */
 const FIRST_SOURCE_HOST = 2
 const MAX_SOURCE_HOST = 254
+
+/**
+ * Hands out source addresses so that a population never connects from an address the previous ones
+ * used: a closed client socket keeps its port in TIME_WAIT for a minute, and a population of 19,500
+ * after another on the same address would find too few of its 28,000 ephemeral ports free.
+ */
+export class SourceAddresses {
+  #next = FIRST_SOURCE_HOST
+
+  /** The first host of `loads` fresh addresses; after the last one, it starts again from the first. */
+  take (loads: number): number {
+    if (this.#next + loads - 1 > MAX_SOURCE_HOST) this.#next = FIRST_SOURCE_HOST
+    const first = this.#next
+    this.#next += loads
+    return first
+  }
+}
 
 /** One measurement: `connections` to `servers` processes of `target`, all of them members of one room. */
 export interface Population {
@@ -91,13 +108,14 @@ export function split (count: number, parts: number): number[] {
 
 /**
  * The load processes a population needs (as few as `perLoadProcess` allows), each with its source
- * address and its connections to each server. Connection c goes to server c mod `servers` and to the
- * load process whose range holds c: the servers get nearly equal shares, each from every load process.
+ * address (127.0.0.`firstHost`, the next, ...) and its connections to each server. Connection c goes
+ * to server c mod `servers` and to the load process whose range holds c: the servers get nearly equal
+ * shares, each from every load process.
  */
-export function planLoads (connections: number, servers: number, perLoadProcess: number): LoadShare[] {
+export function planLoads (connections: number, servers: number, perLoadProcess: number, firstHost = FIRST_SOURCE_HOST): LoadShare[] {
   if (!Number.isInteger(connections) || connections < 2) throw new RangeError('a population needs at least 2 connections')
   const loads = Math.ceil(connections / perLoadProcess)
-  if (loads > MAX_SOURCE_HOST - FIRST_SOURCE_HOST + 1) throw new RangeError(`${loads} load processes: more than the loopback addresses`)
+  if (firstHost < FIRST_SOURCE_HOST || firstHost + loads - 1 > MAX_SOURCE_HOST) throw new RangeError(`${loads} load processes from 127.0.0.${firstHost}: past the loopback addresses`)
   // How many of the connections [0, end) go to `server`.
   const below = (end: number, server: number): number => Math.max(0, Math.ceil((end - server) / servers))
   let start = 0
@@ -105,7 +123,7 @@ export function planLoads (connections: number, servers: number, perLoadProcess:
     const end = start + share
     const perServer = Array.from({ length: servers }, (_, server) => below(end, server) - below(start, server))
     start = end
-    return { localAddress: `127.0.0.${FIRST_SOURCE_HOST + index}`, perServer }
+    return { localAddress: `127.0.0.${firstHost + index}`, perServer }
   })
 }
 

@@ -15,7 +15,7 @@ import { sleep } from '../load/time.js'
 import type { ServerMemory } from '../servers/child.js'
 import { median } from '../stats.js'
 import { LoadProcess } from './load-process.js'
-import { planLoads, split, type Population, type ScaleFigures, type ScaleSettings } from './plan.js'
+import { split, type LoadShare, type Population, type ScaleFigures, type ScaleSettings } from './plan.js'
 
 /** A phase may take this long, plus PHASE_MS_PER_CONNECTION for every connection. */
 const PHASE_BASE_MS = 30_000
@@ -42,9 +42,9 @@ export async function stopEverything (): Promise<void> {
   await Promise.all([...running].map((child) => child.stop()))
 }
 
-export async function measurePopulation (population: Population, settings: ScaleSettings, redis: RedisPlace | null): Promise<ScaleFigures> {
+/** Measures `population`, its load spread as `shares` says (see `planLoads`). */
+export async function measurePopulation (population: Population, shares: LoadShare[], settings: ScaleSettings, redis: RedisPlace | null): Promise<ScaleFigures> {
   const { target, connections } = population
-  const shares = planLoads(connections, population.servers, settings.perLoadProcess)
   const phaseMs = PHASE_BASE_MS + connections * PHASE_MS_PER_CONNECTION
   const env: Record<string, string> = redis === null ? {} : { BENCH_REDIS: JSON.stringify(redis) }
   const servers: ServerProcess[] = []

@@ -63,7 +63,8 @@ export function renderScale (run: ScaleRun): string {
       '(`--expose-gc`), which reads its own CPU time, memory and event-loop delay and answers over IPC.',
     '- Load: as many load processes as the descriptor limit needs (at most ' +
       `${formatNumber(settings.perLoadProcess)} connections each), each connecting from a loopback address of its own ` +
-      '(127.0.0.2, 127.0.0.3 and so on, `localAddress`), so that no source address runs short of ephemeral ports; ' +
+      '(127.0.0.2, 127.0.0.3 and so on, `localAddress`; each population from addresses the previous ones did not use, ' +
+      'whose ports may still be in TIME_WAIT), so that no source address runs short of ephemeral ports; ' +
       `${settings.connectConcurrency} connections open at once over all of them. Across processes, connection c goes to ` +
       'server c mod N, so every server gets an equal share from every load process.',
     '- Handshakes: the population opens from nothing; handshakes per second is the population over the time until every ' +
@@ -153,7 +154,7 @@ function clusterSection (summary: ScaleSummary): string[] {
     `${first.servers} server processes of each target share one Redis (this plugin with its \`redis\` option; Socket.IO 4 ` +
       `with \`@socket.io/redis-adapter\`), each holding ${formatNumber(Math.ceil(first.connections / first.servers))} ` +
       `connections from ${first.loadProcesses} load processes; every connection joins the one room. Memory and CPU are all ` +
-      'servers\' together, per connection and per say; the say starts on the first server and reaches the others through Redis.',
+      'servers\' together, per connection and per say; the say starts on one server and reaches the others through Redis.',
     '',
     ...table(header, rows),
     ''
