@@ -7,8 +7,11 @@ import { TARGET_LABELS, type TargetName } from '../config.js'
 import { duration, formatNumber, seconds, table } from '../report.js'
 import { CLUSTER_METRICS, FLAT_FROM, SCALE_GOALS, SCALE_METRICS, type ScaleGoal, type ScaleMetric } from './metrics.js'
 import { DESCRIPTOR_MARGIN, type ScaleRun } from './plan.js'
+import type { LinearFit } from '../stats.js'
 import { ScaleSummary } from './summary.js'
 
+/** Primus's ping interval, the longest of the targets' default heartbeats. */
+const HEARTBEAT_MS = 30_000
 /** The population the extrapolation is for. */
 export const EXTRAPOLATE_TO = 1_000_000
 const GiB = 2 ** 30
@@ -17,6 +20,7 @@ export function renderScale (run: ScaleRun): string {
   const summary = new ScaleSummary(run)
   const { machine, settings } = run
   const top = settings.descriptorLimit - DESCRIPTOR_MARGIN
+  const shortWindow = settings.idleWindowMs < HEARTBEAT_MS ? ' (shorter than the heartbeats, every 25 to 30 s: the idle CPU misses most of them)' : ''
   const lines = [
     '# How cost grows with the connection count',
     '',
@@ -24,7 +28,7 @@ export function renderScale (run: ScaleRun): string {
       ? [
           '> **A smoke run, not the figures the issue asks for.** `npm run bench:scale -- --quick`, on a shared ' +
             `${machine.cores}-core machine while other work ran: populations of at most ${formatNumber(summary.top() ?? 0)} ` +
-            `connections per process, ${seconds(settings.idleWindowMs)} idle windows. It shows that the harness works and what ` +
+            `connections per process, ${seconds(settings.idleWindowMs)} idle windows${shortWindow}. It shows that the harness works and what ` +
             'this page looks like; run `npm run bench:scale` on a quiet machine for the sweep to the top of one process and ' +
             'the 100,000 connections across processes.',
           ''
@@ -54,7 +58,7 @@ export function renderScale (run: ScaleRun): string {
     '',
     ...SCALE_METRICS.flatMap((metric) => oneProcessTable(summary, metric)),
     ...clusterSection(summary),
-    ...extrapolation(summary),
+    ...extrapolation(summary, top),
     ...failures(summary),
     '## How it is measured',
     '',
@@ -101,7 +105,8 @@ function goalRow (summary: ScaleSummary, goal: ScaleGoal): string[] {
   if (goal.kind === 'flat') {
     shown = `${formatNumber(value * 100)}% apart, ${formatNumber(FLAT_FROM)} to ${formatNumber(at)}`
   } else if (goal.against === undefined) {
-    shown = `${formatNumber(value)} ${unitOf(goal.figure)} at ${formatNumber(at)}`
+    const unit = unitOf(goal.figure)
+    shown = `${formatNumber(value)}${unit.startsWith('%') ? '' : ' '}${unit} at ${formatNumber(at)}`
   } else {
     shown = `${value.toFixed(2)}× at ${formatNumber(at)}`
   }
@@ -161,39 +166,40 @@ function clusterSection (summary: ScaleSummary): string[] {
   ]
 }
 
-function extrapolation (summary: ScaleSummary): string[] {
-  const top = summary.top()
+function extrapolation (summary: ScaleSummary, top: number): string[] {
   const targets = summary.targets('one')
   const fits = targets.flatMap((target) => {
     const memory = summary.memoryFit(target)
     const heartbeat = summary.heartbeatFit(target)
     return memory === null || heartbeat === null ? [] : [{ target, memory, heartbeat }]
   })
-  if (top === null || fits.length === 0) return []
+  if (fits.length === 0) return []
   const processes = Math.ceil(EXTRAPOLATE_TO / top)
+  const inProcesses = (fit: LinearFit): number => (processes * fit.intercept + fit.slope * EXTRAPOLATE_TO) / GiB
+  // Idle CPU that does not grow with the population (a slope at or below zero: noise) extrapolates to nothing.
+  const heartbeatAt = (fit: LinearFit): string => fit.slope <= 0 ? '–' : `${formatNumber((fit.intercept + fit.slope * EXTRAPOLATE_TO) / 100)} cores`
   const rows = fits.map(({ target, memory, heartbeat }) => [
     TARGET_LABELS[target],
     `${formatNumber(memory.slope / 1024)} KB + ${formatNumber(memory.intercept / 2 ** 20)} MB (r² ${memory.r2.toFixed(3)})`,
     `${formatNumber((memory.intercept + memory.slope * EXTRAPOLATE_TO) / GiB)} GiB`,
-    `${formatNumber((processes * memory.intercept + memory.slope * EXTRAPOLATE_TO) / GiB)} GiB`,
-    `${formatNumber(heartbeat.slope * 10_000)}% per 10,000 (r² ${heartbeat.r2.toFixed(3)})`,
-    `${formatNumber((heartbeat.intercept + heartbeat.slope * EXTRAPOLATE_TO) / 100)} cores`
+    `${formatNumber(inProcesses(memory))} GiB`,
+    heartbeat.slope <= 0 ? `no growth measured (r² ${heartbeat.r2.toFixed(3)})` : `${formatNumber(heartbeat.slope * 10_000)}% per 10,000 (r² ${heartbeat.r2.toFixed(3)})`,
+    heartbeatAt(heartbeat)
   ])
   const plugin = fits.find(({ target }) => target === 'plugin')
   const pluginSentence = plugin === undefined
     ? ''
-    : ` For this plugin that is ${formatNumber((processes * plugin.memory.intercept + plugin.memory.slope * EXTRAPOLATE_TO) / GiB)} GiB ` +
-      `of server memory in ${processes} processes and ${formatNumber((plugin.heartbeat.intercept + plugin.heartbeat.slope * EXTRAPOLATE_TO) / 100)} ` +
-      'of a core for the heartbeat alone.'
+    : ` For this plugin that is ${formatNumber(inProcesses(plugin.memory))} GiB of server memory in ${processes} processes` +
+      (plugin.heartbeat.slope <= 0 ? ', and no heartbeat CPU that grows with the population was measured.' : ` and ${heartbeatAt(plugin.heartbeat).replace('cores', 'of a core')} for the heartbeat alone.`)
   return [
     `## Extrapolated to ${formatNumber(EXTRAPOLATE_TO)} connections on one larger machine`,
     '',
     `How: a least-squares line through each target's one-process points (${summary.sizes().map(formatNumber).join(', ')} ` +
       'connections): the server\'s RSS after GC (base included) against the population, and its idle CPU with the default ' +
       `heartbeat against the population; then the line at ${formatNumber(EXTRAPOLATE_TO)}. In one process (a raised ` +
-      `descriptor limit), the base is paid once; in ${processes} processes of ${formatNumber(top)} connections (this machine's ` +
-      `limit, one process per core), ${processes} times. It assumes the cost stays linear past the measured top (r² says ` +
-      'how well a line fits up to there) and that the load, which this bench runs on the same machine, runs elsewhere.' +
+      `descriptor limit), the base is paid once; in ${processes} processes of ${formatNumber(top)} connections (the top of one ` +
+      `process under this machine's limit), ${processes} times. It assumes the cost stays linear past the measured points (r² ` +
+      'says how well a line fits them) and that the load, which this bench runs on the same machine, runs elsewhere.' +
       pluginSentence,
     '',
     ...table(['target', 'RSS = per connection × n + base', `RSS at ${formatNumber(EXTRAPOLATE_TO)}, one process`,
