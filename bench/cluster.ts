@@ -5,17 +5,16 @@
  * Needs a Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379); its keys go under a prefix of
  * the run's own, deleted at the end. Writes bench/CLUSTER.md.
  */
-import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { Redis } from 'ioredis'
 import type { BenchClient } from './clients/client.js'
 import { CLIENTS } from './clients/index.js'
 import { connectMany } from './load/scenario.js'
 import { BROADCASTS, Deliveries, joinRoom } from './load/say.js'
 import { ServerProcess } from './load/server-process.js'
+import { deleteKeys, runPrefix } from './redis-keys.js'
 import { summarize, type Summary } from './stats.js'
 
 const MEMBERS = 2000
@@ -35,7 +34,7 @@ const SETUPS: Setup[] = [
 const { values: options } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, out: { type: 'string', default: 'bench' } } })
 const rounds = Number(options.rounds)
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
-const prefix = `ahws-bench-${randomBytes(4).toString('hex')}:`
+const prefix = runPrefix()
 
 /** One measurement of a setup: median delivery time of BROADCASTS says, and all nodes' CPU per say. */
 async function measure (setup: Setup): Promise<{ deliveryMs: number, serverCpuMs: number }> {
@@ -65,20 +64,6 @@ async function measure (setup: Setup): Promise<{ deliveryMs: number, serverCpuMs
   }
 }
 
-async function deleteKeys (): Promise<void> {
-  const client = new Redis(redisUrl)
-  try {
-    let cursor = '0'
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-      cursor = next
-      if (keys.length > 0) await client.del(...keys)
-    } while (cursor !== '0')
-  } finally {
-    client.disconnect()
-  }
-}
-
 function cell ({ median, min, max }: Summary): string {
   const round = (value: number): string => value.toFixed(1)
   return `${round(median)} (${round(min)}–${round(max)})`
@@ -97,7 +82,7 @@ try {
     }
   }
 } finally {
-  await deleteKeys()
+  await deleteKeys(redisUrl, prefix)
 }
 
 const baseline = summarize(results.get(SETUPS[0]?.name ?? '')?.deliveryMs ?? [0]).median

@@ -143,16 +143,16 @@ function orders (targets: readonly TargetName[]): string {
   return `odd rounds ${forward}; even rounds ${backward}`
 }
 
-function seconds (ms: number): string {
+export function seconds (ms: number): string {
   return `${ms / 1000} s`
 }
 
-function duration (totalSeconds: number): string {
+export function duration (totalSeconds: number): string {
   const minutes = Math.floor(totalSeconds / 60)
   return minutes === 0 ? `${Math.round(totalSeconds)} s` : `${minutes} min ${Math.round(totalSeconds % 60)} s`
 }
 
-function table (header: string[], rows: string[][]): string[] {
+export function table (header: string[], rows: string[][]): string[] {
   const line = (cells: string[]): string => `| ${cells.join(' | ')} |`
   return [line(header), line(header.map(() => '---')), ...rows.map(line)]
 }

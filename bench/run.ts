@@ -8,13 +8,13 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
-import { cpus, loadavg, release, totalmem, type as osType } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { describeMachine, pick } from './cli.js'
 import { NOISY_CPU_PERCENT, SCENARIOS, TARGETS, TARGET_LABELS, noiseOf, type Job, type JobResult } from './config.js'
 import { renderPlot } from './plot.js'
 import { renderResults } from './report.js'
-import { RunSummary, type Machine, type Measurement, type Run } from './summary.js'
+import { RunSummary, type Measurement, type Run } from './summary.js'
 
 /** The longest one job may take (10,000 connections on a slow target), after which its processes are killed. */
 const JOB_TIMEOUT = 120_000
@@ -122,24 +122,4 @@ function runJob (job: Job): Promise<JobResult> {
       resolve(result ?? { ok: false, error: `the load process exited (${signal ?? `code ${code}`}) without a result` })
     })
   })
-}
-
-function describeMachine (): Machine {
-  return {
-    cpu: cpus()[0]?.model.trim() ?? 'unknown',
-    cores: cpus().length,
-    memoryGiB: totalmem() / 2 ** 30,
-    node: process.version,
-    os: `${osType()} ${release()} ${process.arch}`,
-    loadAverage: loadavg()[0] ?? 0
-  }
-}
-
-/** The names of a comma-separated option, each checked against `known`, in `known`'s order. */
-function pick<Name extends string> (list: string, known: readonly Name[], option: string): Name[] {
-  const asked = list.split(',').map((name) => name.trim())
-  for (const name of asked) {
-    if (!known.includes(name as Name)) throw new Error(`--${option}: unknown "${name}"; known: ${known.join(', ')}`)
-  }
-  return known.filter((name) => asked.includes(name))
 }

@@ -24,5 +24,10 @@ export interface BenchClient {
 /** Opens a connection to the target at `url` (`http://127.0.0.1:port`); resolves once it is open. */
 export type ConnectClient = (url: string, handlers: ClientHandlers) => Promise<BenchClient>
 
+/** How a load process connects: `localAddress` is the loopback source address of its sockets (127.0.0.2...). */
+export interface ConnectOptions {
+  localAddress?: string
+}
+
 /** The text every echo request carries. */
 export const ECHO_TEXT = 'hello, bench'

@@ -3,13 +3,13 @@
  */
 import type { TargetName } from '../config.js'
 import { actionheroClient } from './actionhero.js'
-import type { ConnectClient } from './client.js'
-import { connectSocketIo } from './socketio.js'
+import type { ConnectClient, ConnectOptions } from './client.js'
+import { socketIoClient } from './socketio.js'
 import { openWs } from './ws.js'
 
-export const CLIENTS: Record<TargetName, () => ConnectClient> = {
-  ws: () => actionheroClient(openWs()),
-  primus: () => actionheroClient(openWs({ path: '/primus', primus: true })),
-  socketio: () => connectSocketIo,
-  plugin: () => actionheroClient(openWs({ path: '/primus', primus: true }))
+export const CLIENTS: Record<TargetName, (options?: ConnectOptions) => ConnectClient> = {
+  ws: (options) => actionheroClient(openWs({ ...options })),
+  primus: (options) => actionheroClient(openWs({ ...options, path: '/primus', primus: true })),
+  socketio: (options) => socketIoClient(options),
+  plugin: (options) => actionheroClient(openWs({ ...options, path: '/primus', primus: true }))
 }

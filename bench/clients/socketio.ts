@@ -3,11 +3,14 @@
  */
 import { io, type Socket } from 'socket.io-client'
 import type { SocketIoEvents, SocketIoPushes } from '../servers/socketio.js'
-import { ECHO_TEXT, type BenchClient, type ConnectClient } from './client.js'
+import { ECHO_TEXT, type BenchClient, type ConnectClient, type ConnectOptions } from './client.js'
 
-export const connectSocketIo: ConnectClient = (url, handlers) => new Promise((resolve, reject) => {
-  // forceNew: one connection per client, not one shared by every client of the same URL.
-  const socket: Socket<SocketIoPushes, SocketIoEvents> = io(url, { transports: ['websocket'], reconnection: false, forceNew: true })
+export const socketIoClient = ({ localAddress }: ConnectOptions = {}): ConnectClient => (url, handlers) => new Promise((resolve, reject) => {
+  // forceNew: one connection per client, not one shared by every client of the same URL. The Node.js
+  // WebSocket transport hands `localAddress` to its socket.
+  const socket: Socket<SocketIoPushes, SocketIoEvents> = io(url, {
+    transports: ['websocket'], reconnection: false, forceNew: true, transportOptions: { websocket: { localAddress } }
+  })
   const client: BenchClient = {
     echo: (sentAt) => socket.emit('echo', { t: sentAt, text: ECHO_TEXT }, (reply) => handlers.onEcho?.(reply.t, client)),
     join: async (room) => {

@@ -6,11 +6,17 @@
  */
 import { WebSocket } from 'ws'
 import type { OpenJsonSocket } from './actionhero.js'
+import type { ConnectOptions } from './client.js'
+
+interface WsOptions extends ConnectOptions {
+  path?: string
+  primus?: boolean
+}
 
 /** Opens a ws socket on `path` of the target; `primus` answers Primus's pings as its own client would. */
-export function openWs ({ path = '', primus = false }: { path?: string, primus?: boolean } = {}): OpenJsonSocket {
+export function openWs ({ path = '', primus = false, localAddress }: WsOptions = {}): OpenJsonSocket {
   return (url, receive) => new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}${path}`)
+    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}${path}`, { localAddress })
     socket.on('message', (data) => {
       const message = JSON.parse(String(data)) as unknown
       if (typeof message === 'string') {

@@ -15,7 +15,8 @@ const DELIVERY_TIMEOUT = 15_000
 
 /**
  * Times broadcasts: `onSay` goes into every member's handlers; `time(sender, n)` says a fresh
- * message and resolves how long it took until the `n` other members had it.
+ * message and resolves how long it took until the `n` other members had it. `expect` alone serves
+ * members whose sender is in another process (bench/scale).
  */
 export class Deliveries {
   #expected = ''
@@ -28,13 +29,20 @@ export class Deliveries {
     if (message === this.#expected && ++this.#received === this.#wanted) this.#allReceived()
   }
 
-  async time (sender: BenchClient, receivers: number): Promise<number> {
-    this.#expected = `say ${++this.#count}`
+  /** Resolves once `receivers` members have heard `message` (at once when there are none). */
+  expect (message: string, receivers: number): Promise<void> {
+    this.#expected = message
     this.#received = 0
     this.#wanted = receivers
-    const delivered = new Promise<void>((resolve) => { this.#allReceived = resolve })
+    if (receivers === 0) return Promise.resolve()
+    return new Promise<void>((resolve) => { this.#allReceived = resolve })
+  }
+
+  async time (sender: BenchClient, receivers: number): Promise<number> {
+    const message = `say ${++this.#count}`
+    const delivered = this.expect(message, receivers)
     const start = performance.now()
-    sender.say(ROOM, this.#expected)
+    sender.say(ROOM, message)
     await within(DELIVERY_TIMEOUT, `${receivers} members receiving a say`, delivered)
     return performance.now() - start
   }

@@ -4,7 +4,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import type { TargetName } from '../config.js'
-import type { ServerMemory, ServerMessage, ServerRequest } from '../servers/child.js'
+import type { EventLoopDelay, ServerMemory, ServerMessage, ServerRequest } from '../servers/child.js'
 import { within } from './time.js'
 
 const START_TIMEOUT = 15_000
@@ -28,7 +28,10 @@ export class ServerProcess {
     })
   }
 
-  /** Starts the `target` server; `env` adds to its environment (the plugin reads `BENCH_REDIS` there). */
+  /**
+   * Starts the `target` server; `env` adds to its environment (the plugin and Socket.IO read
+   * `BENCH_REDIS` there).
+   */
   static async start (target: TargetName, env: Record<string, string> = {}): Promise<ServerProcess> {
     const child = fork(new URL(`../servers/${target}${EXTENSION}`, import.meta.url), {
       execArgv: [...process.execArgv, '--expose-gc'],
@@ -59,6 +62,16 @@ export class ServerProcess {
     const answer = await this.#ask('memory')
     if (!('memory' in answer)) throw new Error('the server did not report its memory')
     return answer.memory
+  }
+
+  /**
+   * The event loop's delay since the previous call; the first call starts the server's monitor
+   * (and answers zeros), so that a server no one asks runs without it.
+   */
+  async eventLoopDelay (): Promise<EventLoopDelay> {
+    const answer = await this.#ask('eventLoop')
+    if (!('eventLoop' in answer)) throw new Error('the server did not report its event-loop delay')
+    return answer.eventLoop
   }
 
   /** Lets the server exit by itself (so that `--cpu-prof` can write its profile), and kills it if it does not. */

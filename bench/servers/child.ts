@@ -1,10 +1,11 @@
 /**
  * The server side of the bench: every target server is a child process that calls `serveBench`
  * with a function that starts it on a loopback port. The load process then asks it, over IPC, for
- * its CPU time and for its memory after a full GC; it reads them from `process` itself, so the
- * figures are the server's alone. It exits as soon as the load process goes, so it cannot outlive it.
+ * its CPU time, its memory after a full GC and its event-loop delay; it reads them from `process`
+ * itself, so the figures are the server's alone. It exits as soon as the load process goes, so it cannot outlive it.
  */
 import type { Server } from 'node:http'
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
 
 /** A started target server. */
 export interface BenchServer {
@@ -19,10 +20,16 @@ export interface ServerMemory {
   connections: number
 }
 
+/** The event loop's delay (how late its timers ran) between two `eventLoop` requests, in ms. */
+export interface EventLoopDelay {
+  p99Ms: number
+  maxMs: number
+}
+
 /** From the load process to a server child. */
 export interface ServerRequest {
   id: number
-  type: 'cpu' | 'memory'
+  type: 'cpu' | 'memory' | 'eventLoop'
 }
 
 /** From a server child to the load process; `cpu` is user + system time in microseconds. */
@@ -30,15 +37,32 @@ export type ServerMessage =
   | { type: 'listening', port: number }
   | { id: number, cpu: number }
   | { id: number, memory: ServerMemory }
+  | { id: number, eventLoop: EventLoopDelay }
+
+/** The monitor's sampling interval in ms: a libuv timer, off until the first `eventLoop` request. */
+const EVENT_LOOP_RESOLUTION = 10
+const NS_PER_MS = 1e6
 
 export function serveBench (start: () => Promise<BenchServer>): void {
   const send = (message: ServerMessage): void => { process.send?.(message) }
   process.on('disconnect', () => process.exit(0))
+  let eventLoop: IntervalHistogram | null = null
   start().then((server) => {
     process.on('message', (request: ServerRequest) => {
       if (request.type === 'cpu') {
         const { user, system } = process.cpuUsage()
         send({ id: request.id, cpu: user + system })
+      } else if (request.type === 'eventLoop') {
+        // The first request starts the monitor; each one answers for the span since the previous.
+        if (eventLoop === null) {
+          eventLoop = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION })
+          eventLoop.enable()
+        }
+        // It records the time between its ticks: the delay is what exceeds the resolution.
+        const late = (ns: number): number => Math.max(0, ns / NS_PER_MS - EVENT_LOOP_RESOLUTION)
+        const delay = eventLoop.count === 0 ? { p99Ms: 0, maxMs: 0 } : { p99Ms: late(eventLoop.percentile(99)), maxMs: late(eventLoop.max) }
+        eventLoop.reset()
+        send({ id: request.id, eventLoop: delay })
       } else {
         collectGarbage().then(() => {
           const { rss, heapUsed } = process.memoryUsage()

@@ -1,8 +1,11 @@
 /**
  * Socket.IO 4, WebSocket transport only: emit with an ack for the echo, a room for the broadcast
- * (`socket.to(room)`: every member but the sender, as the plugin's `say`).
+ * (`socket.to(room)`: every member but the sender, as the plugin's `say`). `BENCH_REDIS` (JSON of
+ * `{ url, prefix }`) gives it the Redis adapter, its channels under `prefix`, for bench/scale.
  */
 import { createServer } from 'node:http'
+import { createAdapter } from '@socket.io/redis-adapter'
+import { Redis } from 'ioredis'
 import { Server } from 'socket.io'
 import type { ChatMessage } from '../../types/protocol.js'
 import { listenOnLoopback, serveBench } from './child.js'
@@ -20,6 +23,11 @@ export interface SocketIoPushes {
 serveBench(async () => {
   const server = createServer()
   const io = new Server<SocketIoEvents, SocketIoPushes>(server, { transports: ['websocket'], serveClient: false })
+  if (process.env.BENCH_REDIS !== undefined) {
+    const { url, prefix } = JSON.parse(process.env.BENCH_REDIS) as { url: string, prefix: string }
+    const publisher = new Redis(url)
+    io.adapter(createAdapter(publisher, publisher.duplicate(), { key: `${prefix}socket.io` }))
+  }
   io.on('connection', (socket) => {
     socket.on('echo', (request, ack) => ack({ t: request.t, text: request.text }))
     socket.on('roomAdd', async (room, ack) => {
