@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis'
 import type { ActionDefinition } from './actions.js'
 import type { RedisNodeOptions } from './cluster/redis-node.js'
 import type { Authorize } from './handshake.js'
+import type { MemberDetails } from './rooms/member-details.js'
 import { InvalidOptionError } from './errors.js'
 
 /** Options passed to Primus unchanged (see Primus's README); the plugin sets safer defaults. */
@@ -72,6 +73,8 @@ export interface ActionheroWsOptions {
   welcomeMessage?: string | false
   rooms?: string[]
   echoSay?: boolean
+  /** What a member shows in `roomView` besides `id` and `joinedAt`: made when it joins, stored with the membership. */
+  memberDetails?: MemberDetails
   simultaneousActions?: number
   actions?: ActionDefinition[]
   apiPath?: string | false
@@ -100,6 +103,7 @@ export interface ResolvedOptions {
   welcomeMessage: string | false
   rooms: string[]
   echoSay: boolean
+  memberDetails: MemberDetails | null
   simultaneousActions: number
   actions: ActionDefinition[]
   apiPath: string | false
@@ -125,7 +129,7 @@ const REGISTER_OPTIONS = new Set(['prefix', 'logLevel', 'logSerializers'])
 
 const KNOWN_OPTIONS = new Set<string>([
   'enabled', 'clientUrl', 'publicDir', 'publicPrefix', 'clientJsPath', 'clientJsName', 'destroyClientsOnShutdown',
-  'welcomeMessage', 'rooms', 'echoSay', 'simultaneousActions', 'actions', 'apiPath', 'fingerprint', 'allowedOrigins',
+  'welcomeMessage', 'rooms', 'echoSay', 'memberDetails', 'simultaneousActions', 'actions', 'apiPath', 'fingerprint', 'allowedOrigins',
   'authorize', 'maxBufferedBytes', 'maxFileBytes', 'shutdownTimeout', 'redis', 'server', 'client'
 ])
 
@@ -302,6 +306,8 @@ export function resolveOptions (input: unknown, cwd = process.cwd()): ResolvedOp
       (v): v is string | false => v === false || isString(v), 'a string or false'),
     rooms: readRooms(options),
     echoSay: read(options, 'echoSay', false, isBoolean, 'a boolean'),
+    memberDetails: read<MemberDetails | null>(options, 'memberDetails', null,
+      (v): v is MemberDetails => typeof v === 'function', 'a function (connection) => object'),
     simultaneousActions: read(options, 'simultaneousActions', 5, isPositiveInteger, 'a positive integer'),
     actions: read(options, 'actions', [], Array.isArray, 'an array of action definitions'),
     apiPath: apiPath === false ? false : readPath(apiPath, 'apiPath', { trailingSlash: false }),

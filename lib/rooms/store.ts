@@ -8,6 +8,7 @@ import type { ChatMessage } from '../../types/protocol.js'
 export interface RoomMember {
   id: string
   joinedAt: number
+  details?: Record<string, unknown>
 }
 
 export type JoinResult = 'joined' | 'already' | 'missing'
