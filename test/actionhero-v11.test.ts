@@ -109,7 +109,7 @@ test('ActionHero v11\'s own browser client works against this server', { timeout
 
   // v11's test "should view non-default member data", with the memberDetails option.
   const view = await page.evaluate(() => new Promise<Message>((resolve) => v11.roomView('defaultRoom', resolve)))
-  const members = (view.data as { members: Record<string, Message>, membersCount: number })
+  const members = view.data as { members: Record<string, Message>, membersCount: number }
   assert.equal(members.membersCount, 2)
   for (const member of Object.values(members.members)) assert.equal(member.type, 'websocket')
   assert.equal(members.members[id]?.fingerprint, app.actionheroWs.connections.get(id)?.fingerprint)
