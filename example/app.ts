@@ -71,7 +71,10 @@ export async function buildChatApp ({ logger = false }: { logger?: boolean } = {
       if (name !== undefined) await notify(room, { joined: { id: connection.id, name } })
     },
     leave: (member: Connection | DepartedMember, room: string) => notify(room, { left: { id: member.id } }),
-    onSayReceive: (connection, room, payload) => ({ ...payload, message: { name: nameOf(connection.id), text: String(payload.message) } })
+    // Server broadcasts (the notices above) pass through too: they are sent as they are.
+    onSayReceive: (sender, room, payload) => 'broadcast' in sender
+      ? undefined
+      : { ...payload, message: { name: nameOf(sender.id), text: String(payload.message) } }
   })
 
   app.get('/', (request, reply) => reply.redirect('/public/'))

@@ -61,9 +61,10 @@ export default actionheroWs
 export { ActionheroWs, type ConnectionHook, type ConnectionHookName } from './server.js'
 export { Connection } from './connection.js'
 export { Rooms } from './rooms/rooms.js'
-export type { ChatMiddleware, DepartedMember, PayloadResult } from './rooms/middleware.js'
+export type { BroadcastSender, ChatMiddleware, DepartedMember, PayloadResult } from './rooms/middleware.js'
 export { MemoryRoomStore } from './rooms/memory-store.js'
 export type { JoinResult, RoomMember, RoomStore, RoomStoreEvents } from './rooms/store.js'
+export type { MemberDetails } from './rooms/member-details.js'
 export {
   defineAction, type ActionConnection, type ActionDefinition, type ActionOutcome, type ConnectionType, type ParamsOf,
   type WebConnection

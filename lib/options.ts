@@ -7,6 +7,7 @@ import type { CookieSerializeOptions } from '@fastify/cookie'
 import type { ActionDefinition } from './actions.js'
 import type { RedisAddress, RedisClientLike, RedisNodeOptions } from './cluster/redis-node.js'
 import type { Authorize } from './handshake.js'
+import type { MemberDetails } from './rooms/member-details.js'
 import { InvalidOptionError } from './errors.js'
 
 /** Options passed to Primus unchanged (see Primus's README); the plugin sets safer defaults. */
@@ -76,6 +77,8 @@ export interface ActionheroWsOptions {
   welcomeMessage?: string | false
   rooms?: string[]
   echoSay?: boolean
+  /** What a member shows in `roomView` besides `id` and `joinedAt`: made when it joins, stored with the membership. */
+  memberDetails?: MemberDetails
   /** Pending actions a connection may have (ActionHero's option); within `maxPendingRequests`. */
   simultaneousActions?: number
   /** Requests of every event a connection may have pending at once; more are answered `you have too many pending requests`. */
@@ -109,6 +112,7 @@ export interface ResolvedOptions {
   welcomeMessage: string | false
   rooms: string[]
   echoSay: boolean
+  memberDetails: MemberDetails | null
   simultaneousActions: number
   maxPendingRequests: number
   actions: ActionDefinition[]
@@ -136,8 +140,8 @@ const REGISTER_OPTIONS = new Set(['prefix', 'logLevel', 'logSerializers'])
 
 const KNOWN_OPTIONS = new Set<string>([
   'enabled', 'clientUrl', 'publicDir', 'publicPrefix', 'clientJsPath', 'clientJsName', 'destroyClientsOnShutdown',
-  'welcomeMessage', 'rooms', 'echoSay', 'simultaneousActions', 'maxPendingRequests', 'actions', 'apiPath', 'fingerprint', 'allowedOrigins',
-  'authorize', 'maxBufferedBytes', 'maxFileBytes', 'maxConcurrentFileReads', 'shutdownTimeout', 'redis', 'server', 'client'
+  'welcomeMessage', 'rooms', 'echoSay', 'memberDetails', 'simultaneousActions', 'maxPendingRequests', 'actions', 'apiPath', 'fingerprint',
+  'allowedOrigins', 'authorize', 'maxBufferedBytes', 'maxFileBytes', 'maxConcurrentFileReads', 'shutdownTimeout', 'redis', 'server', 'client'
 ])
 
 // RFC 6265 cookie-name: an HTTP token.
@@ -322,6 +326,8 @@ export function resolveOptions (input: unknown, cwd = process.cwd()): ResolvedOp
       (v): v is string | false => v === false || isString(v), 'a string or false'),
     rooms: readRooms(options),
     echoSay: read(options, 'echoSay', false, isBoolean, 'a boolean'),
+    memberDetails: read<MemberDetails | null>(options, 'memberDetails', null,
+      (v): v is MemberDetails => typeof v === 'function', 'a function (connection) => object'),
     simultaneousActions: read(options, 'simultaneousActions', 5, isPositiveInteger, 'a positive integer'),
     maxPendingRequests: read(options, 'maxPendingRequests', 1000, isPositiveInteger, 'a positive integer'),
     actions: read(options, 'actions', [], Array.isArray, 'an array of action definitions'),

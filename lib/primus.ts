@@ -33,6 +33,8 @@ export interface PrimusSocketConstructor {
 export interface PrimusSocket {
   readonly readyState: number
   write (data: unknown): boolean
+  /** Opens the socket again after `end()`. */
+  open (): this
   end (): void
   on (event: string, listener: (...args: never[]) => void): this
   once (event: string, listener: (...args: never[]) => void): this

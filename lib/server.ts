@@ -56,7 +56,7 @@ export class ActionheroWs implements ServerContext {
     const store: RoomStore = redis === null ? new MemoryRoomStore() : new RedisRoomStore(redis)
     this.#redis = redis
     this.#cluster = redis === null ? null : new RedisCluster(redis)
-    this.rooms = new Rooms({ store, connections: this.connections, cluster: this.#cluster, echoSay: options.echoSay, log })
+    this.rooms = new Rooms({ store, connections: this.connections, cluster: this.#cluster, echoSay: options.echoSay, memberDetails: options.memberDetails, log })
     for (const action of options.actions) this.actions.add(action)
     const welcome: WelcomeMessage | null = options.welcomeMessage === false ? null : { context: 'api', welcome: options.welcomeMessage }
     // Encoded once: every connection sends the same bytes.

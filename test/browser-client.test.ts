@@ -182,6 +182,38 @@ describe('the generated client in Chromium', { skip: skipWithoutChromium }, () =
     assert.deepEqual(errors, [])
   })
 
+  test('ActionHero\'s way: the deprecated global actionheroClient, a Primus socket of the page\'s, own listeners per client', async (t) => {
+    const { app, url } = await startClientApp(t, await publicFolder(t))
+    const { page, errors } = await openPage(t, browser, url)
+    const result = await page.evaluate(async () => {
+      const page = globalThis as unknown as { actionheroClient: unknown, Primus: new (url: string) => never }
+      const socket = new page.Primus(ActionheroClient.defaults.url ?? '')
+      globalThis.client = new ActionheroClient({}, socket)
+      const other = new ActionheroClient()
+      const heard: string[] = []
+      client.addListener('alert', () => heard.push('client'))
+      other.on('alert', () => heard.push('other'))
+      const details = await client.connect()
+      client.emit('alert', { context: 'alert' })
+      return {
+        alias: page.actionheroClient === ActionheroClient,
+        id: details.data?.id,
+        sum: (await client.action<{ sum: number }>('add', { a: 2, b: 2 })).sum,
+        welcome: client.welcomeMessage,
+        eventNames: client.eventNames(),
+        heard
+      }
+    })
+    assert.equal(result.alias, true)
+    assert.equal(app.actionheroWs.connections.size, 1, 'the page\'s socket is the only one')
+    assert.ok(app.actionheroWs.connections.has(result.id ?? ''))
+    assert.equal(result.sum, 4)
+    assert.equal(result.welcome, 'Hello! Welcome to the actionhero api')
+    assert.deepEqual(result.eventNames, ['alert'])
+    assert.deepEqual(result.heard, ['client'])
+    assert.deepEqual(errors, [])
+  })
+
   test('disconnect() closes at once and does not reconnect; actions then go over HTTP', async (t) => {
     const { app, url } = await startClientApp(t, await publicFolder(t))
     const { page, errors } = await openPage(t, browser, url)

@@ -18,6 +18,7 @@ test('every option has the default of DESIGN.md', () => {
     welcomeMessage: 'Hello! Welcome to the actionhero api',
     rooms: ['defaultRoom', 'anotherRoom'],
     echoSay: false,
+    memberDetails: null,
     simultaneousActions: 5,
     maxPendingRequests: 1000,
     actions: [],

@@ -1,8 +1,9 @@
 import { expect, test } from 'tstyche'
 import {
-  ActionheroClient, type ActionResponse, type ChatMessage, type ClientState, type ConnectionDetails, type FileResponse,
+  ActionheroClient, type ActionResponse, type ChatMessage, type ClientEvents, type ClientState, type ConnectionDetails, type FileResponse,
   type ReconnectAttempt, type RoomMembers, type VerbResponse
 } from 'fastify-actionhero-ws/client'
+import type { PrimusSocket } from 'fastify-actionhero-ws'
 
 const client = new ActionheroClient({ url: 'http://localhost:8080', timeout: 5000, reconnect: { min: 100 } })
 
@@ -44,4 +45,23 @@ test('an action reply has the fields of its result, maybe', async () => {
   expect(sum).type.toBe<number | undefined>()
   expect(error).type.toBe<string | undefined>()
   expect(messageCount).type.toBe<number | undefined>()
+})
+
+test('ActionHero\'s ways: a Primus socket of the caller\'s, and the EventEmitter methods of v11\'s client', () => {
+  const socket = null as unknown as PrimusSocket
+  expect(new ActionheroClient({}, socket)).type.toBe<ActionheroClient>()
+  expect(new ActionheroClient({}, 'ws://localhost')).type.toRaiseError()
+  expect(client.addListener('say', (message) => { expect(message).type.toBe<ChatMessage>() })).type.toBe<ActionheroClient>()
+  expect(client.listeners('reconnecting')).type.toBe<Array<(attempt: ReconnectAttempt) => void>>()
+  expect(client.eventNames()).type.toBe<Array<keyof ClientEvents>>()
+  expect(client.emit('alert', { context: 'alert' })).type.toBe<boolean>()
+  expect(client.emit('connected', 'extra')).type.toRaiseError()
+  expect(client.emit('sayy')).type.toRaiseError()
+})
+
+test('roomView members carry the details the server made for them', async () => {
+  const { data } = await client.roomView('defaultRoom')
+  const member = data?.members['some-id']
+  expect(member?.joinedAt).type.toBe<number | undefined>()
+  expect(member?.name).type.toBe<unknown>()
 })

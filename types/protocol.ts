@@ -127,10 +127,17 @@ export interface ConnectionDetails {
   pendingActions: number
 }
 
+/** One member in the `roomView` reply: its id and join time, then what the `memberDetails` option made for it. */
+export interface RoomMemberView {
+  id: string
+  joinedAt: number
+  [detail: string]: unknown
+}
+
 /** `data` of the `roomView` reply. */
 export interface RoomMembers {
   room: string
-  members: Record<string, { id: string, joinedAt: number }>
+  members: Record<string, RoomMemberView>
   membersCount: number
 }
 
@@ -163,6 +170,8 @@ export const ERRORS = {
   notMemberOf: (room: string) => `not member of room ${room}`,
   sayIncomplete: 'both room and message are required',
   roomRequired: 'a room is required',
+  /** `roomAdd` refused because the `memberDetails` option threw or did not give a plain JSON object. */
+  memberDetailsFailed: 'the server could not make the member details of this connection',
   /** Sent to a room's members, as a chat message `from: 0`, just before the room is destroyed. */
   roomDeleted: 'this room has been deleted',
   fileNotFound: 'That file is not found',

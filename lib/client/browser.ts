@@ -4,4 +4,7 @@
  */
 import { ActionheroClient } from './client.js'
 
-(globalThis as { ActionheroClient?: typeof ActionheroClient }).ActionheroClient = ActionheroClient
+const page = globalThis as { ActionheroClient?: typeof ActionheroClient, actionheroClient?: typeof ActionheroClient }
+page.ActionheroClient = ActionheroClient
+/** @deprecated ActionHero's lower-case name, kept for pages written for it: use `ActionheroClient`. */
+page.actionheroClient = ActionheroClient

@@ -65,6 +65,9 @@ export type ErrorFirstCallback<Response> = (error: Error | null, response: Respo
 /** `details` is the `detailsView` reply (a failed one when the connection could not be made). */
 export type ConnectCallback = ErrorFirstCallback<VerbResponse<ConnectionDetails>>
 
+/** `readyState` of an open Primus client socket. */
+const PRIMUS_OPEN = 3
+
 /** Primus's default connection timeout, which is also how long a request waits for its reply. */
 const DEFAULT_TIMEOUT = 10_000
 
@@ -86,6 +89,10 @@ export class ActionheroClient extends Emitter<ClientEvents> {
 
   readonly #requests: RequestTable
   #socket: PrimusSocket | null = null
+  /** The socket given to the constructor, used instead of a new one (and opened again after `disconnect()`). */
+  readonly #adopted: PrimusSocket | null
+  /** Removes this client's listeners from `#socket`. */
+  #detach: () => void = () => {}
   /** Counts the socket's openings and closings, so that work for a closed connection stops. */
   #session = 0
   /** Whether the socket has been connected: its next opening is a reconnect. */
@@ -93,13 +100,20 @@ export class ActionheroClient extends Emitter<ClientEvents> {
   #lastError: Error | null = null
   #connectCallbacks: ConnectCallback[] = []
 
-  constructor (options: ClientOptions = {}) {
+  /**
+   * `socket`: a Primus socket of the caller's, open or opening, as ActionHero's own tests passed one. The
+   * client takes it over at once (what it already received is gone, the welcome included) and, once it
+   * is open, joins its rooms and fetches its details as after `connect()`, which then answers with them.
+   */
+  constructor (options: ClientOptions = {}, socket?: PrimusSocket) {
     super()
     const merged = { ...ActionheroClient.defaults, ...options }
     const url = merged.url ?? (globalThis as { location?: { origin?: string } }).location?.origin
     if (url === undefined) throw new TypeError('ActionheroClient: options.url is required outside a browser page')
     this.options = { ...merged, url }
     this.#requests = new RequestTable(this.options.timeout ?? DEFAULT_TIMEOUT)
+    this.#adopted = socket ?? null
+    if (socket !== undefined) this.#follow(socket)
   }
 
   /** Opens the connection; answers with the `detailsView` reply once connected (at once when already connected). */
@@ -194,7 +208,7 @@ export class ActionheroClient extends Emitter<ClientEvents> {
   disconnect (): void {
     const socket = this.#socket
     if (socket === null) return
-    this.#socket = null // from here on, the socket's own events are not ours to handle
+    this.#release() // from here on, the socket's own events are not ours to handle
     socket.end()
     this.#stopped('disconnected')
   }
@@ -202,6 +216,14 @@ export class ActionheroClient extends Emitter<ClientEvents> {
   // ----- the socket -------------------------------------------------------------------------------
 
   #open (): void {
+    const adopted = this.#adopted
+    if (adopted === null) return this.#follow(this.#newSocket())
+    // Closed by `disconnect()` or for good by the server: the same socket opens again.
+    this.#follow(adopted)
+    adopted.open()
+  }
+
+  #newSocket (): PrimusSocket {
     const { url, apiPath, Primus = (globalThis as { Primus?: PrimusSocketConstructor }).Primus, manual, ...primusOptions } = this.options
     if (Primus === undefined) {
       throw new TypeError('ActionheroClient: Primus is not loaded; load the generated actionheroClient.js, or pass options.Primus')
@@ -210,37 +232,50 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     // that is present as given, so none is set to undefined. `connect()` is what opens the socket, not `manual`.
     const socketOptions: Record<string, unknown> = { ...primusOptions, manual: false }
     if (Array.isArray(primusOptions.strategy)) socketOptions.strategy = [...primusOptions.strategy]
-    const socket = new Primus(url, socketOptions)
+    return new Primus(url, socketOptions)
+  }
+
+  /** Makes `socket` this client's: its events drive the client until `#release`. */
+  #follow (socket: PrimusSocket): void {
     this.#socket = socket
     this.#hasConnected = false
     this.#lastError = null
     this.state = 'connecting'
-    const mine = (): boolean => this.#socket === socket
-    socket.on('open', () => { if (mine()) this.#opened(socket) })
-    socket.on('data', (message: unknown) => { if (mine()) this.#receive(message) })
-    socket.on('error', (error: Error) => {
-      if (!mine()) return
-      this.#lastError = error
-      this.emit('error', error)
-    })
-    socket.on('close', () => {
-      if (!mine()) return
-      this.#session++
-      this.#requests.failSent(ERRORS.connectionClosed)
-    })
-    socket.on('reconnect scheduled', (attempt: { attempt: number, scheduled: number }) => {
-      if (mine()) this.#reconnecting({ attempt: attempt.attempt, delay: attempt.scheduled })
-    })
-    socket.on('timeout', () => {
-      if (!mine()) return
-      this.state = 'timeout'
-      this.emit('timeout')
-    })
-    socket.on('end', () => {
-      if (!mine()) return
-      this.#socket = null
-      this.#stopped(this.state === 'timeout' ? 'timeout' : 'disconnected')
-    })
+    const listeners: Record<string, (...args: never[]) => void> = {
+      open: () => this.#opened(socket),
+      data: (message: unknown) => this.#receive(message),
+      error: (error: Error) => {
+        this.#lastError = error
+        this.emit('error', error)
+      },
+      close: () => {
+        this.#session++
+        this.#requests.failSent(ERRORS.connectionClosed)
+      },
+      'reconnect scheduled': (attempt: { attempt: number, scheduled: number }) => {
+        this.#reconnecting({ attempt: attempt.attempt, delay: attempt.scheduled })
+      },
+      timeout: () => {
+        this.state = 'timeout'
+        this.emit('timeout')
+      },
+      end: () => {
+        this.#release()
+        this.#stopped(this.state === 'timeout' ? 'timeout' : 'disconnected')
+      }
+    }
+    for (const [event, listener] of Object.entries(listeners)) socket.on(event, listener)
+    this.#detach = () => {
+      for (const [event, listener] of Object.entries(listeners)) socket.removeListener(event, listener)
+    }
+    // An adopted socket may be open already: it will not say so again.
+    if (socket.readyState === PRIMUS_OPEN) this.#opened(socket)
+  }
+
+  #release (): void {
+    this.#detach()
+    this.#detach = () => {}
+    this.#socket = null
   }
 
   /** The socket is open: join the rooms again, then fetch the details, then let the waiting requests go. */

@@ -1,6 +1,8 @@
 /**
  * A small typed event emitter that runs in browsers and in Node.js alike (the client cannot use
  * `node:events`). An `error` nobody listens to is not thrown: a page must not break on a lost socket.
+ * It has the methods of the Primus EventEmitter that ActionHero v11's client inherited; unlike v11's,
+ * whose listeners lived on a prototype shared by every client, each instance keeps its own.
  */
 type Listener<Args extends unknown[]> = (...args: Args) => void
 
@@ -14,6 +16,10 @@ export class Emitter<Events extends { [Event in keyof Events]: unknown[] }> {
   readonly #listeners = new Map<keyof Events, Registration[]>()
 
   on<Event extends keyof Events> (event: Event, listener: Listener<Events[Event]>): this {
+    return this.#add(event, listener, false)
+  }
+
+  addListener<Event extends keyof Events> (event: Event, listener: Listener<Events[Event]>): this {
     return this.#add(event, listener, false)
   }
 
@@ -42,8 +48,18 @@ export class Emitter<Events extends { [Event in keyof Events]: unknown[] }> {
     return this.#listeners.get(event)?.length ?? 0
   }
 
+  /** The listeners of `event`, in the order they were added. */
+  listeners<Event extends keyof Events> (event: Event): Array<Listener<Events[Event]>> {
+    return (this.#listeners.get(event) ?? []).map((registration) => registration.listener as Listener<Events[Event]>)
+  }
+
+  /** The events that have listeners. */
+  eventNames (): Array<keyof Events> {
+    return [...this.#listeners].filter(([, registrations]) => registrations.length > 0).map(([event]) => event)
+  }
+
   /** Calls the listeners of `event` in the order they were added; true when there were any. */
-  protected emit<Event extends keyof Events> (event: Event, ...args: Events[Event]): boolean {
+  emit<Event extends keyof Events> (event: Event, ...args: Events[Event]): boolean {
     const registrations = this.#listeners.get(event)
     if (registrations === undefined || registrations.length === 0) return false
     for (const registration of [...registrations]) {

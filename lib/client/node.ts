@@ -4,7 +4,7 @@
  * `app.actionheroWs.primus.Socket`.
  */
 import { DEFAULT_SERVER_OPTIONS } from '../options.js'
-import { createPrimusSocket, type PrimusSocketConstructor } from '../primus.js'
+import { createPrimusSocket, type PrimusSocket, type PrimusSocketConstructor } from '../primus.js'
 import { ActionheroClient as BaseClient, type ClientOptions } from './client.js'
 
 export * from './index.js'
@@ -31,7 +31,7 @@ function defaultSocket (): PrimusSocketConstructor {
 }
 
 export class ActionheroClient extends BaseClient {
-  constructor (options: ClientOptions = {}) {
-    super({ ...options, Primus: options.Primus ?? (DefaultSocket ??= defaultSocket()) })
+  constructor (options: ClientOptions = {}, socket?: PrimusSocket) {
+    super({ ...options, Primus: options.Primus ?? (DefaultSocket ??= defaultSocket()) }, socket)
   }
 }

@@ -14,6 +14,15 @@ export interface DepartedMember {
   readonly departed: true
 }
 
+/**
+ * The sender of a server broadcast (`rooms.broadcast`), as `onSayReceive` sees it: `id` is the
+ * broadcast's `from`, 0 unless server code gave one (ActionHero v11 ran it with `{ id: 0 }`).
+ */
+export interface BroadcastSender {
+  readonly id: string | 0
+  readonly broadcast: true
+}
+
 /** A new payload, `null` to skip (or drop) the message, nothing to keep it as it is. */
 export type PayloadResult = ChatMessage | null | undefined | void
 
@@ -23,7 +32,8 @@ export interface ChatMiddleware {
   priority?: number
   join? (connection: Connection, room: string): void | Promise<void>
   leave? (connection: Connection | DepartedMember, room: string): void | Promise<void>
-  onSayReceive? (connection: Connection, room: string, payload: ChatMessage): PayloadResult | Promise<PayloadResult>
+  /** Also runs for server broadcasts; then `connection` is a `BroadcastSender`. */
+  onSayReceive? (connection: Connection | BroadcastSender, room: string, payload: ChatMessage): PayloadResult | Promise<PayloadResult>
   say? (connection: Connection, room: string, payload: ChatMessage): PayloadResult | Promise<PayloadResult>
 }
 
@@ -71,18 +81,21 @@ export class ChatMiddlewareChain {
     for (const middleware of this.#middleware) await middleware.leave?.(connection, room)
   }
 
-  onSayReceive (connection: Connection, room: string, payload: ChatMessage): Promise<ChatMessage | null> {
-    return this.#rewrite('onSayReceive', connection, room, payload)
+  onSayReceive (connection: Connection | BroadcastSender, room: string, payload: ChatMessage): Promise<ChatMessage | null> {
+    return this.#rewrite((middleware) => middleware.onSayReceive, connection, room, payload)
   }
 
   say (connection: Connection, room: string, payload: ChatMessage): Promise<ChatMessage | null> {
-    return this.#rewrite('say', connection, room, payload)
+    return this.#rewrite((middleware) => middleware.say, connection, room, payload)
   }
 
-  async #rewrite (hook: 'say' | 'onSayReceive', connection: Connection, room: string, payload: ChatMessage): Promise<ChatMessage | null> {
+  async #rewrite<Sender extends Connection | BroadcastSender> (
+    hook: (middleware: ChatMiddleware) => ((sender: Sender, room: string, payload: ChatMessage) => PayloadResult | Promise<PayloadResult>) | undefined,
+    sender: Sender, room: string, payload: ChatMessage
+  ): Promise<ChatMessage | null> {
     let current = payload
     for (const middleware of this.#middleware) {
-      const result = await middleware[hook]?.(connection, room, current)
+      const result = await hook(middleware)?.call(middleware, sender, room, current)
       if (result === null) return null
       if (result !== undefined) current = result
     }

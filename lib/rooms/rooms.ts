@@ -10,8 +10,9 @@ import type { Connection } from '../connection.js'
 import { RoomError } from '../errors.js'
 import { escapeLineTerminators } from '../json.js'
 import { isRoomName } from '../options.js'
-import { ChatMiddlewareChain, type ChatMiddleware } from './middleware.js'
-import type { RoomStore } from './store.js'
+import { makeMemberDetails, memberView, type MemberDetails } from './member-details.js'
+import { ChatMiddlewareChain, type BroadcastSender, type ChatMiddleware } from './middleware.js'
+import type { RoomMember, RoomStore } from './store.js'
 
 export interface RoomsOptions {
   store: RoomStore
@@ -20,6 +21,8 @@ export interface RoomsOptions {
   /** The other nodes, when there are any: membership changes for their connections go through it. */
   cluster: Cluster | null
   echoSay: boolean
+  /** What a member shows in `roomView` besides `id` and `joinedAt`; null: nothing. */
+  memberDetails?: MemberDetails | null
   log: FastifyBaseLogger
 }
 
@@ -28,6 +31,7 @@ export class Rooms {
   readonly #connections: ReadonlyMap<string, Connection>
   readonly #cluster: Cluster | null
   readonly #echoSay: boolean
+  readonly #memberDetails: MemberDetails | null
   readonly #log: FastifyBaseLogger
   readonly #middleware = new ChatMiddlewareChain()
   /** Room -> its members on this node, for fan-out. */
@@ -43,11 +47,12 @@ export class Rooms {
   readonly #sending = new SerialQueues()
   readonly #delivering = new SerialQueues()
 
-  constructor ({ store, connections, cluster, echoSay, log }: RoomsOptions) {
+  constructor ({ store, connections, cluster, echoSay, memberDetails = null, log }: RoomsOptions) {
     this.#store = store
     this.#connections = connections
     this.#cluster = cluster
     this.#echoSay = echoSay
+    this.#memberDetails = memberDetails
     this.#log = log
   }
 
@@ -92,7 +97,7 @@ export class Rooms {
     const members = await this.#store.members(checkRoom(room))
     if (members === null) throw new RoomError(ERRORS.roomNotFound)
     const byId: RoomMembers['members'] = {}
-    for (const { id, joinedAt } of members) byId[id] = { id, joinedAt }
+    for (const member of members) byId[member.id] = memberView(member)
     return { room, members: byId, membersCount: members.length }
   }
 
@@ -106,11 +111,15 @@ export class Rooms {
     return this.#changeMembership(connectionId, checkRoom(room), 'remove')
   }
 
-  /** Sends `message` to every member of `room` (but `from`, unless `echoSay`). A server broadcast is `from: 0`. */
+  /**
+   * Sends `message` to every member of `room` (but `from`, unless `echoSay`), through the `onSayReceive`
+   * middleware as ActionHero v11 did: it sees the sender as `{ id: from, broadcast: true }`, and may
+   * rewrite, drop or refuse (reject) the broadcast. A server broadcast is `from: 0`.
+   */
   async broadcast (room: string, message: unknown, from: string | 0 = 0): Promise<void> {
     // A room with members here exists; asking Redis would only make a broadcast fail in an outage.
     if (!this.#local.has(checkRoom(room)) && !await this.#store.exists(room)) throw new RoomError(ERRORS.roomNotFound)
-    await this.#store.publish({ context: 'user', room, from, message, sentAt: Date.now() })
+    await this.#publish({ id: from, broadcast: true }, { context: 'user', room, from, message, sentAt: Date.now() })
   }
 
   use (middleware: ChatMiddleware): this {
@@ -127,7 +136,7 @@ export class Rooms {
       if (connection.rooms.includes(room)) throw new RoomError(ERRORS.alreadyInRoom)
       if (!await this.#store.exists(room)) throw new RoomError(ERRORS.roomNotFound)
       await this.#middleware.join(connection, room)
-      const result = await this.#store.join(room, { id: connection.id, joinedAt: Date.now() })
+      const result = await this.#store.join(room, await this.#member(connection, room))
       if (result === 'missing') throw new RoomError(ERRORS.roomNotFound)
       if (result === 'already') throw new RoomError(ERRORS.alreadyInRoom)
       connection.rooms.push(room)
@@ -174,10 +183,15 @@ export class Rooms {
   async say (connection: Connection, room: string, message: unknown): Promise<void> {
     if (!connection.rooms.includes(room)) throw new RoomError(ERRORS.notInRoom)
     checkEncodable(message)
-    const payload: ChatMessage = { context: 'user', room, from: connection.id, message, sentAt: Date.now() }
+    return this.#publish(connection, { context: 'user', room, from: connection.id, message, sentAt: Date.now() })
+  }
+
+  /** Publishes a chat message once the `onSayReceive` middleware accepted it, in order per room. */
+  #publish (sender: Connection | BroadcastSender, payload: ChatMessage): Promise<void> {
+    const { room } = payload
     if (!this.#middleware.hasOnSayReceive && !this.#sending.busy(room)) return this.#store.publish(payload)
     return this.#sending.run(room, async () => {
-      const accepted = await this.#middleware.onSayReceive(connection, room, payload)
+      const accepted = await this.#middleware.onSayReceive(sender, room, payload)
       if (accepted !== null) await this.#store.publish(accepted)
     })
   }
@@ -228,6 +242,13 @@ export class Rooms {
   }
 
   // ----- bookkeeping ------------------------------------------------------------------------------
+
+  /** The membership a connection joins with: its details too when the `memberDetails` option is set. */
+  async #member (connection: Connection, room: string): Promise<RoomMember> {
+    const member: RoomMember = { id: connection.id, joinedAt: Date.now() }
+    if (this.#memberDetails !== null) member.details = await makeMemberDetails(this.#memberDetails, connection, room, this.#log)
+    return member
+  }
 
   /** Leaves `room`; `force` (a connection that is gone) leaves even when `leave` middleware or the store throws. */
   async #leave (connection: Connection, room: string, force: boolean): Promise<void> {
