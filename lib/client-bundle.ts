@@ -1,8 +1,10 @@
 /**
- * The browser client file, written at every boot (DESIGN.md): this server's Primus library (its
+ * The browser client file, written at every boot (docs/DESIGN.md): this server's Primus library (its
  * transformer, parser, pathname and plugins), then the prebuilt ActionheroClient, then the client's
  * defaults taken from this server's options. `<clientJsName>.js` carries the readable build of the
- * client and `<clientJsName>.min.js` the minified one, with the Primus library minified at boot.
+ * client and `<clientJsName>.min.js` the minified one. The Primus library of the default setup comes
+ * minified with the package (`npm run build`); any other is minified at boot when the optional
+ * `terser` is installed, and left readable otherwise.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
@@ -12,7 +14,9 @@ import { ClientGenerationError } from './errors.js'
 import type { PrimusClientOptions } from './options.js'
 
 export interface ClientBundleOptions {
-  publicDir: string
+  clientDir: string
+  /** Primus's pathname, registration prefix included. */
+  pathname: string
   clientJsPath: string
   clientJsName: string
   clientUrl: string
@@ -28,13 +32,29 @@ export const BROWSER_BUILDS = {
   '.min.js': 'dist/browser/actionheroClient.min.js'
 } as const
 
-/** Writes `<publicDir>/<clientJsPath>/<clientJsName>.js` and `.min.js`; resolves the files written. */
-export async function writeClientBundle (primusLibrary: string, options: ClientBundleOptions): Promise<string[]> {
+/** The default setup's Primus library, readable and minified, written by `npm run build` with this pathname. */
+export const PREBUILT_LIBRARY = 'dist/browser/primus-library.json'
+export const PATHNAME_MARKER = '/__fastify_actionhero_ws_pathname__'
+
+export interface PrebuiltLibrary {
+  library: string
+  minified: string
+}
+
+export interface ClientBundle {
+  files: string[]
+  /** The `.min.js` file carries a readable Primus library: this setup's is not prebuilt and terser is not installed. */
+  unminifiedLibrary: boolean
+}
+
+/** Writes `<clientDir>/<clientJsPath>/<clientJsName>.js` and `.min.js`. */
+export async function writeClientBundle (primusLibrary: string, options: ClientBundleOptions): Promise<ClientBundle> {
   const root = await packageRoot()
   const defaults = clientDefaults(options)
   const written: string[] = []
+  let unminifiedLibrary = false
   for (const [extension, build] of Object.entries(BROWSER_BUILDS)) {
-    const file = join(options.publicDir, options.clientJsPath, `${options.clientJsName}${extension}`)
+    const file = join(options.clientDir, options.clientJsPath, `${options.clientJsName}${extension}`)
     const client = await readFile(join(root, build), 'utf8').catch(() => {
       throw new ClientGenerationError(file, `the browser build ${build} is missing; run "npm run build"`)
     })
@@ -46,17 +66,33 @@ export async function writeClientBundle (primusLibrary: string, options: ClientB
       written.push(file)
       continue
     }
-    const library = extension === '.min.js' ? await minifyLibrary(primusLibrary, file) : primusLibrary
+    let library = primusLibrary
+    if (extension === '.min.js') {
+      const minified = await minifyLibrary(primusLibrary, options.pathname, root, file)
+      unminifiedLibrary = minified === null
+      library = minified ?? primusLibrary
+    }
     // The `;` keeps the client's opening parenthesis from calling whatever the library ends with.
     await writeAtomically(file, `${header}${library}\n;${client}\n${defaults}\n`)
     written.push(file)
   }
-  return written
+  return { files: written, unminifiedLibrary }
 }
 
-async function minifyLibrary (library: string, file: string): Promise<string> {
-  // Loaded only here: an app that writes no client never pays for terser's memory.
-  const { minify } = await import('terser')
+/** The minified Primus library: prebuilt for the default setup, else by terser when installed; null without it. */
+async function minifyLibrary (library: string, pathname: string, root: string, file: string): Promise<string | null> {
+  const prebuilt = await readFile(join(root, PREBUILT_LIBRARY), 'utf8')
+    .then((text) => JSON.parse(text) as PrebuiltLibrary, () => null)
+  if (prebuilt !== null && prebuilt.library.replaceAll(PATHNAME_MARKER, pathname) === library) {
+    return prebuilt.minified.replaceAll(PATHNAME_MARKER, pathname)
+  }
+  // An optional peer, loaded only here: an app on the default setup never needs it.
+  const terser = await import('terser').catch((error: unknown) => {
+    if ((error as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND') return null
+    throw error
+  })
+  if (terser === null) return null
+  const { minify } = terser
   try {
     const { code } = await minify(library, { compress: true, mangle: true, format: { comments: false } })
     if (code === undefined) throw new Error('terser returned nothing')

@@ -27,6 +27,10 @@ export const InvalidMessageError = createError<'FST_AHWS_INVALID_MESSAGE', [stri
 export const ClientGenerationError = createError<'FST_AHWS_CLIENT_GENERATION', [string, string]>(
   'FST_AHWS_CLIENT_GENERATION', 'cannot write the browser client %s: %s', 500)
 
+/** A path the plugin serves is routed already, by the app or by another registration of the plugin. */
+export const RouteTakenError = createError<'FST_AHWS_ROUTE_TAKEN', [string, string]>(
+  'FST_AHWS_ROUTE_TAKEN', 'the route %s is already taken (by the app, another plugin or another registration of this one): change the "%s" option', 500)
+
 /** A room operation refused, with its PROTOCOL.md error string (e.g. `room does not exist`). */
 export class RoomError extends Error {
   constructor (message: string) {

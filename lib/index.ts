@@ -1,15 +1,19 @@
 /**
  * fastify-actionhero-ws: the ActionHero WebSocket server as a Fastify plugin.
  */
-import type { FastifyPluginAsync } from 'fastify'
+import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { writeClientBundle } from './client-bundle.js'
+import { RouteTakenError } from './errors.js'
 import { registerFingerprint } from './fingerprint.js'
-import { remoteAddressReader } from './handshake.js'
 import { httpApi } from './http-api.js'
-import { resolveOptions, type ActionheroWsOptions } from './options.js'
+import { resolveOptions, type ActionheroWsOptions, type ResolvedOptions } from './options.js'
 import { publicFiles } from './public-files.js'
 import { ActionheroWs } from './server.js'
+import { socketRoute } from './socket-route.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -28,31 +32,89 @@ const plugin: FastifyPluginAsync<ActionheroWsOptions> = async (fastify, rawOptio
   fastify.decorateRequest('fingerprint', null)
   if (!options.enabled) return
 
+  // Everything the plugin serves moves with the prefix of the context it is registered in (and its own
+  // `prefix` option, since fastify-plugin keeps the plugin in that context).
+  const base = `${fastify.prefix}${options.prefix}`
+  const routes = servedRoutes(options, base)
+  for (const { url, option } of routes) {
+    if (fastify.hasRoute({ method: 'GET', url })) throw new RouteTakenError(url, option)
+  }
+  const clientDir = options.clientJsName === null ? null : await ownClientDir(fastify, options)
   await server.start()
   try {
-    await registerFingerprint(fastify, options.fingerprint)
-    if (options.apiPath !== false) {
-      await fastify.register(httpApi, { apiPath: options.apiPath, actions: server.actions, lifecycle: server.lifecycle })
-    }
-    if (options.publicPrefix !== false) {
-      await fastify.register(publicFiles, { root: options.publicDir, publicPrefix: options.publicPrefix, createRoot: options.clientJsName !== null })
-    }
-    server.listen(fastify.server, remoteAddressReader(fastify))
+    registerFingerprint(fastify, options.fingerprint)
+    const gate = server.listen(`${base}${options.server.pathname}`)
+    const roots = [clientDir, options.publicPrefix === false ? null : await existingFolder(options.publicDir)]
+    await fastify.register(async (context) => {
+      await context.register(socketRoute, { primus: server.primus, gate, pathname: options.server.pathname })
+      if (options.apiPath !== false) {
+        await context.register(httpApi, { apiPath: options.apiPath, actions: server.actions, lifecycle: server.lifecycle })
+      }
+      if (options.publicPrefix !== false) {
+        await context.register(publicFiles, { roots: [...new Set(roots)].filter((root) => root !== null), publicPrefix: options.publicPrefix })
+      }
+    }, { prefix: options.prefix })
   } catch (error) {
     // The boot fails: what start() opened (Redis clients) must not keep the process alive.
     await server.close()
     throw error
   }
+  // A route the app adds later on one of these paths would take it from the plugin: say which option moves it.
+  fastify.addHook('onRoute', (route) => {
+    const taken = routes.find(({ url }) => url === route.url)
+    if (taken !== undefined) throw new RouteTakenError(route.url, taken.option)
+  })
   const { clientJsName } = options
-  if (clientJsName !== null) {
+  if (clientDir !== null && clientJsName !== null) {
     // At onReady, so that the library includes the Primus plugins added after register.
     fastify.addHook('onReady', async () => {
-      const files = await writeClientBundle(server.primus.library(), { ...options, clientJsName })
+      const { files, unminifiedLibrary } = await writeClientBundle(server.primus.library(), {
+        ...options,
+        clientDir,
+        clientJsName,
+        pathname: server.primus.pathname,
+        apiPath: options.apiPath === false ? false : `${base}${options.apiPath}`
+      })
       fastify.log.debug({ files }, 'fastify-actionhero-ws: wrote the browser client')
+      if (unminifiedLibrary) {
+        fastify.log.info(`fastify-actionhero-ws: ${clientJsName}.min.js carries a readable Primus library; install terser to minify it at boot`)
+      }
     })
   }
   // preClose: sockets must be gone before Fastify closes the HTTP server, or close() would wait on them.
   fastify.addHook('preClose', async () => { await server.close() })
+}
+
+/** The routes the plugin will add, by full URL, with the option that moves each. */
+function servedRoutes (options: ResolvedOptions, base: string): Array<{ url: string, option: string }> {
+  const socket = `${base}${options.server.pathname}`
+  const served = [
+    { url: socket, option: 'server.pathname' },
+    { url: `${socket}/*`, option: 'server.pathname' }
+  ]
+  if (options.apiPath !== false) {
+    const api = `${base}${options.apiPath}`
+    served.push({ url: api, option: 'apiPath' }, { url: `${api}/:action`, option: 'apiPath' })
+  }
+  if (options.publicPrefix !== false) served.push({ url: `${base}${options.publicPrefix}*`, option: 'publicPrefix' })
+  return served
+}
+
+/**
+ * The folder the browser client is written to: `clientDir`, or a temporary folder of this instance's
+ * own, removed at close, so that nothing is written into the app's sources and a read-only working
+ * directory boots.
+ */
+async function ownClientDir (fastify: FastifyInstance, options: ResolvedOptions): Promise<string> {
+  if (options.clientDir !== null) return options.clientDir
+  const folder = await mkdtemp(join(tmpdir(), 'fastify-actionhero-ws-'))
+  fastify.addHook('onClose', async () => { await rm(folder, { recursive: true, force: true }) })
+  return folder
+}
+
+/** `folder` when it is a folder, else null: an app without a public folder serves the client alone. */
+async function existingFolder (folder: string): Promise<string | null> {
+  return await stat(folder).then((stats) => stats.isDirectory() ? folder : null, () => null)
 }
 
 export const actionheroWs = fp(plugin, { fastify: '5.x', name: 'fastify-actionhero-ws' })
@@ -69,8 +131,13 @@ export {
   defineAction, type ActionConnection, type ActionDefinition, type ActionOutcome, type ConnectionType, type ParamsOf,
   type WebConnection
 } from './actions.js'
-export type { ActionheroWsOptions, FingerprintOptions, PrimusClientOptions, PrimusServerOptions, RedisOptions } from './options.js'
+export type {
+  ActionheroWsOptions, FingerprintCookieOptions, FingerprintOptions, PrimusClientOptions, PrimusServerOptions, RedisOptions
+} from './options.js'
 export type { Authorize, HandshakeRequest } from './handshake.js'
 export type { PrimusServer, PrimusSocket, PrimusSocketConstructor, Spark } from './primus.js'
-export { ClientGenerationError, DuplicateActionError, InvalidActionError, InvalidHookError, InvalidMessageError, InvalidMiddlewareError, InvalidOptionError, RoomError } from './errors.js'
+export {
+  ClientGenerationError, DuplicateActionError, InvalidActionError, InvalidHookError, InvalidMessageError, InvalidMiddlewareError,
+  InvalidOptionError, RoomError, RouteTakenError
+} from './errors.js'
 export * from '../types/protocol.js'

@@ -3,7 +3,7 @@
  * with FST_AHWS_INVALID_OPTION naming it) and normalisation into `ResolvedOptions`.
  */
 import { isAbsolute, normalize, resolve } from 'node:path'
-import type { CookieSerializeOptions } from '@fastify/cookie'
+import { serialize } from 'cookie'
 import type { ActionDefinition } from './actions.js'
 import type { RedisAddress, RedisClientLike, RedisNodeOptions } from './cluster/redis-node.js'
 import type { Authorize } from './handshake.js'
@@ -36,13 +36,28 @@ export interface PrimusClientOptions {
   [option: string]: unknown
 }
 
+/** Attributes of the fingerprint cookie (see the `cookie` package). */
+export interface FingerprintCookieOptions {
+  domain?: string
+  path?: string
+  /** In seconds. */
+  maxAge?: number
+  expires?: Date
+  httpOnly?: boolean
+  /** `'auto'`: on HTTPS requests only. */
+  secure?: boolean | 'auto'
+  sameSite?: boolean | 'lax' | 'strict' | 'none'
+  priority?: 'low' | 'medium' | 'high'
+  partitioned?: boolean
+}
+
 export interface FingerprintOptions {
   /** The cookie that holds the fingerprint. Default `sessionID`. */
   cookieKey?: string
   /** Set the cookie on HTTP responses to requests that had none. Default `true`. */
   setCookie?: boolean
   /** Attributes of the cookie, merged over `{ httpOnly: true, sameSite: 'lax', path: '/', secure: 'auto' }`. */
-  cookie?: CookieSerializeOptions
+  cookie?: FingerprintCookieOptions
 }
 
 /** Several app servers sharing rooms and reaching each other's connections through Redis. */
@@ -68,8 +83,12 @@ export interface RedisOptions {
 
 export interface ActionheroWsOptions {
   enabled?: boolean
+  /** Moves every path the plugin serves (socket, API, public files), as `register`'s `prefix` does for other plugins. */
+  prefix?: string
   clientUrl?: string
   publicDir?: string
+  /** Where the browser client is written at boot; default: a temporary folder of the plugin's own, removed at close. */
+  clientDir?: string
   publicPrefix?: string | false
   clientJsPath?: string
   clientJsName?: string | null
@@ -103,8 +122,12 @@ export interface ActionheroWsOptions {
 
 export interface ResolvedOptions {
   enabled: boolean
+  /** The `prefix` option, '' when none; the context's own prefix comes on top. */
+  prefix: string
   clientUrl: string
   publicDir: string
+  /** null: a temporary folder. */
+  clientDir: string | null
   publicPrefix: string | false
   clientJsPath: string
   clientJsName: string | null
@@ -117,7 +140,7 @@ export interface ResolvedOptions {
   maxPendingRequests: number
   actions: ActionDefinition[]
   apiPath: string | false
-  fingerprint: { cookieKey: string, setCookie: boolean, cookie: CookieSerializeOptions }
+  fingerprint: { cookieKey: string, setCookie: boolean, cookie: FingerprintCookieOptions }
   /** `'*'`, or the normalised origins allowed besides the app's own. */
   allowedOrigins: '*' | ReadonlySet<string>
   authorize: Authorize | null
@@ -133,18 +156,21 @@ export interface ResolvedOptions {
 export const MAX_ROOM_NAME_LENGTH = 256
 
 export const DEFAULT_SERVER_OPTIONS = { pathname: '/primus', transformer: 'websockets', parser: 'JSON', maxLength: 1024 * 1024 }
-const DEFAULT_COOKIE: CookieSerializeOptions = { httpOnly: true, sameSite: 'lax', path: '/', secure: 'auto' }
+const DEFAULT_COOKIE: FingerprintCookieOptions = { httpOnly: true, sameSite: 'lax', path: '/', secure: 'auto' }
 
 /** What `fastify.register` adds to every plugin's options; not ours to check. */
-const REGISTER_OPTIONS = new Set(['prefix', 'logLevel', 'logSerializers'])
+const REGISTER_OPTIONS = new Set(['logLevel', 'logSerializers'])
 
 const KNOWN_OPTIONS = new Set<string>([
   'enabled', 'clientUrl', 'publicDir', 'publicPrefix', 'clientJsPath', 'clientJsName', 'destroyClientsOnShutdown',
   'welcomeMessage', 'rooms', 'echoSay', 'memberDetails', 'simultaneousActions', 'maxPendingRequests', 'actions', 'apiPath', 'fingerprint',
-  'allowedOrigins', 'authorize', 'maxBufferedBytes', 'maxFileBytes', 'maxConcurrentFileReads', 'shutdownTimeout', 'redis', 'server', 'client'
+  'allowedOrigins', 'authorize', 'maxBufferedBytes', 'maxFileBytes', 'maxConcurrentFileReads', 'shutdownTimeout', 'redis', 'server', 'client',
+  'prefix', 'clientDir'
 ])
 
 // RFC 6265 cookie-name: an HTTP token.
+const COOKIE_ATTRIBUTES = new Set(['domain', 'path', 'maxAge', 'expires', 'httpOnly', 'secure', 'sameSite', 'priority', 'partitioned'])
+
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
 type Check<T> = (value: unknown) => value is T
@@ -225,7 +251,18 @@ function readFingerprint (options: Record<string, unknown>): ResolvedOptions['fi
   if (!isBoolean(setCookie)) throw new InvalidOptionError('fingerprint.setCookie', 'must be a boolean')
   const cookie = fingerprint.cookie ?? {}
   if (!isPlainObject(cookie)) throw new InvalidOptionError('fingerprint.cookie', 'must be an object of cookie attributes')
-  return { cookieKey, setCookie, cookie: { ...DEFAULT_COOKIE, ...cookie } }
+  for (const key of Object.keys(cookie)) {
+    if (!COOKIE_ATTRIBUTES.has(key)) throw new InvalidOptionError(`fingerprint.cookie.${key}`, `is not a cookie attribute (${[...COOKIE_ATTRIBUTES].join(', ')})`)
+  }
+  const attributes: FingerprintCookieOptions = { ...DEFAULT_COOKIE, ...cookie }
+  if (!isBoolean(attributes.secure) && attributes.secure !== 'auto') throw new InvalidOptionError('fingerprint.cookie.secure', 'must be a boolean or "auto"')
+  // Serialised once now, so that an attribute the cookie package refuses fails register, not every request.
+  try {
+    serialize(cookieKey, 'x', { ...attributes, secure: attributes.secure === true })
+  } catch (error) {
+    throw new InvalidOptionError('fingerprint.cookie', `is refused: ${(error as Error).message}`)
+  }
+  return { cookieKey, setCookie, cookie: attributes }
 }
 
 function readServer (options: Record<string, unknown>): ResolvedOptions['server'] {
@@ -311,13 +348,16 @@ export function resolveOptions (input: unknown, cwd = process.cwd()): ResolvedOp
     (v): v is string | false => v === false || isString(v), 'a URL path or false')
   const apiPath = read<string | false>(options, 'apiPath', '/api',
     (v): v is string | false => v === false || isString(v), 'a URL path or false')
+  const prefix = readPath(read(options, 'prefix', '/', isString, 'a URL path'), 'prefix', { trailingSlash: false })
   const clientJsName = read<string | null>(options, 'clientJsName', 'actionheroClient',
     (v): v is string | null => v === null || (isNonEmptyString(v) && !/[/\\]/.test(v)), 'a file name without extension or slashes, or null')
 
   return {
     enabled: read(options, 'enabled', true, isBoolean, 'a boolean'),
+    prefix: prefix === '/' ? '' : prefix,
     clientUrl: read(options, 'clientUrl', 'window.location.origin', isNonEmptyString, 'a non-empty string'),
     publicDir: resolve(cwd, read(options, 'publicDir', 'public', isNonEmptyString, 'a folder path')),
+    clientDir: options.clientDir === undefined ? null : resolve(cwd, read(options, 'clientDir', '', isNonEmptyString, 'a folder path')),
     publicPrefix: publicPrefix === false ? false : readPath(publicPrefix, 'publicPrefix', { trailingSlash: true }),
     clientJsPath: readRelativeFolder(options, 'clientJsPath', 'javascript/'),
     clientJsName,

@@ -1,8 +1,12 @@
 /**
- * Primus, typed for what this plugin uses of it (Primus ships no types), and bound to Fastify's server.
+ * Primus, typed for what this plugin uses of it (Primus ships no types), on an HTTP server of its own
+ * that never listens: the plugin hands it, from Fastify routes, the requests and upgrades of its
+ * pathname (socket-route.ts), so that Fastify's hooks see every one of them first.
  */
+import { EventEmitter } from 'node:events'
 import { createRequire } from 'node:module'
-import type { IncomingMessage, Server } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
 
 /** The server side of one Primus connection. */
 export interface Spark {
@@ -21,8 +25,6 @@ export interface Spark {
   on (event: 'outgoing::data', listener: (data: unknown) => void): this
   listenerCount (event: string): number
 }
-
-export type PrimusAuthorize = (request: IncomingMessage, done: (error?: Error) => void) => void
 
 /** A Primus client constructor, as `primus.Socket` or `Primus.createSocket` give it. */
 export interface PrimusSocketConstructor {
@@ -47,7 +49,8 @@ export interface PrimusServer {
   readonly connected: number
   readonly transformers: { incoming: unknown[], outgoing: unknown[] }
   readonly Socket: PrimusSocketConstructor
-  authorize (fn: PrimusAuthorize): this
+  /** The detached server Primus listens on; null once Primus is destroyed. */
+  readonly server: PrimusHttpServer | null
   library (nodejs?: boolean): string
   spark (id: string): Spark | undefined
   forEach (fn: (spark: Spark) => void): this
@@ -61,8 +64,14 @@ export interface PrimusServer {
   transform (type: 'incoming' | 'outgoing', fn: (...args: never[]) => unknown): this
 }
 
+/** What Primus's transformers listen to on their HTTP server. */
+export interface PrimusHttpServer extends EventEmitter {
+  emit (event: 'request', request: IncomingMessage, response: ServerResponse): boolean
+  emit (event: 'upgrade', request: IncomingMessage, socket: Duplex, head: Buffer): boolean
+}
+
 interface PrimusModule {
-  new (server: Server, options: Record<string, unknown>): PrimusServer
+  new (server: EventEmitter, options: Record<string, unknown>): PrimusServer
   createSocket (options: Record<string, unknown>): PrimusSocketConstructor
   readonly Spark: { readonly CLOSED: number, readonly OPEN: number }
 }
@@ -71,8 +80,17 @@ const Primus = createRequire(import.meta.url)('primus') as PrimusModule
 
 export const SPARK_CLOSED = Primus.Spark.CLOSED
 
-/** Binds a Primus server to `server`: Primus handles its pathname and hands every other request on. */
-export function createPrimus (server: Server, options: Record<string, unknown>): PrimusServer {
+/**
+ * A Primus server on a detached HTTP server: it receives only what the plugin emits on `primus.server`.
+ * `options.pathname` is the full path of the socket, registration prefix included.
+ */
+export function createPrimus (options: Record<string, unknown>): PrimusServer {
+  const server = new EventEmitter()
+  // What reaches Primus is under its pathname; what its transformer does not answer (a plain GET on the
+  // `websockets` transformer) gets the 404 that Fastify would have given.
+  server.on('request', (_request: IncomingMessage, response: ServerResponse) => {
+    response.writeHead(404, { 'content-type': 'application/json; charset=utf-8' }).end('{"error":"Not Found"}')
+  })
   // Primus writes defaults into the object it is given: give it a copy.
   return new Primus(server, { ...options })
 }

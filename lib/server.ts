@@ -1,9 +1,8 @@
 /**
  * The ActionHero WebSocket server of one Fastify app (`fastify.actionheroWs`): its connections, actions
- * and hooks, Primus bound to the app's HTTP server, and its shutdown. State lives here, never in
+ * and hooks, its Primus server, and its shutdown. State lives here, never in
  * module globals, so two apps in one process are independent.
  */
-import type { IncomingMessage, Server } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
 import type { WelcomeMessage } from '../types/protocol.js'
 import { ActionRegistry, type ActionDefinition } from './actions.js'
@@ -15,7 +14,7 @@ import { directSocket, receiveDirectly, writesObserved } from './fast-path.js'
 import { dispatchMessage, type ServerContext } from './dispatch.js'
 import { InvalidHookError, InvalidOptionError } from './errors.js'
 import { PublicFolder } from './files.js'
-import { HandshakeGate } from './handshake.js'
+import { HandshakeGate, type Handshake } from './handshake.js'
 import { Lifecycle } from './lifecycle.js'
 import type { ResolvedOptions } from './options.js'
 import { createPrimus, type PrimusServer, type Spark } from './primus.js'
@@ -126,17 +125,15 @@ export class ActionheroWs implements ServerContext {
     })
   }
 
-  /** Binds Primus to the app's HTTP server: from now on, handshakes on `server.pathname` become connections. */
-  listen (server: Server, remoteAddress: (raw: IncomingMessage) => string): void {
-    const gate = new HandshakeGate({
-      allowedOrigins: this.#options.allowedOrigins,
-      authorize: this.#options.authorize,
-      cookieKey: this.#options.fingerprint.cookieKey,
-      remoteAddress
-    })
+  /**
+   * Creates Primus for the socket at `pathname` (the full path, registration prefix included), and the
+   * gate its requests pass; Fastify routes hand it what arrives there (socket-route.ts).
+   */
+  listen (pathname: string): HandshakeGate {
+    const gate = new HandshakeGate({ allowedOrigins: this.#options.allowedOrigins, authorize: this.#options.authorize })
     let primus: PrimusServer
     try {
-      primus = createPrimus(server, { ...this.#options.server, authorization: gate.check })
+      primus = createPrimus({ ...this.#options.server, pathname })
     } catch (error) {
       throw new InvalidOptionError('server', `was refused by Primus: ${(error as Error).message}`)
     }
@@ -148,13 +145,25 @@ export class ActionheroWs implements ServerContext {
         connection.terminate()
       }
     }
-    // Primus's `forwarded` layer reads X-Forwarded-For on every handshake, trusting it whoever sent it;
-    // connections take their address from the handshake gate, by Fastify's trustProxy rules.
+    // Primus's `forwarded` layer reads X-Forwarded-For, trusting it whoever sent it; connections take
+    // their address from the Fastify request, by the app's trustProxy rules. Its client library is
+    // served by a Fastify route.
     primus.remove('forwarded')
+    primus.remove('primus.js')
     primus.on('log', (level, ...details) => this.log.debug({ primus: level, details }, 'primus'))
-    primus.on('connection', (spark) => this.#connect(primus, spark, gate, environment))
+    primus.on('connection', (spark) => {
+      const handshake = gate.passed(spark.request)
+      if (handshake === undefined) {
+        // A transformer that hides the request it connected with: nothing vouches for this socket.
+        this.log.warn({ spark: spark.id }, 'fastify-actionhero-ws: closing a connection whose handshake was not seen')
+        spark.end()
+        return
+      }
+      this.#connect(primus, spark, handshake, environment)
+    })
     primus.on('disconnection', (spark) => this.#disconnect(spark))
     this.#primus = primus
+    return gate
   }
 
   /**
@@ -183,9 +192,9 @@ export class ActionheroWs implements ServerContext {
     await this.#redis?.close()
   }
 
-  #connect (primus: PrimusServer, spark: Spark, gate: HandshakeGate, environment: ConnectionEnvironment): void {
+  #connect (primus: PrimusServer, spark: Spark, handshake: Handshake, environment: ConnectionEnvironment): void {
     const socket = directSocket(primus, spark)
-    const connection = new Connection(spark, socket, gate.passed(spark.request), environment)
+    const connection = new Connection(spark, socket, handshake, environment)
     this.connections.set(connection.id, connection)
     if (connection.fingerprint !== null) {
       let visitor = this.#byFingerprint.get(connection.fingerprint)

@@ -1,8 +1,10 @@
 /**
- * The browser client file: written at every boot into publicDir, and served at publicPrefix.
+ * The browser client file: written at every boot into a folder of the plugin's own (or `clientDir`),
+ * and served at publicPrefix beside the public folder.
  */
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
@@ -18,8 +20,9 @@ async function publicFolder (t: TestContext): Promise<string> {
   return folder
 }
 
-function startWithClient (t: TestContext, publicDir: string, options: ActionheroWsOptions = {}): ReturnType<typeof startApp> {
-  return startApp(t, { clientJsName: 'actionheroClient', publicDir, ...options })
+/** An app that writes its client into `clientDir`, where the test reads it. */
+function startWithClient (t: TestContext, clientDir: string, options: ActionheroWsOptions = {}): ReturnType<typeof startApp> {
+  return startApp(t, { clientJsName: 'actionheroClient', clientDir, ...options })
 }
 
 /** Runs a generated file as a page would, and gives the defaults of its ActionheroClient and Primus's pathname. */
@@ -39,10 +42,10 @@ function defaultsIn (source: string, origin: string): Record<string, unknown> {
   return pageOf(source, origin).defaults
 }
 
-test('at boot, <publicDir>/javascript/actionheroClient.js and .min.js: the Primus library, the client, and its defaults', async (t) => {
-  const publicDir = await publicFolder(t)
-  await startWithClient(t, publicDir)
-  const folder = join(publicDir, 'javascript')
+test('at boot, <clientDir>/javascript/actionheroClient.js and .min.js: the Primus library, the client, and its defaults', async (t) => {
+  const clientDir = await publicFolder(t)
+  await startWithClient(t, clientDir)
+  const folder = join(clientDir, 'javascript')
   assert.deepEqual((await readdir(folder)).sort(), ['actionheroClient.js', 'actionheroClient.min.js'])
   const full = await readFile(join(folder, 'actionheroClient.js'), 'utf8')
   const minified = await readFile(join(folder, 'actionheroClient.min.js'), 'utf8')
@@ -80,7 +83,7 @@ test('clientUrl, apiPath, client, server.pathname, clientJsPath and clientJsName
 test('served at publicPrefix, to be revalidated rather than cached: it changes at every boot', async (t) => {
   const publicDir = await publicFolder(t)
   await writeFile(join(publicDir, 'page.html'), '<p>hi</p>')
-  const { app } = await startWithClient(t, publicDir)
+  const { app } = await startWithClient(t, publicDir, { publicDir })
   const response = await app.inject('/public/javascript/actionheroClient.js')
   assert.equal(response.statusCode, 200)
   assert.match(String(response.headers['content-type']), /^(application|text)\/javascript/)
@@ -99,11 +102,11 @@ test('served at publicPrefix, to be revalidated rather than cached: it changes a
 })
 
 test('every boot writes the file again, with the Primus plugins added after register', async (t) => {
-  const publicDir = await publicFolder(t)
-  const file = join(publicDir, 'javascript', 'actionheroClient.js')
-  await mkdir(join(publicDir, 'javascript'))
+  const clientDir = await publicFolder(t)
+  const file = join(clientDir, 'javascript', 'actionheroClient.js')
+  await mkdir(join(clientDir, 'javascript'))
   await writeFile(file, 'stale')
-  await startApp(t, { clientJsName: 'actionheroClient', publicDir }, {
+  await startApp(t, { clientJsName: 'actionheroClient', clientDir }, {
     setup: (app) => {
       // Primus writes a plugin's client into the file by its source: a function expression, not a method.
       app.actionheroWs.primus.plugin('marker', { server: function server () {}, client: function client () { return 'a plugin added after register' } })
@@ -112,8 +115,8 @@ test('every boot writes the file again, with the Primus plugins added after regi
   const source = await readFile(file, 'utf8')
   assert.notEqual(source, 'stale')
   assert.match(source, /a plugin added after register/)
-  assert.match(await readFile(join(publicDir, 'javascript', 'actionheroClient.min.js'), 'utf8'), /a plugin added after register/)
-  assert.deepEqual((await readdir(join(publicDir, 'javascript'))).sort(), ['actionheroClient.js', 'actionheroClient.min.js'], 'no temporary file is left')
+  assert.match(await readFile(join(clientDir, 'javascript', 'actionheroClient.min.js'), 'utf8'), /a plugin added after register/)
+  assert.deepEqual((await readdir(join(clientDir, 'javascript'))).sort(), ['actionheroClient.js', 'actionheroClient.min.js'], 'no temporary file is left')
 })
 
 test('clientJsName: null writes nothing', async (t) => {
@@ -123,11 +126,11 @@ test('clientJsName: null writes nothing', async (t) => {
 })
 
 test('a client that cannot be written fails the boot with FST_AHWS_CLIENT_GENERATION', async (t) => {
-  const publicDir = await publicFolder(t)
-  await writeFile(join(publicDir, 'javascript'), 'a file where the folder should be')
+  const clientDir = await publicFolder(t)
+  await writeFile(join(clientDir, 'javascript'), 'a file where the folder should be')
   const app = Fastify()
   t.after(() => app.close())
-  await app.register(actionheroWs, { publicDir })
+  await app.register(actionheroWs, { clientDir })
   await assert.rejects(async () => { await app.ready() }, (error: Error) => {
     assert.ok(error instanceof ClientGenerationError)
     assert.equal((error as { code?: string }).code, 'FST_AHWS_CLIENT_GENERATION')
@@ -159,15 +162,15 @@ test('client.ping and client.pong, removed in Primus 8, are refused at register'
 })
 
 test('the .min.js minifies the Primus library too, and a boot with the same inputs keeps the file as it is', async (t) => {
-  const publicDir = await publicFolder(t)
-  const folder = join(publicDir, 'javascript')
-  const first = await startWithClient(t, publicDir)
+  const clientDir = await publicFolder(t)
+  const folder = join(clientDir, 'javascript')
+  const first = await startWithClient(t, clientDir)
   const full = await readFile(join(folder, 'actionheroClient.js'), 'utf8')
   const minified = await readFile(join(folder, 'actionheroClient.min.js'), 'utf8')
   assert.ok(minified.length < full.length / 2, `${minified.length} bytes minified, ${full.length} in full`)
   const { mtimeMs } = await stat(join(folder, 'actionheroClient.min.js'))
   await first.app.close()
-  await startWithClient(t, publicDir)
+  await startWithClient(t, clientDir)
   assert.equal((await stat(join(folder, 'actionheroClient.min.js'))).mtimeMs, mtimeMs)
   assert.equal(await readFile(join(folder, 'actionheroClient.min.js'), 'utf8'), minified)
 })
@@ -179,4 +182,78 @@ test('a Primus plugin whose client is not valid JavaScript fails the boot, sayin
   await app.register(actionheroWs, { publicDir })
   app.actionheroWs.primus.plugin('method', { server () {}, client () {} })
   await assert.rejects(async () => { await app.ready() }, /is a Primus plugin's client a method instead of a function\?/)
+})
+
+test('by default the client goes to a folder of the plugin\'s own, served beside publicDir and removed at close', async (t) => {
+  const publicDir = await publicFolder(t)
+  await writeFile(join(publicDir, 'page.html'), '<p>hi</p>')
+  const { app } = await startApp(t, { clientJsName: 'actionheroClient', publicDir })
+  const response = await app.inject('/public/javascript/actionheroClient.js')
+  assert.equal(response.statusCode, 200)
+  assert.match(response.body, /^\/\* Generated by fastify-actionhero-ws at boot/)
+  assert.equal((await app.inject('/public/page.html')).body, '<p>hi</p>')
+  assert.deepEqual(await readdir(publicDir), ['page.html'], 'nothing is written into the app\'s public folder')
+  const owned = (await readdir(tmpdir())).filter((name) => name.startsWith('fastify-actionhero-ws-'))
+  await app.close()
+  const left = (await readdir(tmpdir())).filter((name) => name.startsWith('fastify-actionhero-ws-'))
+  assert.equal(left.length, owned.length - 1, 'the folder is removed at close')
+})
+
+test('without a public folder the client is served all the same, and nothing is logged above info', async (t) => {
+  const lines: Array<{ level: number, msg: string }> = []
+  const { app } = await startApp(t, { clientJsName: 'actionheroClient', publicDir: join(tmpdir(), 'ahws-no-such-folder') }, {
+    fastify: { logger: { level: 'info', stream: { write: (line: string) => { lines.push(JSON.parse(line) as { level: number, msg: string }) } } } }
+  })
+  assert.equal((await app.inject('/public/javascript/actionheroClient.min.js')).statusCode, 200)
+  assert.deepEqual(lines.filter((line) => line.level > 30).map((line) => line.msg), [])
+})
+
+test('under a prefix, the .min.js still gets the prebuilt minified Primus library, with the prefixed pathname', async (t) => {
+  const clientDir = await publicFolder(t)
+  const { app } = await startApp(t, { clientJsName: 'actionheroClient', clientDir, server: { pathname: '/rt' }, prefix: '/chat' })
+  const minified = await readFile(join(clientDir, 'javascript', 'actionheroClient.min.js'), 'utf8')
+  const full = await readFile(join(clientDir, 'javascript', 'actionheroClient.js'), 'utf8')
+  assert.ok(minified.length < full.length / 2, `${minified.length} bytes minified, ${full.length} in full`)
+  for (const source of [full, minified]) {
+    const page = pageOf(source, 'https://chat.example.com')
+    assert.equal(page.pathname, '/chat/rt')
+    assert.equal(page.defaults.apiPath, '/chat/api')
+  }
+  assert.equal((await app.inject('/chat/public/javascript/actionheroClient.min.js')).body, minified)
+})
+
+test('a read-only working directory boots, and nothing is written into it', { timeout: 30_000 }, async (t) => {
+  const cwd = await mkdtemp(join(tmpdir(), 'ahws-read-only-'))
+  t.after(async () => {
+    await chmod(join(cwd, 'public'), 0o755)
+    await chmod(cwd, 0o755)
+    await rm(cwd, { recursive: true, force: true })
+  })
+  await mkdir(join(cwd, 'public'))
+  await writeFile(join(cwd, 'public', 'page.html'), '<p>read only</p>')
+  await chmod(join(cwd, 'public'), 0o555)
+  await chmod(cwd, 0o555)
+  const entry = new URL('../dist/lib/index.js', import.meta.url)
+  const fastifyEntry = import.meta.resolve('fastify')
+  const script = `
+    const { default: Fastify } = await import(${JSON.stringify(fastifyEntry)})
+    const { default: actionheroWs } = await import(${JSON.stringify(entry.href)})
+    const app = Fastify()
+    await app.register(actionheroWs)
+    await app.ready()
+    const client = await app.inject('/public/javascript/actionheroClient.js')
+    const page = await app.inject('/public/page.html')
+    await app.close()
+    console.log(JSON.stringify({ client: client.statusCode, page: page.body }))`
+  // root writes anywhere: the app runs as nobody then, for whom the folder is read-only.
+  const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd, ...asNobody, env: { ...process.env, TMPDIR: tmpdir() } })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += String(chunk) })
+  child.stderr.on('data', (chunk: Buffer) => { output += String(chunk) })
+  const code = await new Promise((resolve) => child.once('close', resolve))
+  assert.equal(code, 0, output)
+  assert.deepEqual(JSON.parse(output.trim().split('\n').at(-1) ?? ''), { client: 200, page: '<p>read only</p>' })
+  assert.deepEqual((await readdir(cwd)).sort(), ['public'])
+  assert.deepEqual(await readdir(join(cwd, 'public')), ['page.html'])
 })

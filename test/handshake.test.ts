@@ -1,8 +1,16 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import fastifyCookie from '@fastify/cookie'
+import fastifySession from '@fastify/session'
 import WebSocket from 'ws'
 import type { HandshakeRequest } from '../lib/index.js'
-import { sleep, startApp, TestClient } from './helpers.js'
+import { sleep, startApp, TestClient, waitFor } from './helpers.js'
+
+declare module 'fastify' {
+  interface Session {
+    user?: string
+  }
+}
 
 interface Refusal { statusCode: number, body: string }
 
@@ -45,7 +53,7 @@ test('allowedOrigins adds origins; "*" allows any', async (t) => {
   assert.equal(await handshake(any.url, { origin: 'https://anyone.example' }), 'open')
 })
 
-test('authorize sees cookies, headers, query and ip; throwing refuses with 401', async (t) => {
+test('authorize gets the Fastify request: headers, query, ip, fingerprint; throwing refuses with 401', async (t) => {
   const seen: HandshakeRequest[] = []
   const { app, url } = await startApp(t, {
     authorize: async (request) => {
@@ -62,8 +70,9 @@ test('authorize sees cookies, headers, query and ip; throwing refuses with 401',
   const { data } = await client.request({ event: 'detailsView' }) as { data: { id: string } }
   const request = seen.at(-1)
   assert.ok(request)
-  assert.equal(request.cookies.sessionID, 'fp1')
+  assert.equal(request.headers.cookie, 'sessionID=fp1')
   assert.equal(request.fingerprint, 'fp1')
+  assert.equal(typeof request.id, 'string', 'a Fastify request, with its id')
   assert.equal(request.headers['x-app'], 'demo')
   assert.equal(request.query.token, 'letmein')
   assert.equal(request.ip, '127.0.0.1')
@@ -82,4 +91,98 @@ test('authorize may refuse with its own 4xx status; anything else thrown is a 40
   assert.deepEqual(await handshake(url, {}, '/primus?mode=forbidden'), { statusCode: 403, body: '{"error":"banned"}' })
   assert.deepEqual(await handshake(url, {}, '/primus?mode=server'), { statusCode: 401, body: '{"error":"db down"}' })
   assert.deepEqual(await handshake(url, {}, '/primus?mode=string'), { statusCode: 401, body: '{"error":"unauthorized"}' })
+})
+
+test('the app\'s hooks run on the handshake: one that replies refuses it, one that throws answers with Fastify\'s error handling', async (t) => {
+  const seen: string[] = []
+  let connects = 0
+  const { url } = await startApp(t, {}, {
+    setup: (app) => {
+      app.actionheroWs.addHook('onConnect', () => { connects++ })
+      app.addHook('onRequest', async (request, reply) => {
+        seen.push(`${request.method} ${request.url}`)
+        if (request.headers['x-key'] === 'none') return reply.code(401).send({ error: 'no key' })
+        if (request.headers['x-key'] === 'boom') throw Object.assign(new Error('rate limited'), { statusCode: 429 })
+      })
+    }
+  })
+  assert.deepEqual(await handshake(url, { 'x-key': 'none' }), { statusCode: 401, body: '{"error":"no key"}' })
+  const thrown = await handshake(url, { 'x-key': 'boom' }) as Refusal
+  assert.equal(thrown.statusCode, 429)
+  assert.equal(JSON.parse(thrown.body).message, 'rate limited')
+  assert.equal(await handshake(url, { 'x-key': 'ok' }), 'open')
+  assert.deepEqual(seen, ['GET /primus', 'GET /primus', 'GET /primus'])
+  await waitFor(() => connects === 1)
+  assert.equal(connects, 1, 'only the handshake the hook let through became a connection')
+})
+
+test('authorize sees the app\'s request decorations, set by its hooks', async (t) => {
+  const { app, url } = await startApp(t, {
+    authorize: (request) => {
+      const { user } = request as typeof request & { user: string | null }
+      if (user === null) throw new Error('who are you?')
+      return { user }
+    }
+  }, {
+    setup: (app) => {
+      app.decorateRequest('user', null)
+      app.addHook('preHandler', async (request) => {
+        (request as typeof request & { user: string | null }).user = request.headers.authorization === 'Bearer ada' ? 'ada' : null
+      })
+    }
+  })
+  assert.deepEqual(await handshake(url), { statusCode: 401, body: '{"error":"who are you?"}' })
+  const client = await TestClient.connect(t, url, { transport: { headers: { authorization: 'Bearer ada' } } })
+  const { data } = await client.request({ event: 'detailsView' }) as { data: { id: string } }
+  assert.deepEqual(app.actionheroWs.connections.get(data.id)?.auth, { user: 'ada' })
+})
+
+test('a refused handshake is logged with its reason', async (t) => {
+  const lines: Array<Record<string, unknown>> = []
+  const { url } = await startApp(t, { authorize: () => { throw new Error('bad token') } }, {
+    fastify: { logger: { level: 'info', stream: { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } } } }
+  })
+  assert.equal((await handshake(url) as Refusal).statusCode, 401)
+  assert.equal((await handshake(url, { origin: 'https://evil.example' }) as Refusal).statusCode, 403)
+  const refusals = lines.filter((line) => line.msg === 'fastify-actionhero-ws: handshake refused')
+  assert.deepEqual(refusals.map(({ reason, statusCode }) => ({ reason, statusCode })), [
+    { reason: 'bad token', statusCode: 401 },
+    { reason: 'origin not allowed', statusCode: 403 }
+  ])
+})
+
+test('remoteIP follows the app\'s trustProxy', async (t) => {
+  const { app, url } = await startApp(t, {}, { fastify: { trustProxy: '127.0.0.1' } })
+  const client = await TestClient.connect(t, url, { transport: { headers: { 'x-forwarded-for': '203.0.113.7' } } })
+  const { data } = await client.request({ event: 'detailsView' }) as { data: { id: string, remoteIP: string } }
+  assert.equal(data.remoteIP, '203.0.113.7')
+  assert.equal(app.actionheroWs.connections.get(data.id)?.handshake.ip, '203.0.113.7')
+})
+
+test('authorize reads a session that @fastify/session set on a login route', { timeout: 30_000 }, async (t) => {
+  const { app, url } = await startApp(t, {
+    fingerprint: { cookieKey: 'visitor' },
+    authorize: (request) => {
+      const user = request.session.get('user')
+      if (user === undefined) throw Object.assign(new Error('log in first'), { statusCode: 403 })
+      return { user }
+    }
+  }, {
+    setup: async (app) => {
+      await app.register(fastifyCookie)
+      await app.register(fastifySession, { secret: 'a secret of at least thirty-two characters', cookie: { secure: false } })
+      app.post('/login', async (request) => {
+        request.session.set('user', 'ada')
+        return { ok: true }
+      })
+    }
+  })
+  assert.deepEqual(await handshake(url), { statusCode: 403, body: '{"error":"log in first"}' })
+  const login = await fetch(`${url}/login`, { method: 'POST' })
+  const cookie = login.headers.getSetCookie().map((line) => line.split(';')[0]).join('; ')
+  assert.match(cookie, /sessionId=/)
+  const client = await TestClient.connect(t, url, { transport: { headers: { cookie } } })
+  const { data } = await client.request({ event: 'detailsView' }) as { data: { id: string, fingerprint: string } }
+  assert.deepEqual(app.actionheroWs.connections.get(data.id)?.auth, { user: 'ada' })
+  assert.equal(data.fingerprint, cookie.match(/visitor=([^;]+)/)?.[1], 'the fingerprint cookie came with the login answer too')
 })

@@ -5,12 +5,14 @@ import Fastify from 'fastify'
 import actionheroWs from '../lib/index.js'
 import { resolveOptions } from '../lib/options.js'
 
-test('every option has the default of DESIGN.md', () => {
+test('every option has the default of docs/DESIGN.md', () => {
   const options = resolveOptions(undefined, '/srv/app')
   assert.deepEqual({ ...options, allowedOrigins: [...(options.allowedOrigins as Set<string>)] }, {
     enabled: true,
+    prefix: '',
     clientUrl: 'window.location.origin',
     publicDir: '/srv/app/public',
+    clientDir: null,
     publicPrefix: '/public/',
     clientJsPath: 'javascript/',
     clientJsName: 'actionheroClient',
@@ -139,4 +141,32 @@ test('Fastify\'s own register options are accepted', async () => {
   await app.register(actionheroWs, { clientJsName: null, logLevel: 'warn' } as never)
   assert.ok(app.actionheroWs)
   await app.close()
+})
+
+test('fingerprint.cookie attributes are checked at register, not at every request', async (t) => {
+  const cases: Array<[Record<string, unknown>, RegExp]> = [
+    [{ sameSite: 'sometimes' }, /^"fingerprint.cookie" option is refused: option sameSite is invalid/],
+    [{ domain: 'not a domain' }, /^"fingerprint.cookie" option is refused: option domain is invalid/],
+    [{ maxAge: 1.5 }, /^"fingerprint.cookie" option is refused: option maxAge is invalid/],
+    [{ secure: 'yes' }, /^"fingerprint.cookie.secure" option must be a boolean or "auto"/],
+    [{ signed: true }, /^"fingerprint.cookie.signed" option is not a cookie attribute/]
+  ]
+  for (const [cookie, message] of cases) {
+    const app = Fastify()
+    t.after(() => app.close())
+    await assert.rejects(async () => { await app.register(actionheroWs, { clientJsName: null, fingerprint: { cookie } as never }) },
+      (error: Error & { code?: string }) => error.code === 'FST_AHWS_INVALID_OPTION' && message.test(error.message))
+  }
+  const app = Fastify()
+  t.after(() => app.close())
+  await app.register(actionheroWs, { clientJsName: null, fingerprint: { cookie: { maxAge: 3600, sameSite: 'strict', domain: 'example.com' } } })
+  const response = await app.inject('/anything')
+  assert.match(String(response.headers['set-cookie']), /^sessionID=[0-9a-f]{32}; Max-Age=3600; Domain=example.com; Path=\/; HttpOnly; SameSite=Strict$/)
+})
+
+test('prefix and clientDir are read like the other paths', () => {
+  assert.equal(resolveOptions({ prefix: '/chat/' }).prefix, '/chat')
+  assert.equal(resolveOptions({ prefix: '/' }).prefix, '')
+  assert.equal(resolveOptions({ clientDir: 'build/client' }, '/srv/app').clientDir, '/srv/app/build/client')
+  assert.throws(() => resolveOptions({ prefix: 'chat' }), /"prefix" option must start with "\/"/)
 })

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { test } from 'node:test'
 import Fastify from 'fastify'
+import WebSocket from 'ws'
 import actionheroWs, { actionheroWs as named } from '../lib/index.js'
 import { startApp, TestClient } from './helpers.js'
 
@@ -17,7 +18,7 @@ test('the plugin is exported as default, by name, and registered under its name'
   assert.ok(app.hasRequestDecorator('fingerprint'))
 })
 
-test('Fastify routes, hooks, 404s and inject keep working beside Primus', async (t) => {
+test('Fastify routes, hooks, 404s and inject keep working beside the socket, whose requests are Fastify requests too', async (t) => {
   const hooked: string[] = []
   const { app, url } = await startApp(t, {}, {
     setup: (app) => {
@@ -33,14 +34,26 @@ test('Fastify routes, hooks, 404s and inject keep working beside Primus', async 
   assert.deepEqual((await app.inject('/hello')).json(), { hello: 'world' })
   assert.deepEqual(hooked, ['/hello', '/echo', '/missing', '/hello'])
 
-  // Primus answers its own paths; Fastify never sees them.
+  // Primus's library and the socket's handshake go through Fastify: its hooks see them.
   const library = await fetch(`${url}/primus/primus.js`)
   assert.equal(library.status, 200)
+  assert.match(library.headers.get('content-type') ?? '', /^text\/javascript/)
   assert.match(await library.text(), /Primus/)
-  assert.ok(!hooked.includes('/primus/primus.js'))
+  assert.equal((await app.inject('/primus/primus.js')).statusCode, 200, 'inject reaches it too')
   const client = await TestClient.connect(t, url)
   assert.equal((await client.request({ event: 'detailsView' })).status, 'OK')
-  assert.ok(!hooked.some((path) => path.startsWith('/primus')))
+  assert.ok(hooked.includes('/primus/primus.js'))
+  assert.ok(hooked.some((path) => /^\/primus\?/.test(path)), `the handshake was hooked: ${hooked.join(', ')}`)
+})
+
+test('upgrades on other paths are not the plugin\'s: with nobody else to take them, they are closed', async (t) => {
+  const { url } = await startApp(t)
+  const outcome = await new Promise((resolve) => {
+    const socket = new WebSocket(`${url.replace('http', 'ws')}/elsewhere`)
+    socket.once('open', () => resolve('open'))
+    socket.once('error', (error) => resolve(error.message))
+  })
+  assert.match(String(outcome), /socket hang up|ECONNRESET/)
 })
 
 test('server.pathname moves the socket endpoint', async (t) => {

@@ -13,12 +13,25 @@ import actionheroWs, {
 
 const app = Fastify()
 
-test('register takes the options of DESIGN.md and refuses wrong ones', async () => {
+test('register takes the options of docs/DESIGN.md and refuses wrong ones', async () => {
   expect(app.register(actionheroWs, { rooms: ['lobby'], simultaneousActions: 3, apiPath: false })).type.not.toRaiseError()
   expect(app.register(actionheroWs, { welcomeMessage: false, clientJsName: null, allowedOrigins: '*' })).type.not.toRaiseError()
-  expect(app.register(actionheroWs, { authorize: async (request: HandshakeRequest) => request.cookies.token })).type.not.toRaiseError()
+  expect(app.register(actionheroWs, { authorize: async (request: HandshakeRequest) => request.query.token })).type.not.toRaiseError()
+  expect(app.register(actionheroWs, { prefix: '/chat', clientDir: 'build/client', fingerprint: { cookie: { secure: 'auto', maxAge: 60 } } })).type.not.toRaiseError()
+  expect(app.register(actionheroWs, { fingerprint: { cookie: { signed: true } } })).type.toRaiseError()
   expect(app.register(actionheroWs, { simultaneousActions: 'five' })).type.toRaiseError()
   expect(app.register(actionheroWs, { welcomeMessage: true })).type.toRaiseError()
+})
+
+test('authorize gets the Fastify request, with the app\'s decorations', () => {
+  app.register(actionheroWs, {
+    authorize: (request) => {
+      expect(request.fingerprint).type.toBe<string | null>()
+      expect(request.ip).type.toBe<string>()
+      expect(request.query.token).type.toBe<string | string[] | undefined>()
+      expect(request.log.info).type.not.toBe<never>()
+    }
+  })
 })
 
 test('app.actionheroWs is typed', () => {

@@ -1,0 +1,118 @@
+/**
+ * The socket's way in, through Fastify. Routes under Primus's pathname take its HTTP requests
+ * (long-polling transformers, `/spec`) and its upgrades, so that the app's hooks (sessions, auth, rate
+ * limits, logging) run on every handshake and a hook that replies refuses it; then the gate
+ * (handshake.ts) decides, and Primus gets the request. Primus's client library has a route of its own.
+ *
+ * Upgrades reach routes the way @fastify/websocket sends them: through `fastify.routing`. Only the
+ * upgrades of our pathname are ours; when @fastify/websocket is there, it routes every upgrade itself
+ * and we leave ours to it, so that each handshake is routed once.
+ */
+import { ServerResponse, type IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import type { FastifyPluginAsync, FastifyReply, RouteHandlerMethod } from 'fastify'
+import type { HandshakeGate, HandshakeRequest } from './handshake.js'
+import type { PrimusServer } from './primus.js'
+
+export interface SocketRouteOptions {
+  primus: PrimusServer
+  gate: HandshakeGate
+  /** `server.pathname`, under this context's prefix. */
+  pathname: string
+}
+
+/** Marks the plugin's socket routes in their route config (`request.routeOptions.config`). */
+export const SOCKET_ROUTE = 'actionheroWsSocket'
+
+interface Upgrade {
+  readonly socket: Duplex
+  readonly head: Buffer
+  /** Handed to Primus already: an upgrade routed a second time is not handed again. */
+  taken: boolean
+}
+
+/** Routes and the `upgrade` listener of one Primus server; registered in a context of its own. */
+export const socketRoute: FastifyPluginAsync<SocketRouteOptions> = async (fastify, { primus, gate, pathname }) => {
+  const fullPath = `${fastify.prefix}${pathname}`
+  const upgrades = new WeakMap<IncomingMessage, Upgrade>()
+  let library: string | undefined
+
+  async function handleSocket (request: HandshakeRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    const upgrade = upgrades.get(request.raw)
+    if (upgrade?.taken === true) return reply.hijack()
+    const refused = await gate.check(request)
+    if (refused !== null) {
+      request.log.info({ reason: refused.message, statusCode: refused.statusCode }, 'fastify-actionhero-ws: handshake refused')
+      return reply.code(refused.statusCode).send({ error: refused.message })
+    }
+    reply.hijack()
+    const server = primus.server
+    if (upgrade === undefined) {
+      if (server === null) reply.raw.writeHead(503).end()
+      else server.emit('request', request.raw, reply.raw)
+      return undefined
+    }
+    upgrade.taken = true
+    upgrade.socket.removeListener('error', destroySocket)
+    if (server === null) upgrade.socket.destroy()
+    else server.emit('upgrade', request.raw, upgrade.socket, upgrade.head)
+    return undefined
+  }
+
+  const serveLibrary: RouteHandlerMethod = async (_request, reply) => {
+    // Built on first use, as Primus does, so that it includes the Primus plugins added after register.
+    library ??= primus.library()
+    return reply.type('text/javascript; charset=utf-8').send(library)
+  }
+
+  // Bodies (long-polling POSTs) are the transformer's to read: no parser of Fastify's may consume them.
+  fastify.removeAllContentTypeParsers()
+  fastify.addContentTypeParser('*', (_request, _payload, done) => { done(null) })
+  // @fastify/websocket, registered before this plugin, wraps the handler of every later route to
+  // upgrade with its own server: the routes of this context keep their own handlers.
+  const handlers: Record<string, RouteHandlerMethod> = { socket: handleSocket as RouteHandlerMethod, library: serveLibrary }
+  fastify.addHook('onRoute', (route) => {
+    const kind = (route.config as Record<string, unknown> | undefined)?.[SOCKET_ROUTE]
+    if (typeof kind === 'string' && handlers[kind] !== undefined) route.handler = handlers[kind]
+  })
+  fastify.get(`${pathname}/primus.js`, { config: { [SOCKET_ROUTE]: 'library' } }, serveLibrary)
+  for (const url of [pathname, `${pathname}/*`]) {
+    fastify.all(url, { config: { [SOCKET_ROUTE]: 'socket' } }, handleSocket as RouteHandlerMethod)
+  }
+
+  function onUpgrade (raw: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (!isUnder(raw.url, fullPath)) {
+      // Node destroys an upgrade that nobody listens to; now that this listener is here, do the same
+      // for the upgrades no other listener will take.
+      if (fastify.server.listenerCount('upgrade') === 1) socket.destroy()
+      return
+    }
+    upgrades.set(raw, { socket, head, taken: false })
+    if (fastify.hasDecorator('websocketServer')) return // @fastify/websocket routes it
+    // Node removes its own socket error listener before the upgrade event.
+    socket.on('error', destroySocket)
+    const response = new ServerResponse(raw)
+    response.assignSocket(socket as Socket)
+    // A hook or the gate answered: the socket was never upgraded, and is closed once the answer is out.
+    response.once('finish', () => socket.end())
+    fastify.routing(raw, response)
+  }
+  // First, so that the upgrade is recorded before any other listener routes it.
+  fastify.server.prependListener('upgrade', onUpgrade)
+  fastify.addHook('preClose', (done) => {
+    fastify.server.removeListener('upgrade', onUpgrade)
+    done()
+  })
+}
+
+function destroySocket (this: Duplex): void {
+  this.destroy()
+}
+
+/** Whether `url` is `path` or below it (`path/...`), with or without a query. */
+function isUnder (url: string | undefined, path: string): boolean {
+  if (url === undefined || !url.startsWith(path)) return false
+  const next = url.charAt(path.length)
+  return next === '' || next === '/' || next === '?'
+}
