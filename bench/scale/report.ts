@@ -73,7 +73,8 @@ export function renderScale (run: ScaleRun): string {
       'server c mod N, so every server gets an equal share from every load process.',
     '- Handshakes: the population opens from nothing; handshakes per second is the population over the time until every ' +
       'load process has all its connections open, and the server CPU per handshake is all servers\' CPU in that time over ' +
-      'the population.',
+      'the population. On a machine this small the load processes share the cores with the servers and may set the ' +
+      'pace: the server CPU per handshake is then the figure to compare servers by.',
     '- Memory: all servers\' RSS and V8 heap after a full GC with the population open, less the same before the first ' +
       'connection, over the population (KB of 1,024 bytes).',
     `- Idle CPU: all servers' CPU over ${seconds(settings.idleWindowMs)} with every connection idle but for the target's ` +
