@@ -23,8 +23,8 @@ const MAX_SOURCE_HOST = 254
 
 /**
  * Hands out source addresses so that a population never connects from an address the previous ones
- * used: a closed client socket keeps its port in TIME_WAIT for a minute, and a population of 19,500
- * after another on the same address would find too few of its 28,000 ephemeral ports free.
+ * used: their closed sockets keep their ports in TIME_WAIT for a minute, and a population of 19,500
+ * must not depend on the kernel's rules for reusing those among some 28,000 ephemeral ports.
  */
 export class SourceAddresses {
   #next = FIRST_SOURCE_HOST

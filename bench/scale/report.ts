@@ -73,17 +73,18 @@ export function renderScale (run: ScaleRun): string {
       'server c mod N, so every server gets an equal share from every load process.',
     '- Handshakes: the population opens from nothing; handshakes per second is the population over the time until every ' +
       'load process has all its connections open, and the server CPU per handshake is all servers\' CPU in that time over ' +
-      'the population.',
+      'the population. On a machine this small the load processes share the cores with the servers and may set the ' +
+      'pace: the server CPU per handshake is then the figure to compare servers by.',
     '- Memory: all servers\' RSS and V8 heap after a full GC with the population open, less the same before the first ' +
       'connection, over the population (KB of 1,024 bytes).',
     `- Idle CPU: all servers' CPU over ${seconds(settings.idleWindowMs)} with every connection idle but for the target's ` +
       'default heartbeat (Primus, and so the plugin: a ping every 30 s from one timer; Socket.IO: a ping every 25 s per ' +
       'socket; raw `ws`: none, so its figure is the floor of an idle process), as a share of one core, then per 10,000 ' +
-      `connections. Then the event-loop delay (\`perf_hooks.monitorEventLoopDelay\`, 10 ms resolution) over ${seconds(settings.eventLoopWindowMs)}: ` +
-      'the monitor\'s timer costs about 0.4% of a core of its own, so it is off during the CPU window. Across processes the ' +
-      'p99 is the worst server\'s.',
-    `- Say: every connection joins the room; the first connection of the first load process says, after one warm-up ${settings.broadcasts} ` +
-      'times; the time runs from the say until the last member of every load process has it, on the machine\'s clock ' +
+      'connections. Then the event-loop delay (`perf_hooks.monitorEventLoopDelay`, how much later than its 10 ms tick each ' +
+      `tick ran) over ${seconds(settings.eventLoopWindowMs)}: the monitor's timer costs about 0.4% of a core of its own, so it is ` +
+      'off during the CPU window. Across processes the p99 is the worst server\'s.',
+    '- Say: every connection joins the room; the first connection that opened in the first load process says ' +
+      `${settings.broadcasts} times after one warm-up; the time runs from the say until the last member of every load process has it, on the machine's clock ` +
       '(`performance.timeOrigin + performance.now()`, the same in every process), median of the says. The server CPU per say ' +
       'is all servers\' CPU over the says, per say, and per member (the population less the sender).',
     `- Memory per connection and broadcast CPU per member are "flat" when their largest value from ${formatNumber(FLAT_FROM)} ` +
