@@ -127,7 +127,7 @@ export const MAX_ROOM_NAME_LENGTH = 256
  * with Primus). `uws` is not here: its package was withdrawn by its authors, and its last release
  * ships binaries only for Node.js versions long out of support.
  */
-export const TRANSFORMER_PACKAGES: Readonly<Record<string, string>> = {
+const TRANSFORMER_PACKAGES: Readonly<Record<string, string>> = {
   websockets: 'ws',
   'engine.io': 'engine.io',
   sockjs: 'sockjs',
