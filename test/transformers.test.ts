@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { after, before, describe, test, type TestContext } from 'node:test'
 import Fastify from 'fastify'
 import type { Browser } from 'playwright-core'
+import { ActionheroClient as NodeClient } from '../lib/client/node.js'
 import actionheroWs, { defineAction, type ActionheroWsOptions } from '../lib/index.js'
 import { launchChromium, openPage, skipWithoutChromium } from './fixtures/client/chromium.js'
 import { testPage } from './fixtures/client/page.js'
@@ -105,6 +106,19 @@ describe('transformers in Chromium', { skip: skipWithoutChromium }, () => {
       assert.deepEqual(await ada.page.evaluate(() => client.rooms), ['defaultRoom'])
       assert.deepEqual([...ada.errors, ...grace.errors], [])
     })
+  }
+})
+
+test('the Node.js client speaks every transformer through the server\'s primus.Socket', { timeout: 60_000 }, async (t) => {
+  for (const { transformer } of TRANSFORMERS.filter(({ noWebSocket }) => noWebSocket !== true)) {
+    const { app, url } = await startApp(t, { actions: [add], server: { transformer } })
+    const client = new NodeClient({ url, Primus: app.actionheroWs.primus.Socket })
+    t.after(() => client.disconnect())
+    const details = await client.connect()
+    assert.ok(app.actionheroWs.connections.has(details.data?.id ?? ''), transformer)
+    assert.equal((await client.action<{ sum: number }>('add', { a: 2, b: 3 })).sum, 5, transformer)
+    assert.equal((await client.roomAdd('defaultRoom')).data, true, transformer)
+    client.disconnect()
   }
 })
 
