@@ -124,8 +124,8 @@ export const MAX_ROOM_NAME_LENGTH = 256
 
 /**
  * Primus 8's transformers and the package each needs on the server (the page's client library ships
- * with Primus). `uws` is not here: its package was withdrawn by its authors, and its last release
- * ships binaries only for Node.js versions long out of support.
+ * with Primus). `uws` is not here: its authors replaced the package with an empty one, and its last
+ * release ships binaries for Node.js 8 to 10 only.
  */
 const TRANSFORMER_PACKAGES: Readonly<Record<string, string>> = {
   websockets: 'ws',
@@ -247,7 +247,7 @@ function checkTransformer (transformer: unknown): void {
   if (typeof transformer !== 'string') throw new InvalidOptionError('server.transformer', 'must be a transformer name or a Primus transformer')
   const name = transformer.toLowerCase()
   if (name === 'uws') {
-    throw new InvalidOptionError('server.transformer', 'uws is not supported: its authors withdrew the uws package, and its last release ships binaries only for Node.js versions long out of support; use "websockets" (ws)')
+    throw new InvalidOptionError('server.transformer', 'uws is not supported: its authors replaced the uws package with an empty one (uws@200), and its last release (10.148.1) ships binaries for Node.js 8 to 10 only; use "websockets" (ws)')
   }
   const dependency = TRANSFORMER_PACKAGES[name]
   if (dependency === undefined) {

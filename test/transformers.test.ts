@@ -124,7 +124,7 @@ test('the Node.js client speaks every transformer through the server\'s primus.S
 
 test('uws, and a name Primus does not know, are refused at register with the reason', { timeout: 30_000 }, async () => {
   const refusals: Array<[string, RegExp]> = [
-    ['uws', /^"server\.transformer" option uws is not supported: its authors withdrew the uws package/],
+    ['uws', /^"server\.transformer" option uws is not supported: its authors replaced the uws package with an empty one/],
     ['socket.io', /^"server\.transformer" option must be one of "websockets", "engine\.io", "sockjs", "faye", "browserchannel"; got "socket\.io"$/]
   ]
   for (const [transformer, message] of refusals) {
