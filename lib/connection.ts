@@ -150,8 +150,13 @@ export class Connection {
     else this.#spark.request.socket.destroy()
   }
 
-  /** The TCP socket under the connection, for shutdown to wait on. @internal */
-  get rawSocket (): Spark['request']['socket'] {
-    return this.#spark.request.socket
+  /**
+   * The TCP socket under the connection, for shutdown to wait on: the handshake's, when it was a
+   * WebSocket upgrade. A long-polling handshake's socket is an HTTP keep-alive one that the connection
+   * does not own (Fastify closes it): null. @internal
+   */
+  get rawSocket (): Spark['request']['socket'] | null {
+    const { request } = this.#spark
+    return request.headers.upgrade?.toLowerCase() === 'websocket' ? request.socket : null
   }
 }

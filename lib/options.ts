@@ -2,6 +2,7 @@
  * The one place that reads the plugin's options: defaults, validation (a bad option fails `register`
  * with FST_AHWS_INVALID_OPTION naming it) and normalisation into `ResolvedOptions`.
  */
+import { createRequire } from 'node:module'
 import { isAbsolute, normalize, resolve } from 'node:path'
 import { serialize } from 'cookie'
 import type { ActionDefinition } from './actions.js'
@@ -155,6 +156,19 @@ export interface ResolvedOptions {
 
 export const MAX_ROOM_NAME_LENGTH = 256
 
+/**
+ * Primus 8's transformers and the package each needs on the server (the page's client library ships
+ * with Primus). `uws` is not here: its authors replaced the package with an empty one, and its last
+ * release ships binaries for Node.js 8 to 10 only.
+ */
+const TRANSFORMER_PACKAGES: Readonly<Record<string, string>> = {
+  websockets: 'ws',
+  'engine.io': 'engine.io',
+  sockjs: 'sockjs',
+  faye: 'faye-websocket',
+  browserchannel: 'browserchannel'
+}
+
 export const DEFAULT_SERVER_OPTIONS = { pathname: '/primus', transformer: 'websockets', parser: 'JSON', maxLength: 1024 * 1024 }
 const DEFAULT_COOKIE: FingerprintCookieOptions = { httpOnly: true, sameSite: 'lax', path: '/', secure: 'auto' }
 
@@ -271,7 +285,29 @@ function readServer (options: Record<string, unknown>): ResolvedOptions['server'
     throw new InvalidOptionError('server.pathname', 'must be a path starting with "/"')
   }
   if (!isPositiveInteger(server.maxLength)) throw new InvalidOptionError('server.maxLength', 'must be a positive integer (bytes)')
+  checkTransformer(server.transformer)
   return server
+}
+
+/** A transformer by name must be one of Primus 8's that works here, with its package installed; Primus checks a custom one. */
+function checkTransformer (transformer: unknown): void {
+  if (typeof transformer === 'function') return
+  if (typeof transformer !== 'string') throw new InvalidOptionError('server.transformer', 'must be a transformer name or a Primus transformer')
+  const name = transformer.toLowerCase()
+  if (name === 'uws') {
+    throw new InvalidOptionError('server.transformer', 'uws is not supported: its authors replaced the uws package with an empty one (uws@200), and its last release (10.148.1) ships binaries for Node.js 8 to 10 only; use "websockets" (ws)')
+  }
+  const dependency = TRANSFORMER_PACKAGES[name]
+  if (dependency === undefined) {
+    throw new InvalidOptionError('server.transformer', `must be one of ${Object.keys(TRANSFORMER_PACKAGES).map((known) => `"${known}"`).join(', ')}; got ${JSON.stringify(transformer)}`)
+  }
+  // Primus loads it from its own folder: look there.
+  const fromPrimus = createRequire(createRequire(import.meta.url).resolve('primus'))
+  try {
+    fromPrimus.resolve(dependency)
+  } catch {
+    throw new InvalidOptionError('server.transformer', `"${transformer}" needs the package "${dependency}": npm install ${dependency}`)
+  }
 }
 
 function readRedis (options: Record<string, unknown>): ResolvedOptions['redis'] {

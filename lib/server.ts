@@ -193,6 +193,9 @@ export class ActionheroWs implements ServerContext {
   }
 
   #connect (primus: PrimusServer, spark: Spark, handshake: Handshake, environment: ConnectionEnvironment): void {
+    // A client that reconnects while this server shuts down (long-polling transformers are back at
+    // once) must go on to the next server: Primus would tell one still here at the end not to reconnect.
+    if (this.lifecycle.closing) return spark.end(undefined, { reconnect: true })
     const socket = directSocket(primus, spark)
     const connection = new Connection(spark, socket, handshake, environment)
     this.connections.set(connection.id, connection)

@@ -13,7 +13,7 @@ export interface CloseOptions {
 }
 
 export async function closeConnections (connections: Connection[], { tellClientsToStop, timeout }: CloseOptions): Promise<void> {
-  const sockets = connections.map((connection) => connection.rawSocket)
+  const sockets = connections.flatMap((connection) => connection.rawSocket ?? [])
   for (const connection of connections) {
     if (tellClientsToStop) connection.destroy()
     else connection.drop()

@@ -230,7 +230,7 @@ test('a boot that fails after joining the cluster leaves it again', async (t) =>
   if (!await needRedis(t)) return
   const prefix = uniquePrefix()
   const app = Fastify()
-  app.register(actionheroWs, { clientJsName: null, redis: { url: SHARED_REDIS, prefix }, server: { transformer: 'carrier-pigeon' } })
+  app.register(actionheroWs, { clientJsName: null, redis: { url: SHARED_REDIS, prefix }, server: { parser: 'carrier-pigeon' } })
   await assert.rejects(async () => { await app.ready() }, /"server" option was refused by Primus/)
   await app.close()
   const keys = await keysUnder(SHARED_REDIS, prefix)

@@ -58,7 +58,7 @@ test('an abrupt disconnect during an action does not disturb the server', { time
   client.socket.write({ event: 'action', params: { action: 'slow' }, messageId: 1 })
   await waitFor(() => [...app.actionheroWs.connections.values()].some((connection) => connection.pendingActions === 1))
   const [connection] = app.actionheroWs.connections.values()
-  connection?.rawSocket.destroy()
+  connection?.rawSocket?.destroy()
   await waitFor(() => finished)
   await waitFor(() => app.actionheroWs.connections.size === 0)
   const next = await TestClient.connect(t, url)

@@ -131,7 +131,7 @@ test('nested options are checked and named with their path', () => {
 
 test('options Primus refuses fail register naming "server"', async () => {
   const app = Fastify()
-  app.register(actionheroWs, { clientJsName: null, server: { transformer: 'carrier-pigeon' } })
+  app.register(actionheroWs, { clientJsName: null, server: { parser: 'carrier-pigeon' } })
   await assert.rejects(async () => { await app.ready() }, /"server" option was refused by Primus/)
   await app.close()
 })

@@ -5,6 +5,7 @@ import actionheroWs, {
   type ActionConnection,
   type ActionheroWs,
   type ActionReply,
+  type BroadcastSender,
   type Connection,
   type HandshakeRequest,
   type VerbReply,
@@ -110,4 +111,19 @@ test('the wire types describe replies', () => {
   expect(reply.error).type.toBe<string | undefined>()
   const verb = {} as VerbReply<string[]>
   expect(verb.data).type.toBe<string[] | undefined>()
+})
+
+test('memberDetails and a broadcast\'s sender in onSayReceive are typed', async () => {
+  expect(app.register(actionheroWs, { memberDetails: (connection) => ({ fingerprint: connection.fingerprint }) })).type.not.toRaiseError()
+  expect(app.register(actionheroWs, { memberDetails: async () => ({ type: 'websocket' }) })).type.not.toRaiseError()
+  expect(app.register(actionheroWs, { memberDetails: () => 'alice' })).type.toRaiseError()
+  expect((await app.actionheroWs.rooms.view('lobby')).members.id?.joinedAt).type.toBe<number | undefined>()
+  app.actionheroWs.rooms.use({
+    name: 'typed',
+    onSayReceive: (sender) => {
+      expect(sender).type.toBe<Connection | BroadcastSender>()
+      if ('broadcast' in sender) expect(sender.id).type.toBe<string | 0>()
+      else expect(sender.type).type.toBe<'webSocket'>()
+    }
+  })
 })

@@ -37,6 +37,8 @@ export interface ChatMiddleware {
   say? (connection: Connection, room: string, payload: ChatMessage): PayloadResult | Promise<PayloadResult>
 }
 
+type PayloadHook<Sender> = (sender: Sender, room: string, payload: ChatMessage) => PayloadResult | Promise<PayloadResult>
+
 const DEFAULT_PRIORITY = 100
 const HOOKS = ['join', 'leave', 'onSayReceive', 'say'] as const
 
@@ -89,9 +91,9 @@ export class ChatMiddlewareChain {
     return this.#rewrite((middleware) => middleware.say, connection, room, payload)
   }
 
+  /** Runs one payload hook (`say` or `onSayReceive`, as `hook` picks it) of every middleware, in order. */
   async #rewrite<Sender extends Connection | BroadcastSender> (
-    hook: (middleware: ChatMiddleware) => ((sender: Sender, room: string, payload: ChatMessage) => PayloadResult | Promise<PayloadResult>) | undefined,
-    sender: Sender, room: string, payload: ChatMessage
+    hook: (middleware: ChatMiddleware) => PayloadHook<Sender> | undefined, sender: Sender, room: string, payload: ChatMessage
   ): Promise<ChatMessage | null> {
     let current = payload
     for (const middleware of this.#middleware) {
