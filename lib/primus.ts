@@ -38,6 +38,8 @@ export interface PrimusSocket {
   /** Opens the socket again after `end()`. */
   open (): this
   end (): void
+  /** Ends the socket and removes everything it listens to (the browser's network events too). */
+  destroy? (): void
   on (event: string, listener: (...args: never[]) => void): this
   once (event: string, listener: (...args: never[]) => void): this
   removeListener (event: string, listener: (...args: never[]) => void): this

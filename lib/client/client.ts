@@ -209,7 +209,10 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     const socket = this.#socket
     if (socket === null) return
     this.#release() // from here on, the socket's own events are not ours to handle
-    socket.end()
+    // A socket of our own goes for good: destroyed, it no longer reopens when the browser comes back
+    // online (`end()` alone does nothing to a socket that the network already closed).
+    if (socket === this.#adopted || typeof socket.destroy !== 'function') socket.end()
+    else socket.destroy()
     this.#stopped('disconnected')
   }
 
@@ -241,6 +244,7 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     this.#hasConnected = false
     this.#lastError = null
     this.state = 'connecting'
+    let offline = false
     const listeners: Record<string, (...args: never[]) => void> = {
       open: () => this.#opened(socket),
       data: (message: unknown) => this.#receive(message),
@@ -259,7 +263,12 @@ export class ActionheroClient extends Emitter<ClientEvents> {
         this.state = 'timeout'
         this.emit('timeout')
       },
+      // The browser went offline: Primus ends the socket now and opens it again on `online` (when its
+      // strategy says so). That end is a lost connection, not the last one: the client follows it back.
+      offline: () => { offline = reopensWhenOnline(socket) },
+      online: () => { offline = false },
       end: () => {
+        if (offline) return this.#lost()
         this.#release()
         this.#stopped(this.state === 'timeout' ? 'timeout' : 'disconnected')
       }
@@ -307,10 +316,15 @@ export class ActionheroClient extends Emitter<ClientEvents> {
   }
 
   #reconnecting (attempt: ReconnectAttempt): void {
+    this.#lost()
+    this.emit('reconnecting', attempt)
+  }
+
+  /** The connection is lost and will be tried again: `disconnected` fires once, when it was connected. */
+  #lost (): void {
     const lost = this.state === 'connected'
     this.state = 'reconnecting'
     if (lost) this.emit('disconnected')
-    this.emit('reconnecting', attempt)
   }
 
   /** The socket is gone for good (ended by the server, out of retries, or `disconnect()`). */
@@ -384,6 +398,14 @@ export class ActionheroClient extends Emitter<ClientEvents> {
   #left (room: string): void {
     this.rooms = this.rooms.filter((joined) => joined !== room)
   }
+}
+
+/** Whether Primus opens `socket` again by itself when the browser is back online (its `online` strategy). */
+function reopensWhenOnline (socket: PrimusSocket): boolean {
+  // Primus keeps its strategies as one comma-separated string once it has read them.
+  const strategy = (socket as { options?: { strategy?: unknown } }).options?.strategy
+  const strategies = typeof strategy === 'string' ? strategy.split(',') : Array.isArray(strategy) ? strategy : []
+  return strategies.includes('online')
 }
 
 function errorOf (reply: { error?: string | null }): Error | null {
