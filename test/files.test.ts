@@ -162,7 +162,11 @@ test('out of file descriptors, a file request is answered as a server error, nev
   // A server of its own whose descriptors run out: a low limit, then filled up but for the one that accepts us.
   const fixture = fileURLToPath(new URL('fixtures/few-descriptors.ts', import.meta.url))
   const child = spawn('bash', ['-c', 'ulimit -n 64 && exec node --import tsx "$0" "$1"', fixture, publicDir], { stdio: ['ignore', 'pipe', 'inherit'] })
-  t.after(() => child.kill('SIGKILL'))
+  t.after(async () => {
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    child.kill('SIGTERM')
+    await exited
+  })
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout.once('data', (data) => resolve(Number(String(data).trim())))
     child.once('exit', (code) => reject(new Error(`the fixture exited with ${code}`)))
