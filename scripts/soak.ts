@@ -4,7 +4,7 @@
  * in, sent without waiting), says something, runs an action, reads a file, sends a bad frame, and
  * disconnects, cleanly or abruptly; half-open handshakes are abandoned along the way. At the end the
  * heap, the process's handles and the rooms' members must be back at their baseline (taken after a
- * warm-up batch); it prints the figures and exits non-zero when they are not.
+ * few warm-up batches); it prints the figures and exits non-zero when they are not.
  * Everything stays on 127.0.0.1.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
