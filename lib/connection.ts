@@ -45,6 +45,8 @@ export class Connection {
   params: Readonly<Record<string, unknown>> = NO_PARAMS
   totalActions = 0
   pendingActions = 0
+  /** Requests of every event still being handled; `maxPendingRequests` bounds them. */
+  pendingRequests = 0
   messageCount = 0
   /** The handshake request: headers, cookies, query, ip. */
   readonly handshake: HandshakeRequest
@@ -54,8 +56,6 @@ export class Connection {
   /** The `ws` socket under the spark, written directly (see fast-path.ts); null: through Primus. */
   readonly #socket: WebSocket | null
   readonly #environment: ConnectionEnvironment
-  /** Requests of this connection still being handled, of every event (dispatch.ts bounds them). @internal */
-  pendingRequests = 0
   #overflowed = false
 
   constructor (spark: Spark, socket: WebSocket | null, handshake: Handshake, environment: ConnectionEnvironment) {

@@ -15,6 +15,7 @@ import { dispatchMessage, type ServerContext } from './dispatch.js'
 import { InvalidHookError, InvalidOptionError } from './errors.js'
 import { PublicFolder } from './files.js'
 import { HandshakeGate, type Handshake } from './handshake.js'
+import { encodeJson } from './json.js'
 import { Lifecycle } from './lifecycle.js'
 import type { ResolvedOptions } from './options.js'
 import { createPrimus, type PrimusServer, type Spark } from './primus.js'
@@ -59,7 +60,7 @@ export class ActionheroWs implements ServerContext {
     for (const action of options.actions) this.actions.add(action)
     const welcome: WelcomeMessage | null = options.welcomeMessage === false ? null : { context: 'api', welcome: options.welcomeMessage }
     // Encoded once: every connection sends the same bytes.
-    this.#welcome = welcome === null ? null : { message: welcome, frame: Buffer.from(JSON.stringify(welcome)) }
+    this.#welcome = welcome === null ? null : { message: welcome, frame: Buffer.from(encodeJson(welcome) as string) }
   }
 
   get simultaneousActions (): number {
@@ -207,7 +208,7 @@ export class ActionheroWs implements ServerContext {
     this.#cluster?.connected(connection)
     const dispatch = (message: unknown): void => dispatchMessage(this, connection, message)
     if (socket !== null) receiveDirectly(primus, spark, socket, dispatch)
-    // Messages Primus decoded (before the connection event, or with incoming transformers) arrive here.
+    // Messages Primus decoded (before the connection event, or while something else observes them) arrive here.
     spark.on('data', dispatch)
     spark.on('error', (error) => {
       // Primus reports a frame it could not decode as an error and drops it; the client gets an answer.

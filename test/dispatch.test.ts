@@ -102,3 +102,25 @@ test('with Primus message transformers, every message goes through them both way
   assert.equal(reply.stamped, true, 'the request went through the incoming transformer')
   assert.equal(reply.via, 'transformer')
 })
+
+test('a handler that fails answers the internal error in its event\'s shape, and the failure is logged', { timeout: 30_000 }, async (t) => {
+  const lines: Array<Record<string, unknown>> = []
+  const stream = { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } }
+  const { url } = await startApp(t, {}, {
+    fastify: { logger: { level: 'error', stream } },
+    setup: (app) => {
+      // An app's outgoing transformer that breaks on one kind of message: the reply to documentation.
+      app.actionheroWs.primus.transform('outgoing', (packet: { data: { data?: unknown } }) => {
+        if (packet.data.data !== undefined && typeof packet.data.data === 'object' && packet.data.data !== null &&
+          Object.keys(packet.data.data).length === 0) throw new Error('transformer broke')
+      })
+    }
+  })
+  const client = await TestClient.connect(t, url)
+  const reply = await client.request({ event: 'documentation' })
+  assert.deepEqual({ status: reply.status, error: reply.error }, { status: 'The server experienced an internal error', error: 'The server experienced an internal error' })
+  const logged = lines.find((line) => line.msg === 'fastify-actionhero-ws: an event handler failed')
+  assert.equal(logged?.event, 'documentation')
+  assert.equal((logged?.err as { message?: string } | undefined)?.message, 'transformer broke')
+  assert.equal((await client.request({ event: 'detailsView' })).status, 'OK', 'the connection carries on')
+})

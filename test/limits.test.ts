@@ -138,3 +138,23 @@ test('what Primus answers itself counts against maxBufferedBytes: a deaf client 
   assert.equal(connection?.open, false, `still open after ${sent} questions`)
   await waitFor(() => app.actionheroWs.connections.size === 0)
 })
+
+test('broadcasts count against maxBufferedBytes: a deaf member of a room is disconnected, the others carry on', { timeout: 60_000 }, async (t) => {
+  const { app, url, port } = await startApp(t, { maxBufferedBytes: 256 * 1024 })
+  const listener = await TestClient.connect(t, url)
+  assert.equal((await listener.request({ event: 'roomAdd', room: 'defaultRoom' })).data, true)
+  const socket = await deafSocket(t, port)
+  socket.write(clientFrame('{"event":"roomAdd","room":"defaultRoom"}'))
+  await waitFor(async () => (await app.actionheroWs.rooms.view('defaultRoom')).membersCount === 2)
+  const payload = 'z'.repeat(64 * 1024)
+  let sent = 0
+  while (app.actionheroWs.connections.size === 2 && sent < 2000) {
+    await app.actionheroWs.rooms.broadcast('defaultRoom', payload)
+    sent++
+    if (sent % 20 === 0) await sleep(1)
+  }
+  await waitFor(() => app.actionheroWs.connections.size === 1)
+  assert.ok(sent < 2000, `disconnected after ${sent} broadcasts of 64 KiB`)
+  await waitFor(async () => (await app.actionheroWs.rooms.view('defaultRoom')).membersCount === 1)
+  assert.equal((await listener.request({ event: 'roomView', room: 'defaultRoom' })).status, 'OK', 'a member that reads is unaffected')
+})

@@ -390,12 +390,23 @@ test('roomAdd, roomLeave, roomAdd sent without waiting apply in the order sent',
     // A join slower than a leave: without a per-connection order, the leave would overtake it.
     setup: (app) => { app.actionheroWs.rooms.use({ name: 'slowJoin', join: () => sleep(20) }) }
   })
+  const listener = await member(t, url, ['defaultRoom'])
   const client = await member(t, url)
   const replies = await Promise.all(['roomAdd', 'roomLeave', 'roomAdd', 'roomLeave', 'roomAdd']
     .map((event) => client.request({ event, room: 'defaultRoom' })))
   assert.deepEqual(replies.map((reply) => [reply.status, reply.data]), Array(5).fill(['OK', true]))
   assert.deepEqual(app.actionheroWs.connections.get(client.id)?.rooms, ['defaultRoom'])
-  assert.deepEqual(Object.keys((await app.actionheroWs.rooms.view('defaultRoom')).members), [client.id])
+  // say and roomView sent right behind a roomAdd see the room joined.
+  await client.request({ event: 'roomLeave', room: 'defaultRoom' })
+  const [joined, said, viewed] = await Promise.all([
+    client.request({ event: 'roomAdd', room: 'defaultRoom' }),
+    client.request({ event: 'say', room: 'defaultRoom', message: 'right behind' }),
+    client.request({ event: 'roomView', room: 'defaultRoom' })
+  ])
+  assert.deepEqual([joined.status, said.status, viewed.status], ['OK', 'OK', 'OK'])
+  assert.equal((await listener.next(isChat('defaultRoom', 'right behind'))).from, client.id)
+  assert.equal((viewed.data as { membersCount: number }).membersCount, 2)
+  assert.deepEqual(Object.keys((await app.actionheroWs.rooms.view('defaultRoom')).members).sort(), [client.id, listener.id].sort())
 })
 
 /** The garbage collector, for tests that prove nothing keeps an object alive. */

@@ -176,11 +176,14 @@ export class Rooms {
 
   /** The room's members, for a connection that is one of them. */
   async viewFor (connection: Connection, room: string): Promise<RoomMembers> {
+    await this.#membership.idle(connection.id)
     if (!connection.rooms.includes(room)) throw new RoomError(ERRORS.notMemberOf(room))
     return this.view(room)
   }
 
   async say (connection: Connection, room: string, message: unknown): Promise<void> {
+    // After the membership changes asked before it: `roomAdd` then `say`, sent without waiting, says in the room.
+    if (this.#membership.busy(connection.id)) await this.#membership.idle(connection.id)
     if (!connection.rooms.includes(room)) throw new RoomError(ERRORS.notInRoom)
     checkEncodable(message)
     return this.#publish(connection, { context: 'user', room, from: connection.id, message, sentAt: Date.now() })
@@ -312,6 +315,11 @@ class SerialQueues {
 
   busy (key: string): boolean {
     return this.#tails.has(key)
+  }
+
+  /** Resolves once the tasks queued for `key` so far are done. */
+  async idle (key: string): Promise<void> {
+    await this.#tails.get(key)
   }
 
   run (key: string, task: () => Promise<unknown>): Promise<void> {
