@@ -52,7 +52,7 @@ export class RedisCluster implements Cluster {
       .hset(schema.connections, connection.id, node)
       .hset(schema.connectionsOf(node), connection.id, fingerprint)
     if (fingerprint !== '') batch.sadd(schema.fingerprint(fingerprint), connection.id)
-    batch.exec().catch((error: unknown) => this.#writeFailed(error))
+    batch.exec().catch((error: unknown) => this.#node.writeFailed(error))
   }
 
   disconnected (connection: Connection): void {
@@ -62,7 +62,7 @@ export class RedisCluster implements Cluster {
       .hdel(schema.connections, connection.id)
       .hdel(schema.connectionsOf(node), connection.id)
     if (connection.fingerprint !== null) batch.srem(schema.fingerprint(connection.fingerprint), connection.id)
-    batch.exec().catch((error: unknown) => this.#writeFailed(error))
+    batch.exec().catch((error: unknown) => this.#node.writeFailed(error))
   }
 
   async send (connectionId: string, json: string): Promise<boolean> {
@@ -166,10 +166,5 @@ export class RedisCluster implements Cluster {
       if (fingerprint !== '') batch.sadd(schema.fingerprint(fingerprint), id)
     }
     await batch.exec()
-  }
-
-  #writeFailed (error: unknown): void {
-    // The write-back after the outage repairs what failed here.
-    this.#node.warn('write', error, 'a cluster write failed; it is written back when Redis is back')
   }
 }

@@ -119,7 +119,7 @@ export class RedisNode {
       this.command = client as RedisClient
       this.sharded = client instanceof Cluster || (client as { isCluster?: unknown }).isCluster === true
     } else if (cluster !== null) {
-      this.command = new Cluster(cluster, { lazyConnect: true, enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 1, connectionName: name('command') } })
+      this.command = new Cluster(cluster, { lazyConnect: true, enableOfflineQueue: false, redisOptions: { ...ours, lazyConnect: false } })
       this.sharded = true
     } else {
       this.command = new Redis(url, ours)
@@ -152,9 +152,10 @@ export class RedisNode {
       .zrem(this.schema.nodes, this.id)
       .del(this.schema.membershipsOf(this.id), this.schema.connectionsOf(this.id))
       .exec().catch(() => {})
-    for (const remove of this.#removals.splice(0)) remove()
     this.subscriber.disconnect()
     if (this.#options.client === null) await this.command.quit().catch(() => this.command.disconnect())
+    // Last, so that the error listeners hear the clients close.
+    for (const remove of this.#removals.splice(0)) remove()
   }
 
   /** Subscribes this node to `channel`; `handler` gets what other nodes publish there. */
@@ -181,6 +182,12 @@ export class RedisNode {
    */
   runScript (script: string, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
     return this.command.eval(script, keys.length, ...keys, ...args)
+  }
+
+  /** A write failed and may or may not have happened: the next heartbeat writes this node's state back. */
+  writeFailed (error: unknown): void {
+    this.#resyncNeeded = true
+    this.warn('write', error, 'a cluster write failed; this node\'s state is written back at its next heartbeat')
   }
 
   /** Logs a failure at warn, rate-limited per `topic`, with this node's id. */
