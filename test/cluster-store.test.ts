@@ -12,7 +12,7 @@ import actionheroWs from '../lib/index.js'
 import { RedisRoomStore } from '../lib/rooms/redis-store.js'
 import type { RoomStoreEvents } from '../lib/rooms/store.js'
 import { FaultProxy } from './fixtures/fault-proxy.js'
-import { keysUnder, needRedis, SHARED_REDIS, startOwnRedis, uniquePrefix } from './cluster-helpers.js'
+import { keysUnder, needRedis, needRedisServer, SHARED_REDIS, startOwnRedis, uniquePrefix } from './cluster-helpers.js'
 import { sleep, startApp, TestClient, waitFor } from './helpers.js'
 
 const silent = Fastify({ logger: false }).log
@@ -51,7 +51,7 @@ test('member details are stored with the membership and shown by every node', { 
 })
 
 test('write-back under concurrent joins and leaves while the connection is killed: Redis ends with exactly the local members', { timeout: 60_000 }, async (t) => {
-  if (!await needRedis(t)) return
+  if (!await needRedis(t) || !needRedisServer(t)) return
   const redis = await startOwnRedis(t)
   const prefix = uniquePrefix()
   // Latency widens every window between a command and its reply, where a write-back could race.
@@ -101,7 +101,7 @@ test('write-back under concurrent joins and leaves while the connection is kille
 })
 
 test('a membership change whose publish fails rejects once, and leaves no promise to reject later', { timeout: 30_000 }, async (t) => {
-  if (!await needRedis(t)) return
+  if (!await needRedis(t) || !needRedisServer(t)) return
   const redis = await startOwnRedis(t)
   // A user that may do everything but PUBLISH: the request fails after the directory answered.
   await redis.command('ACL', 'SETUSER', 'nopublish', 'on', '>secret', '~*', '&*', '+@all', '-publish')
