@@ -5,14 +5,14 @@
 import assert from 'node:assert/strict'
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { TestContext } from 'node:test'
 import { Redis } from 'ioredis'
 import type { ActionheroWsOptions, RedisOptions } from '../lib/index.js'
+import { freePort, redisCommand, startLocalRedisCluster, type LocalRedisCluster } from '../bench/load/redis-cluster.js'
 import { waitFor } from './helpers.js'
 
 export const SHARED_REDIS = 'redis://127.0.0.1:6379'
@@ -174,26 +174,6 @@ async function startNode (options: ActionheroWsOptions): Promise<ClusterNode> {
   return { port, url, process: child, logs, fatal, call, stop }
 }
 
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise((resolve) => server.close(resolve))
-  if (address === null || typeof address === 'string') throw new Error('no free port')
-  return address.port
-}
-
-/** One command on the Redis at `url`, from a client of the test's. */
-export async function redisCommand (url: string, ...args: Array<string | number>): Promise<unknown> {
-  const client = new Redis(url, { maxRetriesPerRequest: 0 })
-  client.on('error', () => {})
-  try {
-    return await client.call(String(args[0]), ...args.slice(1))
-  } finally {
-    client.disconnect()
-  }
-}
-
 /** Whether redis-server and redis-cli are installed, for tests that start servers of their own; in CI they must be. */
 export function needRedisServer (t: TestContext): boolean {
   const found = spawnSync('redis-server', ['--version']).status === 0 && spawnSync('redis-cli', ['--version']).status === 0
@@ -242,44 +222,12 @@ export async function startOwnRedis (t: TestContext): Promise<OwnRedis> {
   return { url, port, start, kill, command }
 }
 
-export interface OwnRedisCluster {
-  /** The startup nodes, as `redis: { cluster }` takes them. */
-  nodes: Array<{ host: string, port: number }>
-  /** A command on every master, from clients of the test's. */
-  onEveryMaster: (...args: Array<string | number>) => Promise<unknown[]>
-}
-
 /**
- * A Redis Cluster of three masters of the test's own (redis-server with --cluster-enabled in temp
- * dirs, on free ports, joined by `redis-cli --cluster create`), stopped when the test ends.
+ * A Redis Cluster of three masters of the test's own (see bench/load/redis-cluster.ts), stopped when
+ * the test ends.
  */
-export async function startRedisCluster (t: TestContext): Promise<OwnRedisCluster> {
-  const dir = mkdtempSync(join(tmpdir(), 'ahws-redis-cluster-'))
-  const servers: ChildProcess[] = []
-  t.after(async () => {
-    await Promise.all(servers.map((server) => new Promise((resolve) => {
-      if (server.exitCode !== null || server.signalCode !== null) resolve(null)
-      server.once('exit', resolve)
-      server.kill('SIGKILL')
-    })))
-    rmSync(dir, { recursive: true, force: true })
-  })
-  const nodes: Array<{ host: string, port: number }> = []
-  for (let n = 0; n < 3; n++) {
-    const [port, busPort] = [await freePort(), await freePort()]
-    const nodeDir = join(dir, String(n))
-    mkdirSync(nodeDir)
-    servers.push(spawn('redis-server', ['--port', String(port), '--cluster-port', String(busPort), '--bind', '127.0.0.1',
-      '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--save', '', '--appendonly', 'no', '--dir', nodeDir],
-    { stdio: 'ignore' }))
-    nodes.push({ host: '127.0.0.1', port })
-  }
-  for (const { port } of nodes) await waitFor(() => redisAnswers(`redis://127.0.0.1:${port}`), 10_000)
-  const create = spawn('redis-cli', ['--cluster', 'create', ...nodes.map(({ host, port }) => `${host}:${port}`), '--cluster-yes'], { stdio: 'ignore' })
-  const code = await new Promise((resolve) => create.once('exit', resolve))
-  if (code !== 0) throw new Error(`redis-cli --cluster create exited with ${String(code)}`)
-  const onEveryMaster = (...args: Array<string | number>): Promise<unknown[]> =>
-    Promise.all(nodes.map(({ host, port }) => redisCommand(`redis://${host}:${port}`, ...args)))
-  await waitFor(async () => (await onEveryMaster('CLUSTER', 'INFO')).every((info) => String(info).includes('cluster_state:ok')), 20_000)
-  return { nodes, onEveryMaster }
+export async function startRedisCluster (t: TestContext): Promise<LocalRedisCluster> {
+  const cluster = await startLocalRedisCluster()
+  t.after(() => cluster.stop())
+  return cluster
 }
