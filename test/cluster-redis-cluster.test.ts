@@ -5,10 +5,12 @@
  */
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
-import { Cluster } from 'ioredis'
+import { Cluster, type Redis } from 'ioredis'
+import type { RedisOptions } from '../lib/index.js'
 import { RedisSchema } from '../lib/cluster/redis-schema.js'
 import { createCluster, needRedisServer, startRedisCluster, uniquePrefix } from './cluster-helpers.js'
 import { assertDropped, GARBAGE, healed, reaped, report, startScenario } from './fault-scenario.js'
+import { startApp, TestClient } from './helpers.js'
 
 async function onRedisCluster (t: TestContext) {
   const redis = await startRedisCluster(t)
@@ -58,3 +60,32 @@ test('Redis Cluster: the subscribers killed on every shard, then garbage on ever
   report(t, 'Redis Cluster, garbage on every shard channel', await healed(scenario, [0, 1, 2]))
   assertDropped(scenario, channels)
 })
+
+test('Redis Cluster: an ioredis Cluster of the app\'s as `client` works beside `redis.cluster`, and keeps no listener of the plugin', { timeout: 60_000 }, async (t) => {
+  if (!needRedisServer(t)) return
+  const redis = await startRedisCluster(t)
+  const prefix = uniquePrefix()
+  const client = new Cluster(redis.nodes)
+  client.on('error', () => {})
+  t.after(() => client.disconnect())
+  const listeners = (): number => ['error', 'close', 'ready', 'smessage'].reduce((sum, event) => sum + client.listenerCount(event), 0)
+  // Counted once the client is up: ioredis adds listeners of its own while it connects.
+  if (client.status !== 'ready') await new Promise((resolve) => client.once('ready', resolve))
+  const before = listeners()
+  const a = await startApp(t, { redis: { client, prefix } })
+  const b = await startApp(t, { redis: { cluster: redis.nodes, prefix } })
+  const onA = await TestClient.connect(t, a.url)
+  const onB = await TestClient.connect(t, b.url)
+  for (const member of [onA, onB]) assert.equal((await member.request({ event: 'roomAdd', room: 'defaultRoom' })).data, true)
+  assert.equal((await a.app.actionheroWs.rooms.view('defaultRoom')).membersCount, 2)
+  await onA.request({ event: 'say', room: 'defaultRoom', message: 'over a shard' })
+  await onB.next((message) => message.context === 'user' && message.message === 'over a shard')
+  assert.ok(listeners() > before)
+  await a.app.close()
+  assert.equal(listeners(), before, 'everything the plugin added to the app\'s Cluster is removed at close')
+  assert.equal(client.status, 'ready', 'and the app\'s Cluster stays open')
+})
+
+// The types accept what the docs promise: an ioredis Redis and an ioredis Cluster as `redis.client`.
+const accepted: Array<RedisOptions['client']> = [undefined as unknown as Redis, undefined as unknown as Cluster]
+assert.equal(accepted.length, 2)

@@ -212,7 +212,10 @@ test('redis options are checked, and an unreachable Redis fails the boot with a 
     [{ url: 'redis://x', client: {} }, /"redis" option takes one of url, client or cluster/],
     [{ client: 'redis://x' }, /"redis.client" option must be an ioredis client/],
     [{ heartbeatInterval: 5000, nodeTimeout: 1000 }, /"redis.nodeTimeout" option must be longer than redis.heartbeatInterval/],
-    [{ host: 'x' }, /"redis.host" option is not a known option/]
+    [{ host: 'x' }, /"redis.host" option is not a known option/],
+    [{ cluster: [] }, /"redis.cluster" option must be a non-empty array of \{ host, port \}/],
+    [{ cluster: [{ host: '127.0.0.1', port: 'x' }] }, /"redis.cluster" option must be a non-empty array of \{ host, port \}/],
+    [{ url: 'redis://x', cluster: [{ host: '127.0.0.1', port: 7000 }] }, /"redis" option takes one of url, client or cluster/]
   ]
   for (const [redis, message] of cases) {
     const app = Fastify()

@@ -272,8 +272,9 @@ export class RedisNode {
       try {
         for (const resync of this.#resyncs) await resync()
       } catch (error) {
+        // Tried again at the next heartbeat; reaping the dead need not wait for it.
         this.#resyncNeeded = true
-        throw error
+        this.warn('resync', error, 'writing this node\'s state back to Redis failed; trying again at the next heartbeat')
       }
     }
     for (const node of dead) {
