@@ -1,9 +1,11 @@
 /**
- * `npm run bench:cluster`: one `say` to a room of 2,000 members, on one node and on two nodes that
- * share the room through Redis (1,000 members each, the sender on the first), in one run, over
- * alternating rounds: the time until every other member has it, and the CPU all nodes spend on it.
- * Needs a Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379); its keys go under a prefix of
- * the run's own, deleted at the end. Writes bench/CLUSTER.md.
+ * `npm run bench:cluster`: one `say` to a room of 2,000 members, on one node, on three nodes that share
+ * the room through one Redis, and on three nodes that share it through a Redis Cluster of three masters
+ * (room traffic on sharded pub/sub), in one run, over alternating rounds: the time until every other
+ * member has it, and the CPU all nodes spend on it. The members are split evenly between the nodes,
+ * the sender on the first. Needs a Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379), whose keys go
+ * under a prefix of the run's own, deleted at the end; the Redis Cluster is started by the run itself
+ * (redis-server and redis-cli must be installed) and stopped at the end. Writes bench/CLUSTER.md.
  */
 import { writeFile } from 'node:fs/promises'
 import { cpus } from 'node:os'
@@ -13,32 +15,35 @@ import type { BenchClient } from './clients/client.js'
 import { CLIENTS } from './clients/index.js'
 import { connectMany } from './load/scenario.js'
 import { BROADCASTS, Deliveries, joinRoom } from './load/say.js'
+import { startLocalRedisCluster, type LocalRedisCluster } from './load/redis-cluster.js'
 import { ServerProcess } from './load/server-process.js'
 import { deleteKeys, runPrefix } from './redis-keys.js'
 import { summarize, type Summary } from './stats.js'
 
-const MEMBERS = 2000
-
 interface Setup {
   name: string
   nodes: number
-  redis: boolean
+  redis: 'none' | 'one' | 'cluster'
 }
 
 const SETUPS: Setup[] = [
-  { name: 'one node, rooms in memory', nodes: 1, redis: false },
-  { name: 'one node, rooms in Redis', nodes: 1, redis: true },
-  { name: 'two nodes sharing the room through Redis', nodes: 2, redis: true }
+  { name: 'one node, rooms in memory', nodes: 1, redis: 'none' },
+  { name: 'three nodes on one Redis', nodes: 3, redis: 'one' },
+  { name: 'three nodes on a Redis Cluster (3 masters)', nodes: 3, redis: 'cluster' }
 ]
 
-const { values: options } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, out: { type: 'string', default: 'bench' } } })
+const { values: options } = parseArgs({
+  options: { rounds: { type: 'string', default: '3' }, members: { type: 'string', default: '2000' }, out: { type: 'string', default: 'bench' } }
+})
+const MEMBERS = Number(options.members)
 const rounds = Number(options.rounds)
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const prefix = runPrefix()
 
 /** One measurement of a setup: median delivery time of BROADCASTS says, and all nodes' CPU per say. */
-async function measure (setup: Setup): Promise<{ deliveryMs: number, serverCpuMs: number }> {
-  const env: Record<string, string> = setup.redis ? { BENCH_REDIS: JSON.stringify({ url: redisUrl, prefix }) } : {}
+async function measure (setup: Setup, redisCluster: LocalRedisCluster): Promise<{ deliveryMs: number, serverCpuMs: number }> {
+  const redis = { none: null, one: { url: redisUrl, prefix }, cluster: { cluster: redisCluster.nodes, prefix } }[setup.redis]
+  const env: Record<string, string> = redis === null ? {} : { BENCH_REDIS: JSON.stringify(redis) }
   const nodes = await Promise.all(Array.from({ length: setup.nodes }, () => ServerProcess.start('plugin', env)))
   try {
     const deliveries = new Deliveries()
@@ -71,10 +76,11 @@ function cell ({ median, min, max }: Summary): string {
 
 const results = new Map<string, { deliveryMs: number[], serverCpuMs: number[] }>(SETUPS.map((setup) => [setup.name, { deliveryMs: [], serverCpuMs: [] }]))
 const started = performance.now()
+const redisCluster = await startLocalRedisCluster()
 try {
   for (let round = 1; round <= rounds; round++) {
     for (const setup of round % 2 === 1 ? SETUPS : [...SETUPS].reverse()) {
-      const figures = await measure(setup)
+      const figures = await measure(setup, redisCluster)
       const result = results.get(setup.name)
       result?.deliveryMs.push(figures.deliveryMs)
       result?.serverCpuMs.push(figures.serverCpuMs)
@@ -83,6 +89,7 @@ try {
   }
 } finally {
   await deleteKeys(redisUrl, prefix)
+  await redisCluster.stop()
 }
 
 const baseline = summarize(results.get(SETUPS[0]?.name ?? '')?.deliveryMs ?? [0]).median
@@ -96,20 +103,22 @@ const report = [
   '',
   `Measured by \`npm run bench:cluster\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: ` +
     `${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${cpus().length} cores, Node.js ${process.version}, ` +
-    `Redis at ${redisUrl}; ${rounds} rounds in alternating order, ${((performance.now() - started) / 1000).toFixed(0)} s.`,
+    `Redis 7 at ${redisUrl}, and a local Redis Cluster of 3 masters; ${rounds} rounds in alternating order, ` +
+    `${((performance.now() - started) / 1000).toFixed(0)} s.`,
   '',
   `One \`say\` to a room of ${MEMBERS.toLocaleString('en')} members (WebSocket clients of a separate load process): ` +
     `the time until all ${(MEMBERS - 1).toLocaleString('en')} others have it (median of ${BROADCASTS} says), and the CPU ` +
-    'time all the app servers spent on one say. With two nodes each holds half the members; the sender is on the ' +
-    'first, which delivers to its own members at once and publishes the message once to the room\'s Redis channel, ' +
-    'from which the second delivers to its half. Each figure is the median of the rounds, with the lowest and highest.',
+    'time all the app servers spent on one say. With three nodes each holds a third of the members; the sender is on ' +
+    'the first, which delivers to its own members at once and publishes the message once to the room\'s channel, from ' +
+    'which the others deliver to theirs. On the Redis Cluster that channel is a sharded one (SPUBLISH), served by the ' +
+    'one master that owns the room\'s slot. Each figure is the median of the rounds, with the lowest and highest.',
   '',
   '| setup | until all have it (ms) | × one node | servers\' CPU per say (ms) |',
   '| --- | --- | --- | --- |',
   ...rows,
   '',
-  'On this 2-core machine the load process, Redis and the app servers share the cores: two nodes cannot run in ' +
-    'parallel here as they would on two machines, so the cross-node figure is an upper bound of what a real cluster sees.',
+  'On this 2-core machine the load process, Redis and the app servers share the cores: three nodes cannot run in ' +
+    'parallel here as they would on separate machines, so the cross-node figures are an upper bound of what a real cluster sees.',
   ''
 ].join('\n')
 await writeFile(join(options.out, 'CLUSTER.md'), report)

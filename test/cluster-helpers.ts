@@ -3,16 +3,16 @@
  * (removed afterwards), and a Redis server of the test's own when it must be stopped and started.
  */
 import assert from 'node:assert/strict'
-import { fork, spawn, type ChildProcess } from 'node:child_process'
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { TestContext } from 'node:test'
 import { Redis } from 'ioredis'
-import type { ActionheroWsOptions } from '../lib/index.js'
+import type { ActionheroWsOptions, RedisOptions } from '../lib/index.js'
+import { freePort, redisCommand, startLocalRedisCluster, type LocalRedisCluster } from '../bench/load/redis-cluster.js'
 import { waitFor } from './helpers.js'
 
 export const SHARED_REDIS = 'redis://127.0.0.1:6379'
@@ -91,12 +91,17 @@ export interface TestCluster {
  * A cluster of app servers on `redisUrl` under a prefix of its own. When the test ends its nodes
  * stop, then its keys are deleted.
  */
-export function createCluster (t: TestContext, { redisUrl = SHARED_REDIS, prefix = uniquePrefix() } = {}): TestCluster {
+export function createCluster (t: TestContext, { redisUrl = SHARED_REDIS, prefix = uniquePrefix(), redis }: {
+  redisUrl?: string
+  prefix?: string
+  /** Where the nodes meet instead of `redisUrl`, e.g. `{ cluster: [...] }` for a Redis Cluster the test tears down. */
+  redis?: RedisOptions
+} = {}): TestCluster {
   const nodes: ClusterNode[] = []
   const stopped = new WeakSet<ClusterNode>()
   t.after(async () => {
     await Promise.all(nodes.map((node) => node.stop()))
-    await deleteKeys(redisUrl, prefix)
+    if (redis === undefined) await deleteKeys(redisUrl, prefix)
   })
   return {
     prefix,
@@ -104,7 +109,7 @@ export function createCluster (t: TestContext, { redisUrl = SHARED_REDIS, prefix
     startNode: async (options = {}) => {
       const node = await startNode({
         ...options,
-        redis: { url: redisUrl, prefix, heartbeatInterval: 250, nodeTimeout: 1500, ...options.redis }
+        redis: { ...(redis ?? { url: redisUrl }), prefix, heartbeatInterval: 250, nodeTimeout: 1500, ...options.redis }
       })
       const stop = node.stop
       node.stop = async (signal) => {
@@ -155,7 +160,7 @@ async function startNode (options: ActionheroWsOptions): Promise<ClusterNode> {
   }
   const port = await new Promise<number>((resolve, reject) => {
     child.on('message', (message: { port?: number }) => { if (typeof message.port === 'number') resolve(message.port) })
-    child.once('exit', (code) => reject(new Error(`the node exited with ${code} before listening`)))
+    child.once('exit', (code) => reject(new Error(`the node exited with ${code} before listening ${fatal.join('\n')}`)))
   })
   const url = `http://127.0.0.1:${port}`
   const call = async <T>(action: string, params: Record<string, unknown> = {}): Promise<T> => {
@@ -169,13 +174,13 @@ async function startNode (options: ActionheroWsOptions): Promise<ClusterNode> {
   return { port, url, process: child, logs, fatal, call, stop }
 }
 
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise((resolve) => server.close(resolve))
-  if (address === null || typeof address === 'string') throw new Error('no free port')
-  return address.port
+/** Whether redis-server and redis-cli are installed, for tests that start servers of their own; in CI they must be. */
+export function needRedisServer (t: TestContext): boolean {
+  const found = spawnSync('redis-server', ['--version']).status === 0 && spawnSync('redis-cli', ['--version']).status === 0
+  if (found) return true
+  if (process.env.CI) throw new Error('redis-server and redis-cli are needed for tests that start Redis servers of their own (.ci/run installs them)')
+  t.skip('redis-server or redis-cli is missing: install them to run the tests that start Redis servers of their own')
+  return false
 }
 
 export interface OwnRedis {
@@ -194,15 +199,7 @@ export async function startOwnRedis (t: TestContext): Promise<OwnRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'ahws-redis-'))
   const url = `redis://127.0.0.1:${port}`
   let server: ChildProcess | null = null
-  const command = async (...args: Array<string | number>): Promise<unknown> => {
-    const client = new Redis(url, { maxRetriesPerRequest: 0 })
-    client.on('error', () => {})
-    try {
-      return await client.call(String(args[0]), ...args.slice(1))
-    } finally {
-      client.disconnect()
-    }
-  }
+  const command = (...args: Array<string | number>): Promise<unknown> => redisCommand(url, ...args)
   const kill = async ({ keepData = false } = {}): Promise<void> => {
     if (server === null) return
     if (keepData) await command('SAVE')
@@ -223,4 +220,14 @@ export async function startOwnRedis (t: TestContext): Promise<OwnRedis> {
   })
   await start()
   return { url, port, start, kill, command }
+}
+
+/**
+ * A Redis Cluster of three masters of the test's own (see bench/load/redis-cluster.ts), stopped when
+ * the test ends.
+ */
+export async function startRedisCluster (t: TestContext): Promise<LocalRedisCluster> {
+  const cluster = await startLocalRedisCluster()
+  t.after(() => cluster.stop())
+  return cluster
 }

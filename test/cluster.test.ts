@@ -4,7 +4,7 @@ import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import actionheroWs, { type RoomMembers } from '../lib/index.js'
 import { RedisSchema } from '../lib/cluster/redis-schema.js'
-import { createCluster, keysUnder, needRedis, SHARED_REDIS, startOwnRedis, uniquePrefix } from './cluster-helpers.js'
+import { createCluster, keysUnder, needRedis, needRedisServer, SHARED_REDIS, startOwnRedis, uniquePrefix } from './cluster-helpers.js'
 import { sleep, TestClient, waitFor } from './helpers.js'
 
 type Message = Record<string, unknown>
@@ -130,7 +130,7 @@ test('a node killed with SIGKILL: its members leave every room within the bound,
 })
 
 test('Redis restarted under a running cluster: local delivery goes on, then the cluster resynchronises', { timeout: 90_000 }, async (t) => {
-  if (!await needRedis(t)) return
+  if (!await needRedis(t) || !needRedisServer(t)) return
   const redis = await startOwnRedis(t)
   const cluster = createCluster(t, { redisUrl: redis.url })
   const a = await cluster.startNode()
@@ -212,7 +212,10 @@ test('redis options are checked, and an unreachable Redis fails the boot with a 
     [{ url: 'redis://x', client: {} }, /"redis" option takes one of url, client or cluster/],
     [{ client: 'redis://x' }, /"redis.client" option must be an ioredis client/],
     [{ heartbeatInterval: 5000, nodeTimeout: 1000 }, /"redis.nodeTimeout" option must be longer than redis.heartbeatInterval/],
-    [{ host: 'x' }, /"redis.host" option is not a known option/]
+    [{ host: 'x' }, /"redis.host" option is not a known option/],
+    [{ cluster: [] }, /"redis.cluster" option must be a non-empty array of \{ host, port \}/],
+    [{ cluster: [{ host: '127.0.0.1', port: 'x' }] }, /"redis.cluster" option must be a non-empty array of \{ host, port \}/],
+    [{ url: 'redis://x', cluster: [{ host: '127.0.0.1', port: 7000 }] }, /"redis" option takes one of url, client or cluster/]
   ]
   for (const [redis, message] of cases) {
     const app = Fastify()

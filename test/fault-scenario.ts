@@ -31,9 +31,9 @@ export interface Scenario {
   members: Member[]
 }
 
-/** Starts three nodes (`redisUrl(n)` is node n's Redis, a proxy or the server) and their clients. */
-export async function startScenario (t: TestContext, cluster: TestCluster, redisUrl: (node: number) => string = () => cluster.redisUrl): Promise<Scenario> {
-  const nodes = await Promise.all([0, 1, 2].map((n) => cluster.startNode({ redis: { url: redisUrl(n), prefix: cluster.prefix, ...TIMING } })))
+/** Starts three nodes (`redisUrl(n)`, when given, is node n's Redis: a proxy) and their clients. */
+export async function startScenario (t: TestContext, cluster: TestCluster, redisUrl?: (node: number) => string): Promise<Scenario> {
+  const nodes = await Promise.all([0, 1, 2].map((n) => cluster.startNode({ redis: { ...(redisUrl === undefined ? {} : { url: redisUrl(n) }), ...TIMING } })))
   const members: Member[] = []
   for (const [n, node] of nodes.entries()) {
     for (const rooms of [['defaultRoom'], ['defaultRoom', 'anotherRoom']]) {
@@ -112,4 +112,27 @@ export async function reaped (scenario: Scenario, observer: number, gone: number
     const view = await scenario.nodes[observer]!.call<RoomMembers>('view', { room: 'defaultRoom' })
     return !Object.keys(view.members).some((id) => ids.has(id))
   }, DEADLINE)
+}
+
+export function report (t: TestContext, fault: string, elapsed: number): void {
+  t.diagnostic(`${fault}: healed in ${elapsed} ms (bound heartbeatInterval + nodeTimeout = ${HEAL_BOUND} ms)`)
+}
+
+/** What a stranger, or a node of another version, might publish on a channel of the cluster. */
+const origin = 'someone-else'
+export const GARBAGE = [
+  'chat\nx\n{not json', '', '\n\n\n', 'ahws/2\nchat\nx\n{}', 'ahws/1\n', 'ahws/1\nchat', 'ahws/1\nchat\nx\n{not json',
+  `ahws/1\nchat\n${origin}\nnull`, `ahws/1\nchat\n${origin}\n{"context":"user","room":"elsewhere","from":0,"sentAt":1}`,
+  `ahws/1\npush\n${origin}\n{}`, `ahws/1\npush\n${origin}\n[1,2]\n{}`, `ahws/1\nmembership\n${origin}\n{"requestId":1}`,
+  `ahws/1\nmembership-reply\n${origin}\n[]`, `ahws/1\nwhatever\n${origin}\n{}`, '\u00ff\u00fe\u0000'
+]
+
+/** Every node logged what it dropped from the bus, with the channel, and rate-limited. */
+export function assertDropped (scenario: Scenario, channels: readonly string[]): void {
+  for (const node of scenario.nodes) {
+    const dropped = node.logs.filter((line) => line.msg === 'fastify-actionhero-ws: dropped a message from the bus')
+    assert.ok(dropped.length >= 1, 'the node logged what it dropped')
+    assert.ok(dropped.length < channels.length * GARBAGE.length, 'rate-limited')
+    assert.ok(dropped.every((line) => typeof line.channel === 'string' && channels.includes(line.channel)), 'with the channel')
+  }
 }

@@ -11,6 +11,9 @@ import { BusError, decodeMembershipReply, decodeMembershipRequest, decodePush, e
 import type { Cluster, ClusterHandlers, MembershipChange } from './cluster.js'
 import type { RedisNode } from './redis-node.js'
 
+/** How many connections one write-back transaction carries, so that none blocks Redis for long. */
+const RESYNC_BATCH = 500
+
 interface PendingRequest {
   resolve: () => void
   reject: (error: Error) => void
@@ -52,7 +55,7 @@ export class RedisCluster implements Cluster {
       .hset(schema.connections, connection.id, node)
       .hset(schema.connectionsOf(node), connection.id, fingerprint)
     if (fingerprint !== '') batch.sadd(schema.fingerprint(fingerprint), connection.id)
-    batch.exec().catch((error: unknown) => this.#writeFailed(error))
+    batch.exec().catch((error: unknown) => this.#node.writeFailed(error))
   }
 
   disconnected (connection: Connection): void {
@@ -62,7 +65,7 @@ export class RedisCluster implements Cluster {
       .hdel(schema.connections, connection.id)
       .hdel(schema.connectionsOf(node), connection.id)
     if (connection.fingerprint !== null) batch.srem(schema.fingerprint(connection.fingerprint), connection.id)
-    batch.exec().catch((error: unknown) => this.#writeFailed(error))
+    batch.exec().catch((error: unknown) => this.#node.writeFailed(error))
   }
 
   async send (connectionId: string, json: string): Promise<boolean> {
@@ -155,21 +158,22 @@ export class RedisCluster implements Cluster {
   async #resync (): Promise<void> {
     const { command, schema, id: node } = this.#node
     const recorded = await command.hgetall(schema.connectionsOf(node))
-    const batch = command.multi()
+    // Transactions of at most RESYNC_BATCH connections each, all sent before any answer comes back.
+    const batches: Array<ReturnType<typeof command.multi>> = []
+    let count = 0
+    const batch = (): ReturnType<typeof command.multi> => {
+      if (count++ % RESYNC_BATCH === 0) batches.push(command.multi())
+      return batches[batches.length - 1] as ReturnType<typeof command.multi>
+    }
     for (const [id, fingerprint] of Object.entries(recorded)) {
       if (this.#local.has(id)) continue
-      batch.hdel(schema.connections, id).hdel(schema.connectionsOf(node), id)
-      if (fingerprint !== '') batch.srem(schema.fingerprint(fingerprint), id)
+      const gone = batch().hdel(schema.connections, id).hdel(schema.connectionsOf(node), id)
+      if (fingerprint !== '') gone.srem(schema.fingerprint(fingerprint), id)
     }
     for (const [id, fingerprint] of this.#local) {
-      batch.hset(schema.connections, id, node).hset(schema.connectionsOf(node), id, fingerprint)
-      if (fingerprint !== '') batch.sadd(schema.fingerprint(fingerprint), id)
+      const here = batch().hset(schema.connections, id, node).hset(schema.connectionsOf(node), id, fingerprint)
+      if (fingerprint !== '') here.sadd(schema.fingerprint(fingerprint), id)
     }
-    await batch.exec()
-  }
-
-  #writeFailed (error: unknown): void {
-    // The write-back after the outage repairs what failed here.
-    this.#node.warn('write', error, 'a cluster write failed; it is written back when Redis is back')
+    await Promise.all(batches.map((transaction) => transaction.exec()))
   }
 }

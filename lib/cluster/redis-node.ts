@@ -119,19 +119,21 @@ export class RedisNode {
       this.command = client as RedisClient
       this.sharded = client instanceof Cluster || (client as { isCluster?: unknown }).isCluster === true
     } else if (cluster !== null) {
-      this.command = new Cluster(cluster, { lazyConnect: true, enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 1, connectionName: name('command') } })
+      // ioredis's cluster ready check goes through the offline queue: without one, the node waits for the masters itself.
+      this.command = new Cluster(cluster, { lazyConnect: true, enableOfflineQueue: false, enableReadyCheck: false, redisOptions: { maxRetriesPerRequest: 1, connectionName: name('command') } })
       this.sharded = true
     } else {
       this.command = new Redis(url, ours)
     }
     this.subscriber = this.sharded
-      ? (this.command as IORedisCluster).duplicate(undefined, { lazyConnect: true, shardedSubscribers: true, redisOptions: { connectionName: name('subscriber') } })
+      ? (this.command as IORedisCluster).duplicate(undefined, { lazyConnect: true, enableOfflineQueue: true, enableReadyCheck: true, shardedSubscribers: true, redisOptions: { connectionName: name('subscriber') } })
       : (this.command as IORedis).duplicate({ lazyConnect: true, connectionName: name('subscriber') })
     this.#watch(this.command, 'command')
     this.#watch(this.subscriber, 'subscriber')
     this.#listen(this.subscriber, this.sharded ? 'smessage' : 'message', (channel: string, text: string) => this.#receive(channel, text))
     try {
       if (this.command.status === 'wait') await this.command.connect()
+      if (this.sharded) await mastersReady(this.command as IORedisCluster)
       await this.subscriber.connect()
     } catch (error) {
       throw new Error(`fastify-actionhero-ws: cannot reach Redis: ${(error as Error).message}`, { cause: error })
@@ -147,14 +149,27 @@ export class RedisNode {
     if (this.#heartbeat !== null) clearInterval(this.#heartbeat)
     this.#started = false
     if (this.command === undefined) return
-    await this.#tick
-    await this.command.multi()
-      .zrem(this.schema.nodes, this.id)
-      .del(this.schema.membershipsOf(this.id), this.schema.connectionsOf(this.id))
-      .exec().catch(() => {})
+    await this.#bounded(this.#tick)
+    if (!this.outage) {
+      await this.#bounded(this.command.multi()
+        .zrem(this.schema.nodes, this.id)
+        .del(this.schema.membershipsOf(this.id), this.schema.connectionsOf(this.id))
+        .exec())
+        .catch((error: unknown) => this.warn('close', error, 'could not remove this node from Redis; the others will reap it'))
+    }
+    const ours = this.#options.client === null ? [this.subscriber, this.command] : [this.subscriber]
+    if (this.#options.client === null) await this.#bounded(this.command.quit()).catch(() => {})
+    for (const client of ours) client.disconnect()
     for (const remove of this.#removals.splice(0)) remove()
-    this.subscriber.disconnect()
-    if (this.#options.client === null) await this.command.quit().catch(() => this.command.disconnect())
+    // A client of ours may still report a failure it was in the middle of: it has nowhere to go now.
+    for (const client of ours) client.on('error', () => {})
+  }
+
+  /** Waits for `work` at most requestTimeout: a Cluster client queues commands while Redis is away, and close must not wait for it. */
+  async #bounded (work: Promise<unknown> | null): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([work, new Promise((resolve) => { timer = setTimeout(resolve, this.requestTimeout) })])
+      .finally(() => clearTimeout(timer))
   }
 
   /** Subscribes this node to `channel`; `handler` gets what other nodes publish there. */
@@ -181,6 +196,12 @@ export class RedisNode {
    */
   runScript (script: string, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
     return this.command.eval(script, keys.length, ...keys, ...args)
+  }
+
+  /** A write failed and may or may not have happened: the next heartbeat writes this node's state back. */
+  writeFailed (error: unknown): void {
+    this.#resyncNeeded = true
+    this.warn('write', error, 'a cluster write failed; this node\'s state is written back at its next heartbeat')
   }
 
   /** Logs a failure at warn, rate-limited per `topic`, with this node's id. */
@@ -251,8 +272,9 @@ export class RedisNode {
       try {
         for (const resync of this.#resyncs) await resync()
       } catch (error) {
+        // Tried again at the next heartbeat; reaping the dead need not wait for it.
         this.#resyncNeeded = true
-        throw error
+        this.warn('resync', error, 'writing this node\'s state back to Redis failed; trying again at the next heartbeat')
       }
     }
     for (const node of dead) {
@@ -294,6 +316,11 @@ export class RedisNode {
     }
     for (const reaper of this.#reapers) reaper(removed)
   }
+}
+
+/** Resolves once every master of a Redis Cluster has a ready connection (they connect lazily, on their first command). */
+async function mastersReady (cluster: IORedisCluster): Promise<void> {
+  await Promise.all(cluster.nodes('master').map((master) => master.ping()))
 }
 
 function errorReason (error: unknown): string {

@@ -77,7 +77,13 @@ export class RedisRoomStore implements RoomStore {
     try {
       result = await this.#node.runScript(JOIN, [schema.rooms, schema.room(room), schema.membershipsOf(node)],
         [room, member.id, encodeMember(member, node), membership]) as JoinResult
+      // Connection ids are this node's own: a member already there that this node does not know of was
+      // written by an earlier join of this connection whose answer was lost.
+      if (result === 'already' && this.#local.get(room)?.has(member.id) !== true) result = 'joined'
       if (result === 'joined') this.#remember(room, member)
+    } catch (error) {
+      this.#node.writeFailed(error)
+      throw error
     } finally {
       this.#joining.delete(membership)
     }
@@ -96,8 +102,12 @@ export class RedisRoomStore implements RoomStore {
     const { schema, id: node } = this.#node
     // Local first: if Redis is away, the write-back after the outage removes the member there too.
     this.#forget(room, memberId)
-    const removed = await this.#node.runScript(LEAVE, [schema.room(room), schema.membershipsOf(node)], [memberId, membershipOf(memberId, room)])
-    return removed === 1
+    try {
+      return await this.#node.runScript(LEAVE, [schema.room(room), schema.membershipsOf(node)], [memberId, membershipOf(memberId, room)]) === 1
+    } catch (error) {
+      this.#node.writeFailed(error)
+      throw error
+    }
   }
 
   async members (room: string): Promise<RoomMember[] | null> {
@@ -148,7 +158,7 @@ export class RedisRoomStore implements RoomStore {
     // Their memberships go from this node's set, which the destroying node could not reach.
     const { schema, id: node } = this.#node
     this.#node.command.srem(schema.membershipsOf(node), ...[...members.keys()].map((id) => membershipOf(id, room)))
-      .catch((error: unknown) => this.#node.warn('write', error, 'a cluster write failed; it is written back when Redis is back'))
+      .catch((error: unknown) => this.#node.writeFailed(error))
     this.#stopListening(room)
   }
 

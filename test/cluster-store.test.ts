@@ -1,0 +1,142 @@
+/**
+ * The Redis room store and node in one process, where a test can reach them directly: member details,
+ * write-back under concurrent joins and leaves, a failed publish, and the listeners on an app's client.
+ */
+import assert from 'node:assert/strict'
+import { test, type TestContext } from 'node:test'
+import Fastify from 'fastify'
+import { Redis } from 'ioredis'
+import { RedisNode, type RedisNodeOptions } from '../lib/cluster/redis-node.js'
+import { RedisSchema } from '../lib/cluster/redis-schema.js'
+import actionheroWs from '../lib/index.js'
+import { RedisRoomStore } from '../lib/rooms/redis-store.js'
+import type { RoomStoreEvents } from '../lib/rooms/store.js'
+import { FaultProxy } from './fixtures/fault-proxy.js'
+import { keysUnder, needRedis, needRedisServer, SHARED_REDIS, startOwnRedis, uniquePrefix } from './cluster-helpers.js'
+import { sleep, startApp, TestClient, waitFor } from './helpers.js'
+
+const silent = Fastify({ logger: false }).log
+const ignore: RoomStoreEvents = { deliver: () => {}, destroyed: () => {}, departed: () => {} }
+
+async function startStore (t: TestContext, options: Partial<RedisNodeOptions> & { url: string, prefix: string }) {
+  const node = new RedisNode({ client: null, cluster: null, heartbeatInterval: 100, nodeTimeout: 1000, requestTimeout: 1000, ...options }, silent)
+  const store = new RedisRoomStore(node)
+  await node.start()
+  await store.start(ignore)
+  t.after(async () => {
+    await store.close()
+    await node.close()
+  })
+  return { node, store }
+}
+
+async function removeKeys (url: string, prefix: string): Promise<void> {
+  const keys = await keysUnder(url, prefix)
+  const client = new Redis(url)
+  if (keys.length > 0) await client.del(...keys)
+  client.disconnect()
+}
+
+test('member details are stored with the membership and shown by every node', { timeout: 30_000 }, async (t) => {
+  if (!await needRedis(t)) return
+  const prefix = uniquePrefix()
+  t.after(() => removeKeys(SHARED_REDIS, prefix))
+  const a = await startStore(t, { url: SHARED_REDIS, prefix })
+  const b = await startStore(t, { url: SHARED_REDIS, prefix })
+  await a.store.create('lobby')
+  assert.equal(await a.store.join('lobby', { id: 'c1', joinedAt: 5, details: { name: 'Ada', level: 3 } }), 'joined')
+  assert.equal(await a.store.join('lobby', { id: 'c2', joinedAt: 6 }), 'joined')
+  const members = (await b.store.members('lobby'))?.sort((x, y) => x.id.localeCompare(y.id))
+  assert.deepEqual(members, [{ id: 'c1', joinedAt: 5, details: { name: 'Ada', level: 3 } }, { id: 'c2', joinedAt: 6 }])
+})
+
+test('write-back under concurrent joins and leaves while the connection is killed: Redis ends with exactly the local members', { timeout: 60_000 }, async (t) => {
+  if (!await needRedis(t) || !needRedisServer(t)) return
+  const redis = await startOwnRedis(t)
+  const prefix = uniquePrefix()
+  // Latency widens every window between a command and its reply, where a write-back could race.
+  const proxy = await FaultProxy.start(redis.port)
+  t.after(() => proxy.close())
+  proxy.delay(15)
+  const { node, store } = await startStore(t, { url: proxy.url, prefix })
+  const rooms = ['r0', 'r1', 'r2']
+  for (const room of rooms) await store.create(room)
+  const expected = new Map(rooms.map((room) => [room, new Set<string>()]))
+  const stats: Record<string, number> = {}
+  // As Rooms does, one change at a time per membership; many memberships change at once.
+  const chains = new Map<string, Promise<void>>()
+  const kills: Array<Promise<unknown>> = []
+  for (let n = 0; n < 400; n++) {
+    const room = rooms[n % 3]!
+    const id = `m${n % 40}`
+    const members = expected.get(room)!
+    const change = async (): Promise<void> => {
+      if (members.has(id)) {
+        members.delete(id)
+        await store.leave(room, id).catch(() => {})
+        return
+      }
+      const joined = await store.join(room, { id, joinedAt: n }).catch(() => 'failed')
+      stats[joined] = (stats[joined] ?? 0) + 1
+      if (joined === 'joined') members.add(id)
+    }
+    const key = `${room}/${id}`
+    chains.set(key, (chains.get(key) ?? Promise.resolve()).then(change))
+    if (n % 20 === 0) await sleep(5)
+    // Kills the node's connections (not the test's) while changes are on their way.
+    if (n % 80 === 40) kills.push(redis.command('CLIENT', 'KILL', 'USER', 'default', 'SKIPME', 'yes'))
+  }
+  const operations = [...chains.values()]
+  await Promise.all(operations); console.log(stats)
+  await Promise.all([...operations, ...kills])
+  const schema = new RedisSchema(prefix)
+  const client = new Redis(redis.url)
+  t.after(() => client.disconnect())
+  const actual = async (): Promise<string> => JSON.stringify(await Promise.all(rooms.map(async (room) => Object.keys(await client.hgetall(schema.room(room))).sort())))
+  const wanted = JSON.stringify(rooms.map((room) => [...expected.get(room)!].sort()))
+  await waitFor(async () => !node.outage && await actual() === wanted, 10_000).catch(() => {})
+  assert.equal(await actual(), wanted)
+  const memberships = (await client.smembers(schema.membershipsOf(node.id))).length
+  assert.equal(memberships, [...expected.values()].reduce((sum, members) => sum + members.size, 0), 'the node\'s memberships set agrees')
+})
+
+test('a membership change whose publish fails rejects once, and leaves no promise to reject later', { timeout: 30_000 }, async (t) => {
+  if (!await needRedis(t) || !needRedisServer(t)) return
+  const redis = await startOwnRedis(t)
+  // A user that may do everything but PUBLISH: the request fails after the directory answered.
+  await redis.command('ACL', 'SETUSER', 'nopublish', 'on', '>secret', '~*', '&*', '+@all', '-publish')
+  const prefix = uniquePrefix()
+  const unhandled: unknown[] = []
+  const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
+  process.on('unhandledRejection', onUnhandled)
+  t.after(() => process.off('unhandledRejection', onUnhandled))
+  const requestTimeout = 200
+  const b = await startApp(t, { redis: { url: redis.url, prefix } })
+  const a = await startApp(t, { redis: { url: `redis://nopublish:secret@127.0.0.1:${redis.port}`, prefix, requestTimeout } })
+  const client = await TestClient.connect(t, b.url)
+  const { data } = await client.request({ event: 'detailsView' }) as { data: { id: string } }
+  const directory = new Redis(redis.url)
+  t.after(() => directory.disconnect())
+  await waitFor(async () => await directory.hget(new RedisSchema(prefix).connections, data.id) !== null)
+  await assert.rejects(a.app.actionheroWs.rooms.addMember(data.id, 'defaultRoom'), /NOPERM/)
+  await sleep(requestTimeout * 3)
+  assert.deepEqual(unhandled, [])
+})
+
+test('redis.client: everything the plugin adds to the app\'s client is removed at close', { timeout: 30_000 }, async (t) => {
+  if (!await needRedis(t)) return
+  const client = new Redis(SHARED_REDIS)
+  t.after(() => client.disconnect())
+  const prefix = uniquePrefix()
+  t.after(() => removeKeys(SHARED_REDIS, prefix))
+  const events = ['error', 'close', 'ready', 'message', 'smessage', 'end', 'reconnecting']
+  const counts = (): number[] => events.map((event) => client.listenerCount(event))
+  const before = counts()
+  const app = Fastify()
+  await app.register(actionheroWs, { clientJsName: null, redis: { client, prefix } })
+  await app.ready()
+  assert.notDeepEqual(counts(), before, 'the plugin listens to the client while it runs')
+  await app.close()
+  assert.deepEqual(counts(), before)
+  assert.equal(client.status, 'ready')
+})
