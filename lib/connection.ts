@@ -50,6 +50,7 @@ export class Connection {
   readonly #socket: WebSocket | null
   readonly #environment: ConnectionEnvironment
 
+  /** @internal: the server creates connections. */
   constructor (spark: Spark, socket: WebSocket | null, handshake: Handshake, environment: ConnectionEnvironment) {
     this.id = spark.id
     this.remoteIP = handshake.request.ip

@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis'
 import type { ActionDefinition } from './actions.js'
 import type { RedisNodeOptions } from './cluster/redis-node.js'
 import type { Authorize } from './handshake.js'
+import type { PrimusClientOptions } from '../types/primus.js'
 import { InvalidOptionError } from './errors.js'
 
 /** Options passed to Primus unchanged (see Primus's README); the plugin sets safer defaults. */
@@ -19,20 +20,6 @@ export interface PrimusServerOptions {
   pingInterval?: number | false
   compression?: boolean
   transport?: Record<string, unknown>
-  [option: string]: unknown
-}
-
-/** Primus client options baked into the generated client as its defaults. */
-export interface PrimusClientOptions {
-  reconnect?: { max?: number, min?: number, retries?: number, 'reconnect timeout'?: number, factor?: number }
-  timeout?: number
-  pingTimeout?: number | false
-  strategy?: string | string[] | false
-  manual?: boolean
-  websockets?: boolean
-  network?: boolean
-  transport?: Record<string, unknown>
-  queueSize?: number
   [option: string]: unknown
 }
 
@@ -60,12 +47,17 @@ export interface FingerprintOptions {
   cookie?: FingerprintCookieOptions
 }
 
+/** An ioredis client (ioredis 5 or 6), typed by what the plugin needs, so that the app's types need not be the plugin's. */
+export interface RedisClient {
+  duplicate (): unknown
+}
+
 /** Several app servers sharing rooms and reaching each other's connections through Redis. */
 export interface RedisOptions {
   /** Default `redis://127.0.0.1:6379` when no `client` is given. */
   url?: string
   /** An ioredis client of the app's: duplicated for subscribing; the plugin does not close it. */
-  client?: Redis
+  client?: RedisClient
   /** Prefix of every key and channel, so that several apps can share a Redis. Default `ahws:`. */
   prefix?: string
   /** How often a node tells the others it is alive, in ms. Default 2000. */
@@ -75,6 +67,8 @@ export interface RedisOptions {
   /** How long a membership change for a connection on another node may take, in ms. Default 5000. */
   requestTimeout?: number
 }
+
+export type { PrimusClientOptions }
 
 export interface ActionheroWsOptions {
   enabled?: boolean
@@ -108,6 +102,7 @@ export interface ActionheroWsOptions {
   client?: PrimusClientOptions
 }
 
+/** @internal */
 export interface ResolvedOptions {
   enabled: boolean
   /** The `prefix` option, '' when none; the context's own prefix comes on top. */
@@ -312,6 +307,7 @@ function readRelativeFolder (options: Record<string, unknown>, name: string, fal
   return folder
 }
 
+/** @internal */
 export function resolveOptions (input: unknown, cwd = process.cwd()): ResolvedOptions {
   if (input !== undefined && !isPlainObject(input)) throw new InvalidOptionError('options', 'must be an object')
   const options = input ?? {}

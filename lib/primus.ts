@@ -7,6 +7,9 @@ import { EventEmitter } from 'node:events'
 import { createRequire } from 'node:module'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
+import type { PrimusSocketConstructor } from '../types/primus.js'
+
+export type { PrimusSocket, PrimusSocketConstructor } from '../types/primus.js'
 
 /** The server side of one Primus connection. */
 export interface Spark {
@@ -22,21 +25,6 @@ export interface Spark {
   on (event: 'data', listener: (data: unknown) => void): this
   on (event: 'error', listener: (error: Error) => void): this
   on (event: 'end', listener: () => void): this
-}
-
-/** A Primus client constructor, as `primus.Socket` or `Primus.createSocket` give it. */
-export interface PrimusSocketConstructor {
-  new (url: string, options?: Record<string, unknown>): PrimusSocket
-}
-
-/** The Node.js Primus client. */
-export interface PrimusSocket {
-  readonly readyState: number
-  write (data: unknown): boolean
-  end (): void
-  on (event: string, listener: (...args: never[]) => void): this
-  once (event: string, listener: (...args: never[]) => void): this
-  removeListener (event: string, listener: (...args: never[]) => void): this
 }
 
 export interface PrimusServer {

@@ -45,6 +45,7 @@ export class ActionheroWs implements ServerContext {
   readonly #cluster: Cluster | null
   #primus: PrimusServer | null = null
 
+  /** @internal: the plugin creates it. */
   constructor (options: ResolvedOptions, log: FastifyBaseLogger) {
     this.#options = options
     this.log = log

@@ -8,8 +8,7 @@ import {
   ERRORS, type ActionDocumentation, type ActionReply, type ChatMessage, type ClientMessage, type ConnectionDetails,
   type FileReply, type PushMessage, type ReplyFields, type RoomMembers, type ServerMessage, type VerbReply, type WelcomeMessage
 } from '../../types/protocol.js'
-import type { PrimusClientOptions } from '../options.js'
-import type { PrimusSocket, PrimusSocketConstructor } from '../primus.js'
+import type { PrimusClientOptions, PrimusSocket, PrimusSocketConstructor } from '../../types/primus.js'
 import { Emitter } from './emitter.js'
 import { actionOverHttp } from './http.js'
 import { RequestTable, failureReply, type Answer, type Reply } from './requests.js'
