@@ -24,6 +24,10 @@ import { Rooms } from './rooms/rooms.js'
 import type { RoomStore } from './rooms/store.js'
 import { closeConnections } from './shutdown.js'
 
+function letThrough (_request: unknown, done: () => void): void {
+  done()
+}
+
 export type ConnectionHook = (connection: Connection) => void | Promise<void>
 export type ConnectionHookName = 'onConnect' | 'onDisconnect'
 
@@ -129,7 +133,9 @@ export class ActionheroWs implements ServerContext {
     const gate = new HandshakeGate({ allowedOrigins: this.#options.allowedOrigins, authorize: this.#options.authorize })
     let primus: PrimusServer
     try {
-      primus = createPrimus({ ...this.#options.server, pathname })
+      // The gate has decided before Primus sees a request; the pass-through `authorization` tells the
+      // client library that a failed handshake may be a refusal, so that it stops instead of retrying.
+      primus = createPrimus({ ...this.#options.server, pathname, authorization: letThrough })
     } catch (error) {
       throw new InvalidOptionError('server', `was refused by Primus: ${(error as Error).message}`)
     }

@@ -91,6 +91,8 @@ export class ActionheroClient extends Emitter<ClientEvents> {
   #hasConnected = false
   #lastError: Error | null = null
   #connectCallbacks: ConnectCallback[] = []
+  /** Gives up a first connection that has not opened within `options.timeout`. */
+  #connectTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor (options: ClientOptions = {}) {
     super()
@@ -107,7 +109,10 @@ export class ActionheroClient extends Emitter<ClientEvents> {
   connect (callback?: ConnectCallback): Promise<VerbResponse<ConnectionDetails>> | undefined {
     return withErrorFirst<VerbResponse<ConnectionDetails>>(callback, (done) => {
       if (this.state === 'connected') return this.detailsView(done)
-      if (this.#socket === null) this.#open()
+      if (this.#socket === null) {
+        this.#open()
+        this.#giveUpAfter(this.options.timeout ?? DEFAULT_TIMEOUT)
+      }
       this.#connectCallbacks.push(done)
     })
   }
@@ -242,6 +247,23 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     })
   }
 
+  /**
+   * `connect()` settles within `timeout`: Primus retries a refused or unreachable server for minutes,
+   * so a first connection not made by then is given up, with the last error as the reason.
+   */
+  #giveUpAfter (timeout: number): void {
+    const socket = this.#socket
+    this.#connectTimer = setTimeout(() => {
+      if (socket === null || this.#socket !== socket) return
+      const reason = this.#lastError?.message ?? 'no answer'
+      this.#lastError = new Error(`could not connect to ${this.options.url ?? 'the server'} within ${timeout} ms: ${reason}`)
+      this.#socket = null
+      socket.end()
+      this.emit('timeout')
+      this.#stopped('timeout')
+    }, timeout)
+  }
+
   /** The socket is open: join the rooms again, then fetch the details, then let the waiting requests go. */
   #opened (socket: PrimusSocket): void {
     const session = ++this.#session
@@ -289,6 +311,7 @@ export class ActionheroClient extends Emitter<ClientEvents> {
   }
 
   #settleConnect (error: Error | null, details: VerbResponse<ConnectionDetails>): void {
+    clearTimeout(this.#connectTimer)
     for (const callback of this.#connectCallbacks.splice(0)) queueMicrotask(() => callback(error, details))
   }
 
