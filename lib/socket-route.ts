@@ -55,6 +55,8 @@ export const socketRoute: FastifyPluginAsync<SocketRouteOptions> = async (fastif
     }
     upgrade.taken = true
     upgrade.socket.removeListener('error', destroySocket)
+    // The answer goes out from Primus now: the socket need not keep this response for its lifetime.
+    reply.raw.detachSocket(upgrade.socket as Socket)
     if (server === null) upgrade.socket.destroy()
     else server.emit('upgrade', request.raw, upgrade.socket, upgrade.head)
     return undefined
