@@ -61,6 +61,19 @@ async function main () {
 main()
 `
 
+/** A page's code, bundled for a browser: the client's types need nothing of Node.js or of the server. */
+const BROWSER = `import { ActionheroClient, ERRORS, type ChatMessage } from 'fastify-actionhero-ws/client'
+
+const client = new ActionheroClient({ url: window.location.origin })
+client.on('say', (message: ChatMessage) => { document.title = String(message.message) })
+const reply = await client.action('add', { a: 1, b: 2 })
+if (reply.error === ERRORS.unknownAction) document.title = 'no add'
+`
+const BROWSER_CONFIG = JSON.stringify({
+  compilerOptions: { strict: true, skipLibCheck: false, noEmit: true, types: [], lib: ['es2023', 'dom'], target: 'es2022', module: 'esnext', moduleResolution: 'bundler' },
+  files: ['browser.ts']
+})
+
 /** What the README's samples may use without defining it. */
 const APP_MODULE = `import Fastify, { type FastifyInstance } from 'fastify'
 import actionheroWs, { defineAction } from 'fastify-actionhero-ws'
@@ -162,6 +175,8 @@ test('the packed package installs, compiles and runs in fresh apps, and its READ
   await writeFile(join(current, 'app.ts'), APP_MODULE)
   await writeFile(join(current, 'quick-start.ts'), QUICK_START)
   await writeFile(join(current, 'require.cjs'), REQUIRE)
+  await writeFile(join(current, 'browser.ts'), BROWSER)
+  await writeFile(join(current, 'tsconfig.browser.json'), BROWSER_CONFIG)
   await writeFile(join(older, 'quick-start.ts'), QUICK_START)
 
   const compiled = await Promise.all([
@@ -173,14 +188,19 @@ test('the packed package installs, compiles and runs in fresh apps, and its READ
       return join(current, `out-${name}`, 'quick-start.js')
     }),
     (async () => {
+      await sh(current, 'npx', ['tsc', '-p', 'tsconfig.browser.json'])
+      return null
+    })(),
+    (async () => {
       await writeFile(join(older, 'tsconfig.nodenext.json'), tsconfig('nodenext', ['quick-start.ts']))
       await sh(older, 'npx', ['tsc', '-p', 'tsconfig.nodenext.json'])
       return join(older, 'out-nodenext', 'quick-start.js')
     })()
   ])
   for (const output of compiled) {
+    if (output === null) continue
     assert.deepEqual(JSON.parse(await sh(root, process.execPath, [output])), { sum: 3, script: 200, fingerprint: null }, output)
   }
   assert.deepEqual(JSON.parse(await sh(current, process.execPath, ['require.cjs'])), { sum: 3 })
-  t.diagnostic(`packed, installed twice, compiled four times and run five times in ${Date.now() - started} ms`)
+  t.diagnostic(`packed, installed twice, compiled five times and run five times in ${Date.now() - started} ms`)
 })
