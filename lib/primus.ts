@@ -69,14 +69,8 @@ export const SPARK_CLOSED = Primus.Spark.CLOSED
  * `options.pathname` is the full path of the socket, registration prefix included.
  */
 export function createPrimus (options: Record<string, unknown>): PrimusServer {
-  const server = new EventEmitter()
-  // What reaches Primus is under its pathname; what its transformer does not answer (a plain GET on the
-  // `websockets` transformer) gets the 404 that Fastify would have given.
-  server.on('request', (_request: IncomingMessage, response: ServerResponse) => {
-    response.writeHead(404, { 'content-type': 'application/json; charset=utf-8' }).end('{"error":"Not Found"}')
-  })
   // Primus writes defaults into the object it is given: give it a copy.
-  return new Primus(server, { ...options })
+  return new Primus(new EventEmitter(), { ...options })
 }
 
 /** A Primus client constructor for Node.js, for `options.transformer` and `options.parser`. */

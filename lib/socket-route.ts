@@ -46,13 +46,18 @@ export const socketRoute: FastifyPluginAsync<SocketRouteOptions> = async (fastif
       request.log.info({ reason: refused.message, statusCode: refused.statusCode }, 'fastify-actionhero-ws: handshake refused')
       return reply.code(refused.statusCode).send({ error: refused.message })
     }
-    reply.hijack()
     const server = primus.server
     if (upgrade === undefined) {
-      if (server === null) reply.raw.writeHead(503).end()
-      else server.emit('request', request.raw, reply.raw)
+      // A transformer that serves no HTTP (none of Primus's listens to requests then): Fastify's 404.
+      if (server === null || server.listenerCount('request') === 0) {
+        reply.callNotFound()
+        return undefined
+      }
+      reply.hijack()
+      server.emit('request', request.raw, reply.raw)
       return undefined
     }
+    reply.hijack()
     upgrade.taken = true
     upgrade.socket.removeListener('error', destroySocket)
     // The answer goes out from Primus now: the socket need not keep this response for its lifetime.
