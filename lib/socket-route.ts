@@ -28,7 +28,7 @@ export const SOCKET_ROUTE = 'actionheroWsSocket'
 interface Upgrade {
   readonly socket: Duplex
   readonly head: Buffer
-  /** Handed to Primus already: an upgrade routed a second time is not handed again. */
+  /** Claimed by a routing already: an upgrade routed a second time is not handled again. */
   taken: boolean
 }
 
@@ -40,7 +40,11 @@ export const socketRoute: FastifyPluginAsync<SocketRouteOptions> = async (fastif
 
   async function handleSocket (request: HandshakeRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     const upgrade = upgrades.get(request.raw)
-    if (upgrade?.taken === true) return reply.hijack()
+    if (upgrade !== undefined) {
+      // Claimed before anything is awaited, so that a second routing of the same upgrade finds it taken.
+      if (upgrade.taken) return reply.hijack()
+      upgrade.taken = true
+    }
     const refused = await gate.check(request)
     if (refused !== null) {
       request.log.info({ reason: refused.message, statusCode: refused.statusCode }, 'fastify-actionhero-ws: handshake refused')
@@ -58,7 +62,6 @@ export const socketRoute: FastifyPluginAsync<SocketRouteOptions> = async (fastif
       return undefined
     }
     reply.hijack()
-    upgrade.taken = true
     upgrade.socket.removeListener('error', destroySocket)
     // The answer goes out from Primus now: the socket need not keep this response for its lifetime.
     reply.raw.detachSocket(upgrade.socket as Socket)
