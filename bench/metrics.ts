@@ -1,5 +1,5 @@
 /**
- * What the report shows: every figure the scenarios measure, and DESIGN.md's targets for this plugin.
+ * What the report shows: every figure the scenarios measure, and docs/DESIGN.md's targets for this plugin.
  */
 import type { ScenarioName, TargetName } from './config.js'
 import { CONNECTIONS } from './load/idle-memory.js'
@@ -39,7 +39,7 @@ export function metricId (metric: Metric): string {
 }
 
 /**
- * A DESIGN.md target for the plugin: its figure, or its ratio to another target's, bounded on one side.
+ * A docs/DESIGN.md target for the plugin: its figure, or its ratio to another target's, bounded on one side.
  */
 export interface Goal {
   text: string

@@ -1,6 +1,6 @@
 /**
  * bench/results.svg: for every compared figure, one bar per target with its ratio to raw ws (so raw
- * ws is 1), and a mark where DESIGN.md puts the plugin's target.
+ * ws is 1), and a mark where docs/DESIGN.md puts the plugin's target.
  */
 import { TARGET_LABELS, type TargetName } from './config.js'
 import { GOALS, METRICS, metricId } from './metrics.js'
@@ -39,7 +39,7 @@ export function renderPlot (summary: RunSummary): string {
       `<text x="${left + 18}" y="48">${escape(TARGET_LABELS[target])}</text>`)
   })
   parts.push(`<rect x="${10 + targets.length * 190}" y="37" width="3" height="14" fill="#000"/>`,
-    `<text x="${18 + targets.length * 190}" y="48">DESIGN.md target</text>`)
+    `<text x="${18 + targets.length * 190}" y="48">docs/DESIGN.md target</text>`)
 
   for (let tick = 0; tick <= scale; tick += 0.5) {
     const at = x(tick)

@@ -1,5 +1,5 @@
 /**
- * bench/RESULTS.md: the machine, DESIGN.md's targets met or not, the ratios to raw ws, every figure
+ * bench/RESULTS.md: the machine, docs/DESIGN.md's targets met or not, the ratios to raw ws, every figure
  * with its range across rounds, the failures, and how it was all measured.
  */
 import { NOISY_CPU_PERCENT, TARGET_LABELS, noiseOf, type TargetName } from './config.js'
@@ -34,7 +34,7 @@ export function renderResults (summary: RunSummary): string {
     '',
     '![Ratios to raw ws](results.svg)',
     '',
-    '## DESIGN.md targets for fastify-actionhero-ws',
+    '## docs/DESIGN.md targets for fastify-actionhero-ws',
     '',
     ...table(['target', 'measured', ''], GOALS.map((goal) => goalRow(summary, goal))),
     '',

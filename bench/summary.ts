@@ -1,6 +1,6 @@
 /**
  * A finished run and what the report reads from it: each figure's median and range across rounds,
- * ratios between targets, and DESIGN.md's targets met or not.
+ * ratios between targets, and docs/DESIGN.md's targets met or not.
  */
 import type { JobResult, ScenarioName, TargetName } from './config.js'
 import { metricId, type Goal, type Metric } from './metrics.js'

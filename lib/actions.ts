@@ -5,11 +5,11 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { FromSchema, JSONSchema } from 'json-schema-to-ts'
 import { ERRORS, type ActionDocumentation } from '../types/protocol.js'
 import type { Connection } from './connection.js'
 import { DuplicateActionError, errorMessage, InvalidActionError } from './errors.js'
 import { isPlainObject } from './options.js'
+import type { SchemaType } from './schema-type.js'
 
 export type ConnectionType = 'webSocket' | 'web'
 
@@ -28,11 +28,11 @@ export interface WebConnection {
 /** Who called an action: a socket (`type: 'webSocket'`) or an HTTP request (`type: 'web'`). */
 export type ActionConnection = Connection | WebConnection
 
-type ObjectSchema = JSONSchema & object
+type ObjectSchema = object
 
 /** The params an action receives for its `inputs` schema: declared keys only, as validation keeps only those. */
 export type ParamsOf<Schema> = Schema extends ObjectSchema
-  ? FromSchema<Schema extends { additionalProperties: unknown } ? Schema : Schema & { readonly additionalProperties: false }>
+  ? SchemaType<Schema extends { additionalProperties: unknown } ? Schema : Schema & { readonly additionalProperties: false }>
   : Record<string, never>
 
 export interface ActionDefinition<Params = Record<string, unknown>, Result = unknown> {

@@ -11,7 +11,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ClientGenerationError } from './errors.js'
-import type { PrimusClientOptions } from './options.js'
+import type { PrimusClientOptions } from '../types/primus.js'
 
 export interface ClientBundleOptions {
   clientDir: string

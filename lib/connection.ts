@@ -58,6 +58,7 @@ export class Connection {
   readonly #environment: ConnectionEnvironment
   #overflowed = false
 
+  /** @internal: the server creates connections. */
   constructor (spark: Spark, socket: WebSocket | null, handshake: Handshake, environment: ConnectionEnvironment) {
     this.id = spark.id
     this.remoteIP = handshake.request.ip

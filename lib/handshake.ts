@@ -56,9 +56,11 @@ export class HandshakeGate {
     return null
   }
 
-  /** The handshake recorded for a raw request that passed `check`. */
+  /** The handshake recorded for a raw request that passed `check`, handed over once. */
   passed (raw: IncomingMessage): Handshake | undefined {
-    return this.#passed.get(raw)
+    const handshake = this.#passed.get(raw)
+    this.#passed.delete(raw)
+    return handshake
   }
 
   #originAllowed ({ headers }: HandshakeRequest): boolean {

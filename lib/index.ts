@@ -39,7 +39,9 @@ const plugin: FastifyPluginAsync<ActionheroWsOptions> = async (fastify, rawOptio
   for (const { url, option } of routes) {
     if (fastify.hasRoute({ method: 'GET', url })) throw new RouteTakenError(url, option)
   }
-  const clientDir = options.clientJsName === null ? null : await ownClientDir(fastify, options)
+  // The client is written where it is served, or where the app asked for it; else nowhere.
+  const writesClient = options.clientJsName !== null && (options.publicPrefix !== false || options.clientDir !== null)
+  const clientDir = writesClient ? await ownClientDir(fastify, options) : null
   await server.start()
   try {
     registerFingerprint(fastify, options.fingerprint)

@@ -9,6 +9,7 @@ import type { ActionDefinition } from './actions.js'
 import type { RedisAddress, RedisClientLike, RedisNodeOptions } from './cluster/redis-node.js'
 import type { Authorize } from './handshake.js'
 import type { MemberDetails } from './rooms/member-details.js'
+import type { PrimusClientOptions } from '../types/primus.js'
 import { InvalidOptionError } from './errors.js'
 
 /** Options passed to Primus unchanged (see Primus's README); the plugin sets safer defaults. */
@@ -20,20 +21,6 @@ export interface PrimusServerOptions {
   pingInterval?: number | false
   compression?: boolean
   transport?: Record<string, unknown>
-  [option: string]: unknown
-}
-
-/** Primus client options baked into the generated client as its defaults. */
-export interface PrimusClientOptions {
-  reconnect?: { max?: number, min?: number, retries?: number, 'reconnect timeout'?: number, factor?: number }
-  timeout?: number
-  pingTimeout?: number | false
-  strategy?: string | string[] | false
-  manual?: boolean
-  websockets?: boolean
-  network?: boolean
-  transport?: Record<string, unknown>
-  queueSize?: number
   [option: string]: unknown
 }
 
@@ -82,6 +69,8 @@ export interface RedisOptions {
   requestTimeout?: number
 }
 
+export type { PrimusClientOptions }
+
 export interface ActionheroWsOptions {
   enabled?: boolean
   /** Moves every path the plugin serves (socket, API, public files), as `register`'s `prefix` does for other plugins. */
@@ -121,6 +110,7 @@ export interface ActionheroWsOptions {
   client?: PrimusClientOptions
 }
 
+/** @internal */
 export interface ResolvedOptions {
   enabled: boolean
   /** The `prefix` option, '' when none; the context's own prefix comes on top. */
@@ -373,6 +363,7 @@ function readRelativeFolder (options: Record<string, unknown>, name: string, fal
   return folder
 }
 
+/** @internal */
 export function resolveOptions (input: unknown, cwd = process.cwd()): ResolvedOptions {
   if (input !== undefined && !isPlainObject(input)) throw new InvalidOptionError('options', 'must be an object')
   const options = input ?? {}

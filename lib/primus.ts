@@ -7,6 +7,9 @@ import { EventEmitter } from 'node:events'
 import { createRequire } from 'node:module'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
+import type { PrimusSocketConstructor } from '../types/primus.js'
+
+export type { PrimusSocket, PrimusSocketConstructor } from '../types/primus.js'
 
 /** The server side of one Primus connection. */
 export interface Spark {
@@ -24,25 +27,6 @@ export interface Spark {
   on (event: 'end', listener: () => void): this
   on (event: 'outgoing::data', listener: (data: unknown) => void): this
   listenerCount (event: string): number
-}
-
-/** A Primus client constructor, as `primus.Socket` or `Primus.createSocket` give it. */
-export interface PrimusSocketConstructor {
-  new (url: string, options?: Record<string, unknown>): PrimusSocket
-}
-
-/** The Node.js Primus client. */
-export interface PrimusSocket {
-  readonly readyState: number
-  write (data: unknown): boolean
-  /** Opens the socket again after `end()`. */
-  open (): this
-  end (): void
-  /** Ends the socket and removes everything it listens to (the browser's network events too). */
-  destroy? (): void
-  on (event: string, listener: (...args: never[]) => void): this
-  once (event: string, listener: (...args: never[]) => void): this
-  removeListener (event: string, listener: (...args: never[]) => void): this
 }
 
 export interface PrimusServer {
@@ -87,14 +71,8 @@ export const SPARK_CLOSED = Primus.Spark.CLOSED
  * `options.pathname` is the full path of the socket, registration prefix included.
  */
 export function createPrimus (options: Record<string, unknown>): PrimusServer {
-  const server = new EventEmitter()
-  // What reaches Primus is under its pathname; what its transformer does not answer (a plain GET on the
-  // `websockets` transformer) gets the 404 that Fastify would have given.
-  server.on('request', (_request: IncomingMessage, response: ServerResponse) => {
-    response.writeHead(404, { 'content-type': 'application/json; charset=utf-8' }).end('{"error":"Not Found"}')
-  })
   // Primus writes defaults into the object it is given: give it a copy.
-  return new Primus(server, { ...options })
+  return new Primus(new EventEmitter(), { ...options })
 }
 
 /** A Primus client constructor for Node.js, for `options.transformer` and `options.parser`. */

@@ -25,6 +25,10 @@ import { Rooms } from './rooms/rooms.js'
 import type { RoomStore } from './rooms/store.js'
 import { closeConnections } from './shutdown.js'
 
+function letThrough (_request: unknown, done: () => void): void {
+  done()
+}
+
 export type ConnectionHook = (connection: Connection) => void | Promise<void>
 export type ConnectionHookName = 'onConnect' | 'onDisconnect'
 
@@ -46,6 +50,7 @@ export class ActionheroWs implements ServerContext {
   readonly #cluster: Cluster | null
   #primus: PrimusServer | null = null
 
+  /** @internal: the plugin creates it. */
   constructor (options: ResolvedOptions, log: FastifyBaseLogger) {
     this.#options = options
     this.log = log
@@ -134,7 +139,9 @@ export class ActionheroWs implements ServerContext {
     const gate = new HandshakeGate({ allowedOrigins: this.#options.allowedOrigins, authorize: this.#options.authorize })
     let primus: PrimusServer
     try {
-      primus = createPrimus({ ...this.#options.server, pathname })
+      // The gate has decided before Primus sees a request; the pass-through `authorization` tells the
+      // client library that a failed handshake may be a refusal, so that it stops instead of retrying.
+      primus = createPrimus({ ...this.#options.server, pathname, authorization: letThrough })
     } catch (error) {
       throw new InvalidOptionError('server', `was refused by Primus: ${(error as Error).message}`)
     }

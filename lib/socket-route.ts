@@ -28,7 +28,7 @@ export const SOCKET_ROUTE = 'actionheroWsSocket'
 interface Upgrade {
   readonly socket: Duplex
   readonly head: Buffer
-  /** Handed to Primus already: an upgrade routed a second time is not handed again. */
+  /** Claimed by a routing already: an upgrade routed a second time is not handled again. */
   taken: boolean
 }
 
@@ -40,21 +40,31 @@ export const socketRoute: FastifyPluginAsync<SocketRouteOptions> = async (fastif
 
   async function handleSocket (request: HandshakeRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     const upgrade = upgrades.get(request.raw)
-    if (upgrade?.taken === true) return reply.hijack()
+    if (upgrade !== undefined) {
+      // Claimed before anything is awaited, so that a second routing of the same upgrade finds it taken.
+      if (upgrade.taken) return reply.hijack()
+      upgrade.taken = true
+    }
     const refused = await gate.check(request)
     if (refused !== null) {
       request.log.info({ reason: refused.message, statusCode: refused.statusCode }, 'fastify-actionhero-ws: handshake refused')
       return reply.code(refused.statusCode).send({ error: refused.message })
     }
-    reply.hijack()
     const server = primus.server
     if (upgrade === undefined) {
-      if (server === null) reply.raw.writeHead(503).end()
-      else server.emit('request', request.raw, reply.raw)
+      // A transformer that serves no HTTP (none of Primus's listens to requests then): Fastify's 404.
+      if (server === null || server.listenerCount('request') === 0) {
+        reply.callNotFound()
+        return undefined
+      }
+      reply.hijack()
+      server.emit('request', request.raw, reply.raw)
       return undefined
     }
-    upgrade.taken = true
+    reply.hijack()
     upgrade.socket.removeListener('error', destroySocket)
+    // The answer goes out from Primus now: the socket need not keep this response for its lifetime.
+    reply.raw.detachSocket(upgrade.socket as Socket)
     if (server === null) upgrade.socket.destroy()
     else server.emit('upgrade', request.raw, upgrade.socket, upgrade.head)
     return undefined

@@ -1,5 +1,5 @@
 /**
- * The bench's arithmetic and its report: percentiles, medians, ratios, DESIGN.md verdicts, and the
+ * The bench's arithmetic and its report: percentiles, medians, ratios, docs/DESIGN.md verdicts, and the
  * RESULTS.md and SVG they make, from a run written by hand.
  */
 import assert from 'node:assert/strict'
@@ -81,7 +81,7 @@ test('a summary gives medians with their range, and ratios of medians', () => {
   assert.equal(summary.failures().length, 4)
 })
 
-test('each DESIGN.md target is met, not met, or not measured', () => {
+test('each docs/DESIGN.md target is met, not met, or not measured', () => {
   const summary = new RunSummary(sampleRun())
   const verdicts = Object.fromEntries(GOALS.map((goal) => [goal.text, summary.verdict(goal).met]))
   assert.deepEqual(verdicts, {

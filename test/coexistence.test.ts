@@ -165,3 +165,24 @@ test('two registrations on one socket path fail naming server.pathname; on two p
   assert.deepEqual(structuredClone(await new Promise((resolve) => two.once('data', resolve))), { context: 'api', welcome: 'two' })
   assert.deepEqual(servers.map((server) => server.connections.size), [1, 1])
 })
+
+test('@fastify/websocket in a context of its own, which routes every upgrade too: each handshake reaches Primus once', { timeout: 30_000 }, async (t) => {
+  let connections = 0
+  const app = Fastify()
+  t.after(() => app.close())
+  await app.register(async (realtime) => {
+    await realtime.register(fastifyWebsocket)
+    realtime.get('/ws', { websocket: true }, (socket) => {
+      socket.on('message', (data) => socket.send(`echo ${String(data)}`))
+    })
+  })
+  await app.register(actionheroWs, { clientJsName: null })
+  app.actionheroWs.addHook('onConnect', () => { connections++ })
+  const url = await app.listen({ port: 0, host: '127.0.0.1' })
+  assert.equal(await echoOver(`${url.replace('http', 'ws')}/ws`, 'hi'), 'echo hi')
+  const client = await TestClient.connect(t, url)
+  assert.equal((await client.request({ event: 'detailsView' })).status, 'OK')
+  assert.equal((await client.request({ event: 'detailsView' })).status, 'OK', 'frames are not corrupted by a second upgrade')
+  assert.equal(connections, 1)
+  assert.equal(app.actionheroWs.connections.size, 1)
+})

@@ -23,7 +23,7 @@ test('welcomeMessage sets the welcome, false turns it off', { timeout: 30_000 },
   assert.equal(client.messages.length, 1, 'the reply is the first message')
 })
 
-test('the Connection of DESIGN.md is in fastify.actionheroWs.connections while open', { timeout: 30_000 }, async (t) => {
+test('the Connection of docs/DESIGN.md is in fastify.actionheroWs.connections while open', { timeout: 30_000 }, async (t) => {
   const { app, url } = await startApp(t)
   const client = await TestClient.connect(t, url)
   const { data: details } = await client.request({ event: 'detailsView' }) as { data: { id: string, remotePort: number } }

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
+import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { test } from 'node:test'
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import WebSocket from 'ws'
+import { ActionheroClient } from '../lib/client/node.js'
 import type { HandshakeRequest } from '../lib/index.js'
 import { sleep, startApp, TestClient, waitFor } from './helpers.js'
 
@@ -185,4 +187,36 @@ test('authorize reads a session that @fastify/session set on a login route', { t
   const { data } = await client.request({ event: 'detailsView' }) as { data: { id: string, fingerprint: string } }
   assert.deepEqual(app.actionheroWs.connections.get(data.id)?.auth, { user: 'ada' })
   assert.equal(data.fingerprint, cookie.match(/visitor=([^;]+)/)?.[1], 'the fingerprint cookie came with the login answer too')
+})
+
+test('the Node client\'s connect() settles within its timeout, with a readable reason: closed port, silent server, refusal', { timeout: 30_000 }, async (t) => {
+  const silent = createServer(() => {}) // accepts, never answers
+  const sockets = new Set<Socket>()
+  silent.on('connection', (socket) => sockets.add(socket))
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  t.after(() => {
+    for (const socket of sockets) socket.destroy()
+    silent.close()
+  })
+  const closed = createServer()
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
+  const closedPort = (closed.address() as AddressInfo).port
+  await new Promise((resolve) => closed.close(resolve))
+  const { url } = await startApp(t, { authorize: () => { throw new Error('bad token') } })
+
+  const cases: Array<[string, RegExp]> = [
+    [`http://127.0.0.1:${closedPort}`, /ECONNREFUSED/],
+    [`http://127.0.0.1:${(silent.address() as AddressInfo).port}`, /could not connect to http:\/\/127\.0\.0\.1:\d+ within 1000 ms/],
+    [url, /401/]
+  ]
+  for (const [target, reason] of cases) {
+    const client = new ActionheroClient({ url: target, timeout: 1000 })
+    t.after(() => client.disconnect())
+    client.on('error', () => {}) // the reason comes with the rejection
+    const started = Date.now()
+    await assert.rejects(client.connect(), reason)
+    const took = Date.now() - started
+    assert.ok(took < 3000, `${target}: settled after ${took} ms`)
+    assert.notEqual(client.state, 'connecting')
+  }
 })

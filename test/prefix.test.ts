@@ -3,11 +3,14 @@
  * public files, and the paths baked into the generated client.
  */
 import assert from 'node:assert/strict'
-import { test, type TestContext } from 'node:test'
+import { after, before, describe, test, type TestContext } from 'node:test'
 import { runInNewContext } from 'node:vm'
 import Fastify, { type FastifyInstance } from 'fastify'
+import type { Browser } from 'playwright-core'
 import actionheroWs, { type ActionheroWsOptions } from '../lib/index.js'
 import { createPrimusSocket } from '../lib/primus.js'
+import { launchChromium, openPage, skipWithoutChromium } from './fixtures/client/chromium.js'
+import './fixtures/client/page.js'
 
 const echo = { name: 'echo', inputs: { type: 'object', properties: { text: { type: 'string' } } }, run: ({ text }: Record<string, unknown>) => ({ text }) }
 
@@ -68,4 +71,31 @@ test('the prefix option does the same for a registration at the root, under the 
     assert.ok(v1.hasDecorator('actionheroWs'), 'the decorators stay in the context the plugin was registered in')
   }, { prefix: '/v1' })
   await checkMovedTo(t, app, await listen(t, app), '/v1/chat')
+})
+
+describe('under a prefix, the generated client in Chromium', { skip: skipWithoutChromium }, () => {
+  let browser: Browser
+  before(async () => { browser = await launchChromium() })
+  after(() => browser?.close())
+
+  test('finds its socket and, without one, its HTTP API under the prefix', { timeout: 60_000 }, async (t) => {
+    const app = Fastify()
+    await app.register(async (chat) => {
+      await chat.register(actionheroWs, { actions: [echo] })
+      chat.get('/', (_request, reply) => reply.type('text/html').send(
+        '<!doctype html><meta charset="utf-8"><script src="/chat/public/javascript/actionheroClient.min.js"></script>'))
+    }, { prefix: '/chat' })
+    const url = await listen(t, app)
+    const { page, errors } = await openPage(t, browser, `${url}/chat/`)
+    const result = await page.evaluate(async () => {
+      const client = new ActionheroClient()
+      await client.connect()
+      const overSocket = await client.action('echo', { text: 'socket' })
+      client.disconnect()
+      const overHttp = await client.action('echo', { text: 'http' })
+      return { overSocket: overSocket.text, overHttp: overHttp.text, httpError: overHttp.error ?? null }
+    })
+    assert.deepEqual(result, { overSocket: 'socket', overHttp: 'http', httpError: null })
+    assert.deepEqual(errors, [])
+  })
 })

@@ -81,6 +81,41 @@ test('defineAction gives run the params of its inputs', () => {
   expect(app.register(actionheroWs, { actions: [add] })).type.not.toRaiseError()
 })
 
+test('defineAction reads defaults, enums, arrays, nested objects and additionalProperties, without a schema library', () => {
+  defineAction({
+    name: 'search',
+    inputs: {
+      type: 'object',
+      properties: {
+        text: { type: 'string' },
+        limit: { type: 'integer', default: 10 },
+        order: { enum: ['asc', 'desc'] },
+        tags: { type: 'array', items: { type: 'string' } },
+        near: { type: 'object', properties: { lat: { type: 'number' }, lon: { type: 'number' } }, required: ['lat', 'lon'] },
+        exact: { type: ['boolean', 'null'] }
+      },
+      required: ['text']
+    },
+    run: (params) => {
+      expect(params).type.toBe<{
+        text: string
+        limit: number
+        order?: 'asc' | 'desc'
+        tags?: string[]
+        near?: { lat: number, lon: number, [key: string]: unknown }
+        exact?: boolean | null
+      }>()
+    }
+  })
+  defineAction({
+    name: 'open',
+    inputs: { type: 'object', properties: { id: { type: 'string' } }, additionalProperties: true },
+    run: (params) => {
+      expect(params).type.toBe<{ [key: string]: unknown, id?: string }>()
+    }
+  })
+})
+
 test('an action tells socket and web connections apart', () => {
   app.actionheroWs.addAction({
     name: 'where',

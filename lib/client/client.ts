@@ -8,8 +8,7 @@ import {
   ERRORS, type ActionDocumentation, type ActionReply, type ChatMessage, type ClientMessage, type ConnectionDetails,
   type FileReply, type PushMessage, type ReplyFields, type RoomMembers, type ServerMessage, type VerbReply, type WelcomeMessage
 } from '../../types/protocol.js'
-import type { PrimusClientOptions } from '../options.js'
-import type { PrimusSocket, PrimusSocketConstructor } from '../primus.js'
+import type { PrimusClientOptions, PrimusSocket, PrimusSocketConstructor } from '../../types/primus.js'
 import { Emitter } from './emitter.js'
 import { actionOverHttp } from './http.js'
 import { RequestTable, failureReply, type Answer, type Reply } from './requests.js'
@@ -99,6 +98,8 @@ export class ActionheroClient extends Emitter<ClientEvents> {
   #hasConnected = false
   #lastError: Error | null = null
   #connectCallbacks: ConnectCallback[] = []
+  /** Gives up a first connection that has not opened within `options.timeout`. */
+  #connectTimer: ReturnType<typeof setTimeout> | undefined
 
   /**
    * `socket`: a Primus socket of the caller's, open or opening, as ActionHero's own tests passed one. The
@@ -122,7 +123,10 @@ export class ActionheroClient extends Emitter<ClientEvents> {
   connect (callback?: ConnectCallback): Promise<VerbResponse<ConnectionDetails>> | undefined {
     return withErrorFirst<VerbResponse<ConnectionDetails>>(callback, (done) => {
       if (this.state === 'connected') return this.detailsView(done)
-      if (this.#socket === null) this.#open()
+      if (this.#socket === null) {
+        this.#open()
+        this.#giveUpAfter(this.options.timeout ?? DEFAULT_TIMEOUT)
+      }
       this.#connectCallbacks.push(done)
     })
   }
@@ -287,6 +291,23 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     this.#socket = null
   }
 
+  /**
+   * `connect()` settles within `timeout`: Primus retries a refused or unreachable server for minutes,
+   * so a first connection not made by then is given up, with the last error as the reason.
+   */
+  #giveUpAfter (timeout: number): void {
+    const socket = this.#socket
+    this.#connectTimer = setTimeout(() => {
+      if (socket === null || this.#socket !== socket) return
+      const reason = this.#lastError?.message ?? 'no answer'
+      this.#lastError = new Error(`could not connect to ${this.options.url ?? 'the server'} within ${timeout} ms: ${reason}`)
+      this.#socket = null
+      socket.end()
+      this.emit('timeout')
+      this.#stopped('timeout')
+    }, timeout)
+  }
+
   /** The socket is open: join the rooms again, then fetch the details, then let the waiting requests go. */
   #opened (socket: PrimusSocket): void {
     const session = ++this.#session
@@ -339,6 +360,7 @@ export class ActionheroClient extends Emitter<ClientEvents> {
   }
 
   #settleConnect (error: Error | null, details: VerbResponse<ConnectionDetails>): void {
+    clearTimeout(this.#connectTimer)
     for (const callback of this.#connectCallbacks.splice(0)) queueMicrotask(() => callback(error, details))
   }
 

@@ -15,7 +15,9 @@ type Decoder = (data: unknown, done: (error: Error | undefined, message?: unknow
 let DefaultSocket: PrimusSocketConstructor | undefined
 
 function defaultSocket (): PrimusSocketConstructor {
-  const Socket = createPrimusSocket(DEFAULT_SERVER_OPTIONS)
+  // As the generated browser client: the server's Primus has authorization, so a handshake that fails
+  // (refused, or no server) ends the socket instead of retrying it.
+  const Socket = createPrimusSocket({ ...DEFAULT_SERVER_OPTIONS, authorization: () => {} })
   // Primus runs its Node.js client in a vm context, whose JSON.parse makes objects of another realm
   // (on which `instanceof Object` and deepStrictEqual fail): messages are decoded in this realm instead.
   const decoder: Decoder = (data, done) => {

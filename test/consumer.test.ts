@@ -1,0 +1,206 @@
+/**
+ * The package as a new user gets it: `npm pack`, installed into fresh apps, compiled under `strict`
+ * without `skipLibCheck` or extra @types for nodenext, node16 and bundler resolution, required from
+ * CommonJS, and run against an older Fastify 5 minor; the README's TypeScript samples are compiled there
+ * too. Needs the registry (or npm's cache): outside CI, skipped with a message when npm cannot install.
+ */
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test, type TestContext } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+
+const run = promisify(execFile)
+const root = fileURLToPath(new URL('..', import.meta.url))
+
+/** The quick start, with a round trip through the package's Node.js client; prints what it got. */
+const QUICK_START = `import Fastify from 'fastify'
+import actionheroWs, { defineAction } from 'fastify-actionhero-ws'
+import { ActionheroClient } from 'fastify-actionhero-ws/client'
+
+const app = Fastify()
+await app.register(actionheroWs, {
+  rooms: ['defaultRoom'],
+  actions: [defineAction({
+    name: 'add',
+    inputs: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } }, required: ['a', 'b'] },
+    run: async ({ a, b }) => ({ sum: a + b })
+  })]
+})
+app.get('/me', async (request) => ({ fingerprint: request.fingerprint }))
+const url = await app.listen({ port: 0, host: '127.0.0.1' })
+const client = new ActionheroClient({ url })
+await client.connect()
+await client.roomAdd('defaultRoom')
+const { sum } = await client.action('add', { a: 1, b: 2 })
+const script = await app.inject('/public/javascript/actionheroClient.min.js')
+const fingerprint: string | null = app.actionheroWs.connections.get(client.id ?? '')?.fingerprint ?? null
+client.disconnect()
+await app.close()
+console.log(JSON.stringify({ sum, script: script.statusCode, fingerprint }))
+`
+
+const REQUIRE = `const Fastify = require('fastify')
+const { default: actionheroWs, defineAction } = require('fastify-actionhero-ws')
+const { ActionheroClient } = require('fastify-actionhero-ws/client')
+
+async function main () {
+  const app = Fastify()
+  await app.register(actionheroWs, { actions: [defineAction({ name: 'add', run: () => ({ sum: 3 }) })] })
+  const url = await app.listen({ port: 0, host: '127.0.0.1' })
+  const client = new ActionheroClient({ url })
+  await client.connect()
+  const { sum } = await client.action('add')
+  client.disconnect()
+  await app.close()
+  console.log(JSON.stringify({ sum }))
+}
+main()
+`
+
+/** A page's code, bundled for a browser: the client's types need nothing of Node.js or of the server. */
+const BROWSER = `import { ActionheroClient, ERRORS, type ChatMessage } from 'fastify-actionhero-ws/client'
+
+const client = new ActionheroClient({ url: window.location.origin })
+client.on('say', (message: ChatMessage) => { document.title = String(message.message) })
+const reply = await client.action('add', { a: 1, b: 2 })
+if (reply.error === ERRORS.unknownAction) document.title = 'no add'
+`
+const BROWSER_CONFIG = JSON.stringify({
+  compilerOptions: { strict: true, skipLibCheck: false, noEmit: true, types: [], lib: ['es2023', 'dom'], target: 'es2022', module: 'esnext', moduleResolution: 'bundler' },
+  files: ['browser.ts']
+})
+
+/** What the README's samples may use without defining it. */
+const APP_MODULE = `import Fastify, { type FastifyInstance } from 'fastify'
+import actionheroWs, { defineAction } from 'fastify-actionhero-ws'
+
+export async function buildApp (): Promise<FastifyInstance> {
+  const app = Fastify()
+  await app.register(actionheroWs, {
+    actions: [defineAction({ name: 'add', inputs: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } }, required: ['a', 'b'] }, run: ({ a, b }) => ({ sum: a + b }) })]
+  })
+  return app
+}
+`
+const SAMPLE_PREAMBLE = `import Fastify from 'fastify'
+import actionheroWs, { defineAction } from 'fastify-actionhero-ws'
+const app = Fastify()
+await app.register(actionheroWs)
+void defineAction
+`
+/** The README sections whose TypeScript samples are compiled here. */
+const SAMPLE_SECTIONS = ['Usage', 'TypeScript', 'Fingerprint', 'Security and limits', 'Testing your app']
+
+const STRICT = { strict: true, skipLibCheck: false, noEmitOnError: true, types: ['node'], target: 'es2022', lib: ['es2023'] }
+const SETUPS = {
+  nodenext: { module: 'nodenext', moduleResolution: 'nodenext' },
+  node16: { module: 'node16', moduleResolution: 'node16' },
+  bundler: { module: 'esnext', moduleResolution: 'bundler' }
+} as const
+
+async function sh (cwd: string, command: string, args: string[]): Promise<string> {
+  try {
+    const { stdout } = await run(command, args, { cwd, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, npm_config_update_notifier: 'false' } })
+    return stdout
+  } catch (error) {
+    const { stdout, stderr } = error as { stdout?: string, stderr?: string }
+    throw new Error(`${command} ${args.join(' ')} failed in ${cwd}:\n${stdout ?? ''}\n${stderr ?? ''}`)
+  }
+}
+
+/** A fresh app folder with the tarball and `fastify` installed; null when npm cannot install (offline). */
+async function freshApp (t: TestContext, tarball: string, fastify: string): Promise<string | null> {
+  const folder = await mkdtemp(join(tmpdir(), 'ahws-consumer-'))
+  t.after(() => rm(folder, { recursive: true, force: true }))
+  await writeFile(join(folder, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }))
+  try {
+    await sh(folder, 'npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error',
+      tarball, `fastify@${fastify}`, 'typescript@~5.9', '@types/node@^22', '@fastify/cookie@^11', '@fastify/session@^11'])
+  } catch (error) {
+    if (process.env.CI) throw error
+    t.diagnostic(`npm could not install: ${(error as Error).message.slice(0, 500)}`)
+    return null
+  }
+  return folder
+}
+
+function tsconfig (setup: keyof typeof SETUPS, files: string[]): string {
+  return JSON.stringify({ compilerOptions: { ...STRICT, ...SETUPS[setup], outDir: `out-${setup}` }, files })
+}
+
+/** The ```ts blocks of the README's SAMPLE_SECTIONS. */
+function readmeSamples (readme: string): string[] {
+  const samples: string[] = []
+  for (const section of readme.split(/^## /m)) {
+    const title = section.slice(0, section.indexOf('\n'))
+    if (!SAMPLE_SECTIONS.includes(title)) continue
+    for (const [, code] of section.matchAll(/```ts\n([\s\S]*?)```/g)) if (code !== undefined) samples.push(code)
+  }
+  return samples
+}
+
+test('the packed package installs, compiles and runs in fresh apps, and its README samples compile', { timeout: 240_000 }, async (t) => {
+  const started = Date.now()
+  const packed = await mkdtemp(join(tmpdir(), 'ahws-pack-'))
+  t.after(() => rm(packed, { recursive: true, force: true }))
+  // npm test built dist/ already.
+  const [pack] = JSON.parse(await sh(root, 'npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', packed])) as Array<{ filename: string }>
+  assert.ok(pack !== undefined, 'npm pack made a tarball')
+  const tarball = join(packed, pack.filename)
+
+  const [current, older] = await Promise.all([freshApp(t, tarball, '^5'), freshApp(t, tarball, '5.6.x')])
+  if (current === null || older === null) {
+    t.skip('npm cannot install from the registry or its cache here')
+    return
+  }
+
+  // One Fastify: the app's own, whatever its minor.
+  for (const folder of [current, older]) {
+    const tree = JSON.parse(await sh(folder, 'npm', ['ls', 'fastify', '--all', '--json'])) as { dependencies: Record<string, { dependencies?: object }> }
+    assert.equal(tree.dependencies['fastify-actionhero-ws']?.dependencies, undefined, 'the plugin brings no Fastify of its own')
+  }
+
+  const samples = readmeSamples(await readFile(join(root, 'README.md'), 'utf8'))
+  assert.ok(samples.length >= 4, `README samples found: ${samples.length}`)
+  const sampleFiles: string[] = []
+  for (const [index, sample] of samples.entries()) {
+    const file = `readme-${index + 1}.ts`
+    await writeFile(join(current, file), /^\s*import /m.test(sample) ? sample : `${SAMPLE_PREAMBLE}${sample}`)
+    sampleFiles.push(file)
+  }
+  await writeFile(join(current, 'app.ts'), APP_MODULE)
+  await writeFile(join(current, 'quick-start.ts'), QUICK_START)
+  await writeFile(join(current, 'require.cjs'), REQUIRE)
+  await writeFile(join(current, 'browser.ts'), BROWSER)
+  await writeFile(join(current, 'tsconfig.browser.json'), BROWSER_CONFIG)
+  await writeFile(join(older, 'quick-start.ts'), QUICK_START)
+
+  const compiled = await Promise.all([
+    ...Object.keys(SETUPS).map(async (setup) => {
+      const name = setup as keyof typeof SETUPS
+      const files = name === 'nodenext' ? ['quick-start.ts', 'app.ts', ...sampleFiles] : ['quick-start.ts']
+      await writeFile(join(current, `tsconfig.${name}.json`), tsconfig(name, files))
+      await sh(current, 'npx', ['tsc', '-p', `tsconfig.${name}.json`])
+      return join(current, `out-${name}`, 'quick-start.js')
+    }),
+    (async () => {
+      await sh(current, 'npx', ['tsc', '-p', 'tsconfig.browser.json'])
+      return null
+    })(),
+    (async () => {
+      await writeFile(join(older, 'tsconfig.nodenext.json'), tsconfig('nodenext', ['quick-start.ts']))
+      await sh(older, 'npx', ['tsc', '-p', 'tsconfig.nodenext.json'])
+      return join(older, 'out-nodenext', 'quick-start.js')
+    })()
+  ])
+  for (const output of compiled) {
+    if (output === null) continue
+    assert.deepEqual(JSON.parse(await sh(root, process.execPath, [output])), { sum: 3, script: 200, fingerprint: null }, output)
+  }
+  assert.deepEqual(JSON.parse(await sh(current, process.execPath, ['require.cjs'])), { sum: 3 })
+  t.diagnostic(`packed, installed twice, compiled five times and run five times in ${Date.now() - started} ms`)
+})
