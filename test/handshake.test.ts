@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict'
 import { createServer, type AddressInfo, type Socket } from 'node:net'
-import { test } from 'node:test'
+import { after, before, describe, test } from 'node:test'
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
+import type { Browser } from 'playwright-core'
 import WebSocket from 'ws'
 import { ActionheroClient } from '../lib/client/node.js'
 import type { HandshakeRequest } from '../lib/index.js'
+import { launchChromium, openPage, skipWithoutChromium } from './fixtures/client/chromium.js'
+import './fixtures/client/page.js'
 import { sleep, startApp, TestClient, waitFor } from './helpers.js'
 
 declare module 'fastify' {
@@ -219,4 +222,27 @@ test('the Node client\'s connect() settles within its timeout, with a readable r
     assert.ok(took < 3000, `${target}: settled after ${took} ms`)
     assert.notEqual(client.state, 'connecting')
   }
+})
+
+describe('a refused handshake in Chromium', { skip: skipWithoutChromium }, () => {
+  let browser: Browser
+  before(async () => { browser = await launchChromium() })
+  after(() => browser?.close())
+
+  test('connect() rejects with a sentence, not an empty error, and the server logs the reason', { timeout: 60_000 }, async (t) => {
+    const lines: Array<Record<string, unknown>> = []
+    const { url } = await startApp(t, { clientJsName: 'actionheroClient', authorize: () => { throw new Error('bad token') } }, {
+      fastify: { logger: { level: 'info', stream: { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } } } },
+      setup: (app) => {
+        app.get('/', (_request, reply) => reply.type('text/html').send('<!doctype html><script src="/public/javascript/actionheroClient.js"></script>'))
+      }
+    })
+    const { page } = await openPage(t, browser, url)
+    const message = await page.evaluate(async () => {
+      const client = new ActionheroClient({ timeout: 5000 })
+      return await client.connect().then(() => 'connected', (error: Error) => error.message)
+    })
+    assert.equal(message, `could not connect to ${url}: the handshake failed (refused by the server, or no server there)`)
+    assert.ok(lines.some((line) => line.msg === 'fastify-actionhero-ws: handshake refused' && line.reason === 'bad token'))
+  })
 })

@@ -354,7 +354,10 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     this.#session++
     this.state = state
     this.#requests.failAll(ERRORS.connectionClosed)
-    const error = this.#lastError ?? new Error(ERRORS.connectionClosed)
+    const error = this.#lastError?.message === '' && !this.#hasConnected
+      // A browser does not tell the page why a handshake failed: say what is known; the server logs why.
+      ? new Error(`could not connect to ${this.options.url ?? 'the server'}: the handshake failed (refused by the server, or no server there)`)
+      : this.#lastError ?? new Error(ERRORS.connectionClosed)
     this.#settleConnect(error, failureReply({ event: 'detailsView' }, error.message) as VerbResponse<ConnectionDetails>)
     if (previous === 'connected' || previous === 'reconnecting') this.emit('disconnected')
   }
