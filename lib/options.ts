@@ -6,7 +6,7 @@ import { createRequire } from 'node:module'
 import { isAbsolute, normalize, resolve } from 'node:path'
 import { serialize } from 'cookie'
 import type { ActionDefinition } from './actions.js'
-import type { RedisAddress, RedisClientLike, RedisNodeOptions } from './cluster/redis-node.js'
+import type { RedisNodeOptions } from './cluster/redis-node.js'
 import type { Authorize } from './handshake.js'
 import type { MemberDetails } from './rooms/member-details.js'
 import type { PrimusClientOptions } from '../types/primus.js'
@@ -46,6 +46,24 @@ export interface FingerprintOptions {
   setCookie?: boolean
   /** Attributes of the cookie, merged over `{ httpOnly: true, sameSite: 'lax', path: '/', secure: 'auto' }`. */
   cookie?: FingerprintCookieOptions
+}
+
+/**
+ * What the plugin needs of a Redis client the app passes in: an ioredis 5 or 6 `Redis` (a Sentinel
+ * one too) or an ioredis `Cluster`. Typed by shape so that either major version type-checks; the
+ * plugin calls it through the commands the two share.
+ */
+export interface RedisClientLike {
+  readonly status: string
+  duplicate (...args: never[]): unknown
+  on (event: string, listener: (...args: unknown[]) => void): unknown
+  removeListener (event: string, listener: (...args: unknown[]) => void): unknown
+}
+
+/** A Redis server or cluster node to connect to. */
+export interface RedisAddress {
+  host: string
+  port: number
 }
 
 /** Several app servers sharing rooms and reaching each other's connections through Redis. */

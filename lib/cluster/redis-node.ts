@@ -10,24 +10,7 @@ import type { Cluster as IORedisCluster, Redis as IORedis } from 'ioredis'
 import { BusError, decodeBusMessage, encodeBusMessage } from './bus.js'
 import { HEARTBEAT, parseMembership, REAP, RedisSchema } from './redis-schema.js'
 import { ThrottledLog } from './throttled-log.js'
-
-/**
- * What the plugin needs of a Redis client the app passes in: an ioredis 5 or 6 `Redis` (a Sentinel
- * one too) or an ioredis `Cluster`. Typed by shape so that either major version type-checks; the
- * plugin calls it through the commands the two share.
- */
-export interface RedisClientLike {
-  readonly status: string
-  duplicate (...args: never[]): unknown
-  on (event: string, listener: (...args: unknown[]) => void): unknown
-  removeListener (event: string, listener: (...args: unknown[]) => void): unknown
-}
-
-/** A Redis server or cluster node to connect to. */
-export interface RedisAddress {
-  host: string
-  port: number
-}
+import type { RedisAddress, RedisClientLike } from '../options.js'
 
 export interface RedisNodeOptions {
   /** `redis://` URL of the server, when neither `client` nor `cluster` is given. */
