@@ -247,9 +247,10 @@ test('a read-only working directory boots, and nothing is written into it', { ti
     console.log(JSON.stringify({ client: client.statusCode, page: page.body }))`
   // root writes anywhere: the app runs as nobody then, for whom the folder is read-only.
   const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}
-  // Without the coverage run's NODE_V8_COVERAGE: nobody could not write the profile into the checkout.
-  const { NODE_V8_COVERAGE, ...env } = process.env
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd, ...asNobody, env: { ...env, TMPDIR: tmpdir() } })
+  // No coverage profile from this child (nobody cannot write into the checkout): Node passes the
+  // coverage run's NODE_V8_COVERAGE on to every child, unless the child's env says otherwise.
+  const env = { ...process.env, TMPDIR: tmpdir(), NODE_V8_COVERAGE: '' }
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd, ...asNobody, env })
   let output = ''
   child.stdout.on('data', (chunk: Buffer) => { output += String(chunk) })
   child.stderr.on('data', (chunk: Buffer) => { output += String(chunk) })
