@@ -134,7 +134,7 @@ async function redisNode (options: ActionheroWsOptions, prefix: string): Promise
 }
 
 test('on Redis, a member joined on node A shows its details in node B\'s roomView',
-  { timeout: 30_000, todo: 'needs RedisRoomStore details (issue 9 branch)' }, async (t) => {
+  { timeout: 30_000 }, async (t) => {
     if (!await needRedis(t)) return
     const prefix = uniquePrefix()
     const apps: FastifyInstance[] = []
