@@ -47,6 +47,17 @@ export function messagesSince (held: readonly ChatMessage[], latest: number, sin
   return held.slice(since - first + 1)
 }
 
+/**
+ * `message` with its offset and epoch. Built field by field, not spread: the object stays in V8's
+ * fast shape, about half the memory of a spread copy (it is kept `size` times per room). Fields that
+ * middleware added come after.
+ */
+function stamp (message: ChatMessage, offset: number, epoch: string): ChatMessage {
+  const stamped: ChatMessage = { context: message.context, room: message.room, from: message.from, message: message.message, sentAt: message.sentAt, offset, epoch }
+  for (const key in message) if (!(key in stamped)) (stamped as unknown as Record<string, unknown>)[key] = (message as unknown as Record<string, unknown>)[key]
+  return stamped
+}
+
 /** True when `value` is a position a client may send: a string epoch and a non-negative integer offset. */
 export function isHistoryPosition (value: unknown): value is HistoryPosition {
   if (typeof value !== 'object' || value === null) return false
@@ -89,7 +100,7 @@ export class MemoryHistory implements RoomHistory {
   /** Stamps `message` with the room's next offset and its epoch, and keeps it; returns the stamped message. */
   append (message: ChatMessage): ChatMessage {
     const log = this.#log(message.room)
-    const stamped: ChatMessage = { ...message, offset: ++log.offset, epoch: log.epoch }
+    const stamped = stamp(message, ++log.offset, log.epoch)
     const now = Date.now()
     log.messages.push(stamped)
     log.keptAt.push(now)
