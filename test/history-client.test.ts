@@ -68,6 +68,8 @@ test('after a reconnect the client has every message said meanwhile, once, in or
   assert.deepEqual(texts(said), ['a1', 'a2', 'b1', 'b2', 'b3', 'b4', 'b5', 'c1'])
   assert.deepEqual(texts(said, 'anotherRoom'), ['other1', 'other2'])
   assert.deepEqual(said.filter((m) => m.room === ROOM).map((m) => m.offset), [1, 2, 3, 4, 5, 6, 7, 8])
+  const history = await client.roomHistory(ROOM, 3)
+  assert.deepEqual(history.data, said.filter((m) => m.room === ROOM).slice(-3), 'roomHistory: the last messages, as they were delivered')
 
   // A second flap starts from where the first ended.
   await cut(context)

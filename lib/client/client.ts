@@ -189,6 +189,13 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     return withCallback(callback, (done) => this.#send({ event: 'roomView', room }, done))
   }
 
+  /** The last messages of a room the client is in (at most `limit`), oldest first: the conversation so far. */
+  roomHistory (room: string, limit?: number): Promise<VerbResponse<ChatMessage[]>>
+  roomHistory (room: string, limit: number | undefined, callback: Callback<VerbResponse<ChatMessage[]>>): void
+  roomHistory (room: string, limit?: number, callback?: Callback<VerbResponse<ChatMessage[]>>): Promise<VerbResponse<ChatMessage[]>> | undefined {
+    return withCallback(callback, (done) => this.#send({ event: 'roomHistory', room, limit }, done))
+  }
+
   /** Joins a room; `rooms` includes it when the callback runs. */
   roomAdd (room: string): Promise<VerbResponse<boolean>>
   roomAdd (room: string, callback: Callback<VerbResponse<boolean>>): void
