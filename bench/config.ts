@@ -4,14 +4,16 @@
  */
 
 /** The servers compared, in the order of the first round; later rounds alternate it. */
-export const TARGETS = ['ws', 'primus', 'socketio', 'plugin'] as const
+export const TARGETS = ['ws', 'primus', 'socketio', 'plugin', 'pluginNoHistory'] as const
 export type TargetName = typeof TARGETS[number]
 
 export const TARGET_LABELS: Record<TargetName, string> = {
   ws: 'raw ws',
   primus: 'Primus',
   socketio: 'Socket.IO 4',
-  plugin: 'fastify-actionhero-ws'
+  plugin: 'fastify-actionhero-ws',
+  /** The plugin with `history: false`: what room history costs a `say` (issue 12). */
+  pluginNoHistory: 'plugin, history off'
 }
 
 /** The scenarios, in the order each round runs them. */

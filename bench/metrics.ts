@@ -54,6 +54,7 @@ export const GOALS: readonly Goal[] = [
   { text: 'round trips ≥ 1.2× Socket.IO', metric: 'roundTrips.rate', against: 'socketio', atLeast: 1.2 },
   { text: 'server CPU per round trip ≤ 1.3× raw ws', metric: 'roundTrips.serverCpuUs', against: 'ws', atMost: 1.3 },
   { text: 'say to 5,000 ≤ 1.1× raw ws', metric: 'say5000.deliveryMs', against: 'ws', atMost: 1.1 },
+  { text: 'say to 5,000 with history ≤ 1.1× without', metric: 'say5000.deliveryMs', against: 'pluginNoHistory', atMost: 1.1 },
   { text: 'memory per idle connection ≤ 12 KB (RSS)', metric: 'idleMemory.rssKB', atMost: 12 },
   { text: 'handshakes/s ≥ 0.8 of raw ws', metric: 'handshakes.rate', against: 'ws', atLeast: 0.8 }
 ]

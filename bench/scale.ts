@@ -32,7 +32,8 @@ const CONNECT_CONCURRENCY = 100
 
 const { values: options } = parseArgs({
   options: {
-    targets: { type: 'string', default: TARGETS.join(',') },
+    // History off is a say-latency comparison of `npm run bench`, not a scale one.
+    targets: { type: 'string', default: TARGETS.filter((target) => target !== 'pluginNoHistory').join(',') },
     sizes: { type: 'string' },
     scenarios: { type: 'string', default: LAYOUTS.join(',') },
     'cluster-servers': { type: 'string' },

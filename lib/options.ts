@@ -8,6 +8,7 @@ import { serialize } from 'cookie'
 import type { ActionDefinition } from './actions.js'
 import type { RedisNodeOptions } from './cluster/redis-node.js'
 import type { Authorize } from './handshake.js'
+import { DEFAULT_HISTORY, type HistoryOptions } from './rooms/history.js'
 import type { MemberDetails } from './rooms/member-details.js'
 import type { PrimusClientOptions } from '../types/primus.js'
 import { InvalidOptionError } from './errors.js'
@@ -104,6 +105,12 @@ export interface ActionheroWsOptions {
   welcomeMessage?: string | false
   rooms?: string[]
   echoSay?: boolean
+  /**
+   * Each room's last messages, for clients that reconnect (`roomAdd` with `since`) or join late
+   * (`roomHistory`): at most `size` messages (default 100), none older than `ttl` ms (default 120000).
+   * `false`: no history, and room messages carry no `offset`/`epoch`.
+   */
+  history?: Partial<HistoryOptions> | false
   /** What a member shows in `roomView` besides `id` and `joinedAt`: made when it joins, stored with the membership. */
   memberDetails?: MemberDetails
   /** Pending actions a connection may have (ActionHero's option); within `maxPendingRequests`. */
@@ -144,6 +151,7 @@ export interface ResolvedOptions {
   welcomeMessage: string | false
   rooms: string[]
   echoSay: boolean
+  history: HistoryOptions | false
   memberDetails: MemberDetails | null
   simultaneousActions: number
   maxPendingRequests: number
@@ -185,7 +193,7 @@ const REGISTER_OPTIONS = new Set(['logLevel', 'logSerializers'])
 
 const KNOWN_OPTIONS = new Set<string>([
   'enabled', 'clientUrl', 'publicDir', 'publicPrefix', 'clientJsPath', 'clientJsName', 'destroyClientsOnShutdown',
-  'welcomeMessage', 'rooms', 'echoSay', 'memberDetails', 'simultaneousActions', 'maxPendingRequests', 'actions', 'apiPath', 'fingerprint',
+  'welcomeMessage', 'rooms', 'echoSay', 'history', 'memberDetails', 'simultaneousActions', 'maxPendingRequests', 'actions', 'apiPath', 'fingerprint',
   'allowedOrigins', 'authorize', 'maxBufferedBytes', 'maxFileBytes', 'maxConcurrentFileReads', 'shutdownTimeout', 'redis', 'server', 'client',
   'prefix', 'clientDir'
 ])
@@ -353,6 +361,18 @@ function isAddressList (value: unknown): value is RedisAddress[] {
     value.every((node) => isPlainObject(node) && isNonEmptyString(node.host) && isPositiveInteger(node.port))
 }
 
+function readHistory (options: Record<string, unknown>): HistoryOptions | false {
+  if (options.history === false) return false
+  const history = read(options, 'history', {}, isPlainObject, 'an object { size, ttl } or false')
+  for (const key of Object.keys(history)) {
+    if (key !== 'size' && key !== 'ttl') throw new InvalidOptionError(`history.${key}`, 'is not a known option')
+  }
+  return {
+    size: read(history, 'size', DEFAULT_HISTORY.size, isPositiveInteger, 'a positive integer (messages)', 'history.size'),
+    ttl: read(history, 'ttl', DEFAULT_HISTORY.ttl, isPositiveInteger, 'a positive integer (ms)', 'history.ttl')
+  }
+}
+
 function readRooms (options: Record<string, unknown>): string[] {
   const rooms = read(options, 'rooms', ['defaultRoom', 'anotherRoom'], Array.isArray, 'an array of room names')
   for (const room of rooms) {
@@ -411,6 +431,7 @@ export function resolveOptions (input: unknown, cwd = process.cwd()): ResolvedOp
       (v): v is string | false => v === false || isString(v), 'a string or false'),
     rooms: readRooms(options),
     echoSay: read(options, 'echoSay', false, isBoolean, 'a boolean'),
+    history: readHistory(options),
     memberDetails: read<MemberDetails | null>(options, 'memberDetails', null,
       (v): v is MemberDetails => typeof v === 'function', 'a function (connection) => object'),
     simultaneousActions: read(options, 'simultaneousActions', 5, isPositiveInteger, 'a positive integer'),

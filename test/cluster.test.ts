@@ -188,7 +188,13 @@ test('a node cleans up after itself: no keys of its own remain once it closes', 
   client.end()
   await node.stop()
   const schema = new RedisSchema(cluster.prefix)
-  assert.deepEqual((await keysUnder(SHARED_REDIS, cluster.prefix)).sort(), [schema.epoch, schema.rooms].sort(), 'only the room list and its epoch stay, for the next node')
+  const keys = await keysUnder(SHARED_REDIS, cluster.prefix)
+  const history = keys.filter((key) => key.startsWith(`${cluster.prefix}history:`))
+  assert.deepEqual(keys.filter((key) => !history.includes(key)).sort(), [schema.epoch, schema.rooms].sort(), 'only the room list and its epoch stay, for the next node')
+  // And the room's history position (issue 12), which expires on its own once the room is silent.
+  const redis = new Redis(SHARED_REDIS)
+  t.after(() => redis.disconnect())
+  for (const key of history) assert.ok(await redis.pttl(key) > 0, `${key} expires`)
 })
 
 test('redis.client: the app\'s client is used and duplicated, and stays open after close', async (t) => {

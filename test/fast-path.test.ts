@@ -133,7 +133,7 @@ test('U+2028 and U+2029 are escaped as Primus escapes them, on the direct path a
     await waitFor(() => listener.frames.some((frame) => frame.includes('"context":"user"')) && speaker.frames.some((frame) => frame.includes('"text"')))
     return {
       reply: speaker.frames.find((frame) => frame.includes('"messageId":"text"')) ?? '',
-      chat: (listener.frames.find((frame) => frame.includes('"context":"user"')) ?? '').replace(/"(from|sentAt)":[^,}]+/g, '"$1":0')
+      chat: (listener.frames.find((frame) => frame.includes('"context":"user"')) ?? '').replace(/"(from|sentAt|epoch)":[^,}]+/g, '"$1":0')
     }
   }
   const direct = await frameOf(false)

@@ -36,7 +36,9 @@ async function hearsNothing (app: FastifyInstance, client: TestClient, room: str
 test('roomAdd, roomLeave and roomView: replies, errors, and connection.rooms in join order', { timeout: 30_000 }, async (t) => {
   const { app, url } = await startApp(t, { rooms: ['lobby', 'games', 'news'] })
   const client = await member(t, url)
-  assert.deepEqual(await client.request({ event: 'roomAdd', room: 'news' }), { status: 'OK', data: true, context: 'response', messageCount: 2, messageId: 'm2' })
+  const { epoch, ...added } = await client.request({ event: 'roomAdd', room: 'news' })
+  assert.equal(typeof epoch, 'string', 'the room\'s history epoch (issue 12)')
+  assert.deepEqual(added, { status: 'OK', data: true, offset: 0, context: 'response', messageCount: 2, messageId: 'm2' })
   assert.equal((await client.request({ event: 'roomAdd', room: 'lobby' })).data, true)
   assert.deepEqual(app.actionheroWs.connections.get(client.id)?.rooms, ['news', 'lobby'])
 
@@ -84,7 +86,7 @@ test('say reaches every other member, not the sender, and nobody outside the roo
   assert.deepEqual(reply, { status: 'OK', context: 'response', messageCount: 3, messageId: 'm3' })
   for (const receiver of [bob, carol]) {
     const chat = await receiver.next(isChat('defaultRoom', 'hello room'))
-    assert.deepEqual(Object.keys(chat), ['context', 'room', 'from', 'message', 'sentAt'])
+    assert.deepEqual(Object.keys(chat), ['context', 'room', 'from', 'message', 'sentAt', 'offset', 'epoch'])
     assert.equal(chat.from, alice.id)
     assert.ok((chat.sentAt as number) >= before && (chat.sentAt as number) <= Date.now())
   }

@@ -1,7 +1,7 @@
 import { expect, test } from 'tstyche'
 import {
   ActionheroClient, type ActionResponse, type ChatMessage, type ClientEvents, type ClientState, type ConnectionDetails, type FileResponse,
-  type ReconnectAttempt, type RoomMembers, type VerbResponse
+  type ReconnectAttempt, type RoomMembers, type RoomRecovery, type VerbResponse
 } from 'fastify-actionhero-ws/client'
 import type { PrimusSocket } from 'fastify-actionhero-ws'
 
@@ -16,6 +16,9 @@ test('fastify-actionhero-ws/client is typed: options, properties and events', ()
   expect(client.details).type.toBe<ConnectionDetails | null>()
   expect(client.on('say', (message) => { expect(message).type.toBe<ChatMessage>() })).type.toBe<ActionheroClient>()
   expect(client.on('reconnecting', (attempt) => { expect(attempt).type.toBe<ReconnectAttempt>() })).type.toBe<ActionheroClient>()
+  expect(client.on('recovered', (recovery) => { expect(recovery).type.toBe<RoomRecovery>() })).type.toBe<ActionheroClient>()
+  expect<ChatMessage['offset']>().type.toBe<number | undefined>()
+  expect<ChatMessage['epoch']>().type.toBe<string | undefined>()
   expect(client.on('connected', () => {})).type.not.toRaiseError()
   expect(client.on('sayy', () => {})).type.toRaiseError()
 })

@@ -31,6 +31,15 @@ export interface SayRequest extends RequestBase {
 export interface RoomRequest extends RequestBase {
   event: 'roomAdd' | 'roomLeave' | 'roomView'
   room: string
+  /** `roomAdd` only: the position of the last message the client has; the server replays what came after. */
+  since?: HistoryPosition
+}
+
+/** The last messages a room's history holds (members only); `limit`: at most that many. */
+export interface RoomHistoryRequest extends RequestBase {
+  event: 'roomHistory'
+  room: string
+  limit?: number
 }
 
 export interface DetailsViewRequest extends RequestBase {
@@ -54,6 +63,7 @@ export type ClientMessage =
   | ActionRequest
   | SayRequest
   | RoomRequest
+  | RoomHistoryRequest
   | DetailsViewRequest
   | FileRequest
   | DocumentationRequest
@@ -96,6 +106,24 @@ export interface ChatMessage<Message = unknown> {
   from: string | 0
   message: Message
   sentAt: number
+  /** With history on: 1, 2, 3... per room, in the order every member gets them. */
+  offset?: number
+  /** With history on: the name of the room's history; a new one means messages were lost. */
+  epoch?: string
+}
+
+/** Where a client is in a room's history: the epoch and the offset of the last message it has. */
+export interface HistoryPosition {
+  epoch: string
+  offset: number
+}
+
+/**
+ * The fields a `roomAdd` reply adds next to `status` and `data` when history is on: the room's
+ * position, and, when the request had `since`, whether every message after it was replayed.
+ */
+export interface RoomAddFields extends Partial<HistoryPosition> {
+  recovered?: boolean
 }
 
 /** 3.4: the reply to a `file` request. */

@@ -11,5 +11,6 @@ export const CLIENTS: Record<TargetName, (options?: ConnectOptions) => ConnectCl
   ws: (options) => actionheroClient(openWs({ ...options })),
   primus: (options) => actionheroClient(openWs({ ...options, path: '/primus', primus: true })),
   socketio: (options) => socketIoClient(options),
-  plugin: (options) => actionheroClient(openWs({ ...options, path: '/primus', primus: true }))
+  plugin: (options) => actionheroClient(openWs({ ...options, path: '/primus', primus: true })),
+  pluginNoHistory: (options) => actionheroClient(openWs({ ...options, path: '/primus', primus: true }))
 }

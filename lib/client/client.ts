@@ -6,7 +6,8 @@
  */
 import {
   ERRORS, type ActionDocumentation, type ActionReply, type ChatMessage, type ClientMessage, type ConnectionDetails,
-  type FileReply, type PushMessage, type ReplyFields, type RoomMembers, type ServerMessage, type VerbReply, type WelcomeMessage
+  type FileReply, type HistoryPosition, type PushMessage, type ReplyFields, type RoomAddFields, type RoomMembers, type ServerMessage,
+  type VerbReply, type WelcomeMessage
 } from '../../types/protocol.js'
 import type { PrimusClientOptions, PrimusSocket, PrimusSocketConstructor } from '../../types/primus.js'
 import { Emitter } from './emitter.js'
@@ -22,6 +23,20 @@ export interface ClientOptions extends PrimusClientOptions {
   apiPath?: string | false
   /** The Primus client to use. Default: the global `Primus` of the generated file (in Node.js, ws and JSON at `/primus`). */
   Primus?: PrimusSocketConstructor
+}
+
+/** How rejoining a room after a reconnect went: `recovered` false means messages may be missing (reload what you show). */
+export interface RoomRecovery {
+  room: string
+  recovered: boolean
+}
+
+/**
+ * Where the client is in a room's history: the position it rejoins with, and the offset of the last
+ * message it delivered (a repeat, at or below it, is dropped).
+ */
+interface RoomPosition extends HistoryPosition {
+  heard: number
 }
 
 /** A reconnection attempt that is about to start. */
@@ -47,8 +62,10 @@ export interface ClientEvents {
   /** A message whose context is not one the client knows. */
   api: [message: PushMessage]
   welcome: [message: WelcomeMessage]
-  /** A chat message of a room the client is in. */
+  /** A chat message of a room the client is in (after a reconnect, those it missed come first, once each). */
   say: [message: ChatMessage]
+  /** After a reconnect, per room the client rejoined: whether every message it missed was delivered. */
+  recovered: [recovery: RoomRecovery]
   /** The connection could not be opened in `options.timeout` ms. */
   timeout: []
 }
@@ -100,6 +117,8 @@ export class ActionheroClient extends Emitter<ClientEvents> {
   #connectCallbacks: ConnectCallback[] = []
   /** Gives up a first connection that has not opened within `options.timeout`. */
   #connectTimer: ReturnType<typeof setTimeout> | undefined
+  /** Per room, where the client is in its history (when the server keeps one). */
+  readonly #positions = new Map<string, RoomPosition>()
 
   /**
    * `socket`: a Primus socket of the caller's, open or opening, as ActionHero's own tests passed one. The
@@ -174,12 +193,20 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     return withCallback(callback, (done) => this.#send({ event: 'roomView', room }, done))
   }
 
+  /** The last messages of a room the client is in (at most `limit`), oldest first: the conversation so far. */
+  roomHistory (room: string, limit?: number): Promise<VerbResponse<ChatMessage[]>>
+  roomHistory (room: string, limit: number | undefined, callback: Callback<VerbResponse<ChatMessage[]>>): void
+  roomHistory (room: string, limit?: number, callback?: Callback<VerbResponse<ChatMessage[]>>): Promise<VerbResponse<ChatMessage[]>> | undefined {
+    return withCallback(callback, (done) => this.#send({ event: 'roomHistory', room, limit }, done))
+  }
+
   /** Joins a room; `rooms` includes it when the callback runs. */
   roomAdd (room: string): Promise<VerbResponse<boolean>>
   roomAdd (room: string, callback: Callback<VerbResponse<boolean>>): void
   roomAdd (room: string, callback?: Callback<VerbResponse<boolean>>): Promise<VerbResponse<boolean>> | undefined {
-    return withCallback(callback, (done) => this.#send<VerbResponse<boolean>>({ event: 'roomAdd', room }, (reply) => {
+    return withCallback(callback, (done) => this.#send<VerbResponse<boolean> & RoomAddFields>({ event: 'roomAdd', room }, (reply) => {
       if (reply.error === undefined || reply.error === ERRORS.alreadyInRoom) this.#joined(room)
+      this.#placed(room, reply)
       done(reply)
     }))
   }
@@ -317,9 +344,17 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     const rooms = [...this.rooms]
     let rejoining = rooms.length
     if (rejoining === 0) return fetchDetails()
-    // The details come after every join is answered, so that their `rooms` are complete.
+    // The details come after every join is answered, so that their `rooms` are complete. With a
+    // position in a room, the server first replays what was said there meanwhile.
     for (const room of rooms) {
-      send({ event: 'roomAdd', room }, () => { if (current() && --rejoining === 0) fetchDetails() })
+      const position = this.#positions.get(room)
+      const since = position === undefined ? undefined : { epoch: position.epoch, offset: position.offset }
+      send({ event: 'roomAdd', room, since }, (reply) => {
+        if (!current()) return
+        this.#placed(room, reply as RoomAddFields)
+        if (typeof reply.recovered === 'boolean') this.emit('recovered', { room, recovered: reply.recovered })
+        if (--rejoining === 0) fetchDetails()
+      })
     }
   }
 
@@ -404,9 +439,35 @@ export class ActionheroClient extends Emitter<ClientEvents> {
   }
 
   #heard (message: ChatMessage): void {
+    if (!this.#isNew(message)) return
     // The server's notice that a room is being destroyed: its members are out of it.
     if (message.from === 0 && message.message === ERRORS.roomDeleted) this.#left(message.room)
     this.emit('say', message)
+  }
+
+  /** False for a room message delivered already (replayed after a reconnect, or heard live meanwhile); moves the room's position. */
+  #isNew ({ room, epoch, offset }: ChatMessage): boolean {
+    if (typeof epoch !== 'string' || typeof offset !== 'number') return true
+    const position = this.#positions.get(room)
+    if (position === undefined || position.epoch !== epoch) {
+      this.#positions.set(room, { epoch, offset, heard: offset })
+      return true
+    }
+    if (offset <= position.heard) return false
+    position.heard = offset
+    position.offset = Math.max(position.offset, offset)
+    return true
+  }
+
+  /**
+   * The room's position from a `roomAdd` reply. In a history the client had not heard of, nothing is
+   * taken as heard: a message published just before the join may still arrive after the reply.
+   */
+  #placed (room: string, { epoch, offset }: RoomAddFields): void {
+    if (typeof epoch !== 'string' || typeof offset !== 'number') return
+    const position = this.#positions.get(room)
+    if (position === undefined || position.epoch !== epoch) this.#positions.set(room, { epoch, offset, heard: 0 })
+    else position.offset = Math.max(position.offset, offset)
   }
 
   #adopt (details: ConnectionDetails): void {
@@ -422,6 +483,7 @@ export class ActionheroClient extends Emitter<ClientEvents> {
 
   #left (room: string): void {
     this.rooms = this.rooms.filter((joined) => joined !== room)
+    this.#positions.delete(room)
   }
 }
 

@@ -20,6 +20,13 @@
  *
  *   <prefix>node:{<node>}   what is addressed to one node's connections
  *   <prefix>room:{<room>}   a room's chat messages and its destruction
+ *
+ * A room's history (issue 12) shares its channel's hash tag, so that one script can stamp, keep and
+ * publish a message on Redis Cluster too; both keys expire when the room has been silent for the
+ * history's ttl:
+ *
+ *   <prefix>history:{<room>}:position   hash: epoch (the history's name), offset (of its latest message)
+ *   <prefix>history:{<room>}:messages   list, oldest first: "<kept at, ms> <message JSON>"
  */
 import type { RoomMember } from '../rooms/store.js'
 
@@ -60,6 +67,16 @@ export class RedisSchema {
 
   roomChannel (room: string): string {
     return `${this.prefix}room:{${room}}`
+  }
+
+  /** The room's history position (see the top of this file). */
+  historyPosition (room: string): string {
+    return `${this.prefix}history:{${room}}:position`
+  }
+
+  /** The room's kept messages. */
+  historyMessages (room: string): string {
+    return `${this.prefix}history:{${room}}:messages`
   }
 
   /** The room of a room channel, or null when `channel` is not one. */
@@ -221,3 +238,49 @@ export const DESTROY = `
 if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('DEL', KEYS[2])
 return 1`
+
+/**
+ * KEYS: the room's history position, its messages. ARGV: bus message prefix (kind and origin), the
+ * message's JSON (an object), a new epoch, size, ttl (ms), the room channel, '1' for sharded pub/sub.
+ *
+ * Stamps the message with the room's next offset and its epoch (the new one when the history was
+ * lost), keeps it (at most size messages, none older than ttl), lets both keys expire after ttl of
+ * silence, and publishes it: one atomic step, so the order of offsets is the order every node hears.
+ * Answers the stamped JSON.
+ */
+export const HISTORY_PUBLISH = `${NOW}
+local size, ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[3]
+  redis.call('HSET', KEYS[1], 'epoch', epoch)
+end
+local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
+local json = string.sub(ARGV[2], 1, -2) .. ',"offset":' .. offset .. ',"epoch":"' .. epoch .. '"}'
+redis.call('RPUSH', KEYS[2], now .. ' ' .. json)
+redis.call('LTRIM', KEYS[2], -size, -1)
+while true do
+  local head = redis.call('LINDEX', KEYS[2], 0)
+  if not head or now - tonumber(string.match(head, '^%d+')) < ttl then break end
+  redis.call('LPOP', KEYS[2])
+end
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+if ARGV[7] == '1' then redis.call('SPUBLISH', ARGV[6], ARGV[1] .. json) else redis.call('PUBLISH', ARGV[6], ARGV[1] .. json) end
+return json`
+
+/**
+ * KEYS: the room's history position, its messages. ARGV: a new epoch, ttl (ms).
+ * Answers the room's epoch (starting a history, with the new one, when it has none), the offset of
+ * its latest message, then Redis's clock (ms) and the kept messages, oldest first.
+ */
+export const HISTORY_READ = `${NOW}
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+end
+local result = { epoch, redis.call('HGET', KEYS[1], 'offset') or '0', tostring(now) }
+for _, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do table.insert(result, entry) end
+return result`

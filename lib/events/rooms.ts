@@ -1,11 +1,12 @@
 /**
- * The room events: `roomAdd`, `roomLeave`, `roomView` and `say`.
+ * The room events: `roomAdd`, `roomLeave`, `roomView`, `roomHistory` and `say`.
  */
-import { ERRORS } from '../../types/protocol.js'
+import { ERRORS, type RoomAddFields } from '../../types/protocol.js'
 import type { EventHandler, IncomingRequest, ServerContext } from '../dispatch.js'
-import { errorMessage } from '../errors.js'
+import { errorMessage, RoomError } from '../errors.js'
 import { isRoomName } from '../options.js'
-import { replyVerb, replyVerbError } from '../reply.js'
+import { reply, replyVerb, replyVerbError } from '../reply.js'
+import { isHistoryPosition } from '../rooms/history.js'
 
 /** A room event: its `room` checked, then `run`'s result as `data`, or the error with `failureData`. */
 function roomEvent (
@@ -25,10 +26,21 @@ function roomEvent (
   }
 }
 
-const roomAdd = roomEvent(async ({ connection }, { rooms }, room) => {
-  await rooms.join(connection, room)
-  return true
-}, false)
+/**
+ * `roomAdd`: `data: true`, and with history on the room's `epoch` and `offset` beside it; with
+ * `since`, the messages after it first, and `recovered`.
+ */
+const roomAdd: EventHandler = async (request, { rooms }) => {
+  const { room, since } = request.message
+  if (!isRoomName(room)) return replyVerbError(request, ERRORS.roomRequired, false)
+  let fields: RoomAddFields
+  try {
+    fields = await rooms.join(request.connection, room, isHistoryPosition(since) ? since : undefined)
+  } catch (error) {
+    return replyVerbError(request, errorMessage(error), false)
+  }
+  reply(request, { status: 'OK', data: true, ...fields })
+}
 
 const roomLeave = roomEvent(async ({ connection }, { rooms }, room) => {
   await rooms.leave(connection, room)
@@ -36,6 +48,15 @@ const roomLeave = roomEvent(async ({ connection }, { rooms }, room) => {
 }, false)
 
 const roomView = roomEvent(({ connection }, { rooms }, room) => rooms.viewFor(connection, room))
+
+/** `roomHistory`: the last messages of a room the connection is in, oldest first; `limit`: at most that many. */
+const roomHistory = roomEvent(({ connection, message }, { rooms }, room) => {
+  const { limit } = message
+  if (limit !== undefined && !(Number.isSafeInteger(limit) && (limit as number) > 0)) {
+    throw new RoomError(ERRORS.invalidParameter('limit', 'must be a positive integer'))
+  }
+  return rooms.historyFor(connection, room, (limit as number | undefined) ?? Number.MAX_SAFE_INTEGER)
+})
 
 const sayInRoom = roomEvent(async ({ connection, message }, { rooms }, room) => {
   await rooms.say(connection, room, message.message)
@@ -49,4 +70,4 @@ const say: EventHandler = (request, server) => {
   return sayInRoom(request, server)
 }
 
-export const roomEvents = { roomAdd, roomLeave, roomView, say }
+export const roomEvents = { roomAdd, roomLeave, roomView, roomHistory, say }

@@ -2,18 +2,27 @@
  * Rooms of one process, in memory.
  */
 import type { ChatMessage } from '../../types/protocol.js'
+import { MemoryHistory, type HistoryOptions } from './history.js'
 import type { JoinResult, RoomMember, RoomStore, RoomStoreEvents } from './store.js'
 
 export class MemoryRoomStore implements RoomStore {
   readonly #rooms = new Map<string, Map<string, RoomMember>>()
   #events: RoomStoreEvents | null = null
+  readonly history: MemoryHistory | null
+
+  /** `history`: how much of each room's history to keep; false (the default for a store made by hand): none. */
+  constructor ({ history = false }: { history?: HistoryOptions | false } = {}) {
+    this.history = history === false ? null : new MemoryHistory(history)
+  }
 
   async start (events: RoomStoreEvents): Promise<void> {
     this.#events = events
+    this.history?.start()
   }
 
   async close (): Promise<void> {
     this.#events = null
+    this.history?.stop()
   }
 
   async create (room: string): Promise<boolean> {
@@ -26,6 +35,7 @@ export class MemoryRoomStore implements RoomStore {
     if (!this.#rooms.has(room)) return false
     this.#events?.destroyed(room)
     this.#rooms.delete(room)
+    this.history?.forget(room)
     return true
   }
 
@@ -55,6 +65,6 @@ export class MemoryRoomStore implements RoomStore {
   }
 
   async publish (message: ChatMessage): Promise<void> {
-    this.#events?.deliver(message)
+    this.#events?.deliver(this.history === null ? message : this.history.append(message))
   }
 }

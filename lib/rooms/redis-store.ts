@@ -11,6 +11,8 @@ import type { RedisNode } from '../cluster/redis-node.js'
 import {
   decodeMember, DESTROY, encodeMember, JOIN, LEAVE, membershipOf, parseMembership, RESTORE_MEMBERSHIPS, RESTORE_ROOMS
 } from '../cluster/redis-schema.js'
+import type { HistoryOptions } from './history.js'
+import { RedisHistory } from './redis-history.js'
 import type { JoinResult, RoomMember, RoomStore, RoomStoreEvents } from './store.js'
 
 /** How many memberships one write-back script carries, so that no single call blocks Redis for long. */
@@ -29,9 +31,11 @@ export class RedisRoomStore implements RoomStore {
   readonly #created = new Set<string>()
   /** The id of the Redis data this node last wrote to; a different one means Redis lost it. */
   #epoch: string = randomUUID()
+  readonly history: RedisHistory | null
 
-  constructor (node: RedisNode) {
+  constructor (node: RedisNode, history: HistoryOptions | false = false) {
     this.#node = node
+    this.history = history === false ? null : new RedisHistory(node, history)
     node.onResync(() => this.#resync())
     node.onReap((removed) => {
       for (const [room, id] of removed) this.#events?.departed(room, id)
@@ -57,6 +61,7 @@ export class RedisRoomStore implements RoomStore {
     const destroyed = await this.#node.runScript(DESTROY, [schema.rooms, schema.room(room)], [room]) === 1
     if (!destroyed) return false
     this.#destroyedHere(room)
+    await this.history?.forget(room)
     await this.#node.publish(schema.roomChannel(room), 'destroyed', '')
     return true
   }
@@ -117,6 +122,17 @@ export class RedisRoomStore implements RoomStore {
   }
 
   async publish (message: ChatMessage): Promise<void> {
+    if (this.history !== null) {
+      // Stamped and published by Redis in one step; every node, this one too, delivers it from the channel.
+      try {
+        await this.history.publish(message)
+        return
+      } catch (error) {
+        this.#node.warn('publish', error, 'a message reached this node\'s members only, without an offset', { room: message.room })
+        this.#events?.deliver(message)
+        return
+      }
+    }
     const json = JSON.stringify(message)
     this.#events?.deliver(message, json)
     try {

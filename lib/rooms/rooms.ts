@@ -4,12 +4,13 @@
  * itself lives in a `RoomStore`, in memory or shared by a cluster.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import { ERRORS, type ChatMessage, type RoomMembers } from '../../types/protocol.js'
+import { ERRORS, type ChatMessage, type HistoryPosition, type RoomAddFields, type RoomMembers } from '../../types/protocol.js'
 import type { Cluster, MembershipChange } from '../cluster/cluster.js'
 import type { Connection } from '../connection.js'
 import { RoomError } from '../errors.js'
 import { escapeLineTerminators } from '../json.js'
 import { isRoomName } from '../options.js'
+import type { RoomHistory } from './history.js'
 import { makeMemberDetails, memberView, type MemberDetails } from './member-details.js'
 import { ChatMiddlewareChain, type BroadcastSender, type ChatMiddleware } from './middleware.js'
 import type { RoomMember, RoomStore } from './store.js'
@@ -46,6 +47,11 @@ export class Rooms {
   // one for what this node delivers.
   readonly #sending = new SerialQueues()
   readonly #delivering = new SerialQueues()
+  /**
+   * Connections catching up on a room they just joined (history replay): the live messages of that
+   * room wait here until the replay is written, so that they follow it without a gap or a repeat.
+   */
+  readonly #catchingUp = new Map<Connection, Map<string, HeldMessage[]>>()
 
   constructor ({ store, connections, cluster, echoSay, memberDetails = null, log }: RoomsOptions) {
     this.#store = store
@@ -129,7 +135,12 @@ export class Rooms {
 
   // ----- what a connection asks for (the room events) -------------------------------------------
 
-  join (connection: Connection, room: string): Promise<void> {
+  /**
+   * Joins `room`. With history on, answers the room's position, and with `since` (the position of
+   * the last message the client has) first writes every message after it, when the history still
+   * holds them all (`recovered: true`).
+   */
+  join (connection: Connection, room: string, since?: HistoryPosition): Promise<RoomAddFields> {
     return this.#membership.run(connection.id, async () => {
       // A closed connection joins nothing: its departure has been queued (or done) already.
       if (!connection.open) throw new RoomError(ERRORS.connectionNotFound(connection.id))
@@ -139,11 +150,22 @@ export class Rooms {
       const result = await this.#store.join(room, await this.#member(connection, room))
       if (result === 'missing') throw new RoomError(ERRORS.roomNotFound)
       if (result === 'already') throw new RoomError(ERRORS.alreadyInRoom)
+      const history = this.#store.history ?? null
+      // Held from the moment it is a member here, so that no live message slips past the replay.
+      const held = history === null ? null : this.#hold(connection, room)
       connection.rooms.push(room)
       let members = this.#local.get(room)
       if (members === undefined) this.#local.set(room, members = new Set())
       members.add(connection)
+      if (history === null || held === null) return {}
+      return this.#catchUp(connection, room, history, held, since)
     })
+  }
+
+  /** The last `limit` messages of a room's history, for a connection that is a member ([] without history). */
+  async historyFor (connection: Connection, room: string, limit: number): Promise<ChatMessage[]> {
+    if (!connection.rooms.includes(room)) throw new RoomError(ERRORS.notMemberOf(room))
+    return await this.#store.history?.recent(room, limit) ?? []
   }
 
   leave (connection: Connection, room: string): Promise<void> {
@@ -157,15 +179,16 @@ export class Rooms {
   async changeLocalMembership (connectionId: string, room: string, change: MembershipChange): Promise<void> {
     const connection = this.#connections.get(connectionId)
     if (connection === undefined) throw new RoomError(ERRORS.connectionNotFound(connectionId))
-    return await (change === 'add' ? this.join(connection, room) : this.leave(connection, room))
+    if (change === 'add') await this.join(connection, room)
+    else await this.leave(connection, room)
   }
 
   /**
    * Leaves every room of a connection that has closed, once the membership changes it had in flight
    * are done: its `leave` middleware runs for each room, and cannot keep it in.
    */
-  leaveAll (connection: Connection): Promise<void> {
-    return this.#membership.run(connection.id, () =>
+  async leaveAll (connection: Connection): Promise<void> {
+    await this.#membership.run(connection.id, () =>
       Promise.all([...connection.rooms].map((room) => this.#leave(connection, room, true))))
   }
 
@@ -211,7 +234,7 @@ export class Rooms {
     const frame = Buffer.from(escapeLineTerminators(encoded ?? JSON.stringify(message)))
     const { from } = message
     if (!this.#middleware.hasSay && !this.#delivering.busy(message.room)) {
-      for (const member of members) if (this.#echoSay || member.id !== from) member.write(frame, message)
+      for (const member of members) if (this.#echoSay || member.id !== from) this.#write(member, frame, message)
       return
     }
     const receivers = [...members].filter((member) => this.#echoSay || member.id !== from)
@@ -219,12 +242,80 @@ export class Rooms {
       try {
         const payload = await this.#middleware.say(receiver, message.room, { ...message })
         if (payload === null) return
-        if (isUnchanged(payload, message)) receiver.write(frame, message)
-        else receiver.write(escapeLineTerminators(JSON.stringify(payload)), payload)
+        if (isUnchanged(payload, message)) this.#write(receiver, frame, message)
+        else this.#write(receiver, escapeLineTerminators(JSON.stringify(payload)), payload)
       } catch (error) {
         this.#log.warn({ err: error, connection: receiver.id, room: message.room }, 'fastify-actionhero-ws: say middleware failed; that receiver is skipped')
       }
     }))).catch((error: unknown) => this.#log.error({ err: error }, 'fastify-actionhero-ws: delivery failed'))
+  }
+
+  /** Writes a room message to a member, or holds it while that member catches up on the room. */
+  #write (member: Connection, data: string | Buffer, message: ChatMessage): void {
+    const held = this.#catchingUp.size === 0 ? undefined : this.#catchingUp.get(member)?.get(message.room)
+    if (held === undefined) member.write(data, message)
+    else held.push({ data, message })
+  }
+
+  // ----- history ----------------------------------------------------------------------------------
+
+  /** Starts holding the live messages of `room` for `connection`; the returned list fills as they come. */
+  #hold (connection: Connection, room: string): HeldMessage[] {
+    const held: HeldMessage[] = []
+    let rooms = this.#catchingUp.get(connection)
+    if (rooms === undefined) this.#catchingUp.set(connection, rooms = new Map())
+    rooms.set(room, held)
+    return held
+  }
+
+  /** Writes what the connection holds for `room` (but what the replay already gave it) and stops holding. */
+  #release (connection: Connection, room: string, held: HeldMessage[], replayed: HistoryPosition | null): void {
+    const rooms = this.#catchingUp.get(connection)
+    rooms?.delete(room)
+    if (rooms?.size === 0) this.#catchingUp.delete(connection)
+    for (const { data, message } of held) {
+      if (replayed !== null && message.epoch === replayed.epoch && (message.offset ?? 0) <= replayed.offset) continue
+      connection.write(data, message)
+    }
+  }
+
+  /**
+   * The history part of a join: the replay after `since` when the history holds all of it (each
+   * message through the `say` middleware, as live ones), then the messages held meanwhile, then the
+   * room's position for the reply.
+   */
+  async #catchUp (connection: Connection, room: string, history: RoomHistory, held: HeldMessage[], since?: HistoryPosition): Promise<RoomAddFields> {
+    let replayed: HistoryPosition | null = null
+    try {
+      const missed = since === undefined ? null : await history.since(room, since)
+      if (since !== undefined && missed !== null) {
+        replayed = { ...since }
+        for (const message of missed) {
+          replayed.offset = message.offset ?? replayed.offset
+          const payload = await this.#replayed(connection, message)
+          if (payload !== null) connection.write(escapeLineTerminators(JSON.stringify(payload)), payload)
+        }
+      }
+      const { epoch, offset } = await history.position(room)
+      return since === undefined ? { epoch, offset } : { epoch, offset, recovered: replayed !== null }
+    } catch (error) {
+      // The member is in the room whatever happened to its history: it hears live messages from here.
+      this.#log.warn({ err: error, connection: connection.id, room }, 'fastify-actionhero-ws: the room history could not be read')
+      return since === undefined ? {} : { recovered: false }
+    } finally {
+      this.#release(connection, room, held, replayed)
+    }
+  }
+
+  /** A replayed message as `say` middleware hands it to `receiver` (null: not for it), as a live one would be. */
+  async #replayed (receiver: Connection, message: ChatMessage): Promise<ChatMessage | null> {
+    if (!this.#middleware.hasSay) return message
+    try {
+      return await this.#middleware.say(receiver, message.room, { ...message })
+    } catch (error) {
+      this.#log.warn({ err: error, connection: receiver.id, room: message.room }, 'fastify-actionhero-ws: say middleware failed; that receiver is skipped')
+      return null
+    }
   }
 
   /** A room was destroyed: its members here leave it (their `leave` middleware runs, and cannot refuse). */
@@ -305,8 +396,15 @@ function checkEncodable (message: unknown): void {
 
 /** True when `say` middleware handed back the payload with the same values, so the shared encoding fits. */
 function isUnchanged (payload: ChatMessage, original: ChatMessage): boolean {
-  return Object.keys(payload).length === 5 && payload.context === original.context && payload.room === original.room &&
-    payload.from === original.from && payload.message === original.message && payload.sentAt === original.sentAt
+  return Object.keys(payload).length === Object.keys(original).length && payload.context === original.context && payload.room === original.room &&
+    payload.from === original.from && payload.message === original.message && payload.sentAt === original.sentAt &&
+    payload.offset === original.offset && payload.epoch === original.epoch
+}
+
+/** A live message waiting for a member to catch up: as it would have been written. */
+interface HeldMessage {
+  data: string | Buffer
+  message: ChatMessage
 }
 
 /** Runs tasks one after another per key; a failed task does not stop the ones after it. */
@@ -322,9 +420,9 @@ class SerialQueues {
     await this.#tails.get(key)
   }
 
-  run (key: string, task: () => Promise<unknown>): Promise<void> {
-    const result = (this.#tails.get(key) ?? Promise.resolve()).then(task).then(() => {})
-    const tail = result.catch(() => {})
+  run<Result = void> (key: string, task: () => Promise<Result>): Promise<Result> {
+    const result = (this.#tails.get(key) ?? Promise.resolve()).then(task)
+    const tail = result.then(() => {}, () => {})
     this.#tails.set(key, tail)
     tail.then(() => { if (this.#tails.get(key) === tail) this.#tails.delete(key) })
     return result

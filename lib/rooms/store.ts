@@ -4,6 +4,7 @@
  * published to a room to the nodes that have members in it.
  */
 import type { ChatMessage } from '../../types/protocol.js'
+import type { RoomHistory } from './history.js'
 
 export interface RoomMember {
   id: string
@@ -29,6 +30,11 @@ export interface RoomStoreEvents {
  * which rooms have members on its node.
  */
 export interface RoomStore {
+  /**
+   * The rooms' history, when the store keeps one: then `publish` stamps every message with its
+   * room's `offset` and `epoch` and keeps it, in the same step as it publishes it.
+   */
+  readonly history?: RoomHistory | null
   start (events: RoomStoreEvents): Promise<void>
   close (): Promise<void>
   /** Creates the room; false when it already existed. */
