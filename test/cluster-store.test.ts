@@ -7,6 +7,7 @@ import { test, type TestContext } from 'node:test'
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import { RedisNode, type RedisNodeOptions } from '../lib/cluster/redis-node.js'
+import * as schemaModule from '../lib/cluster/redis-schema.js'
 import { RedisSchema } from '../lib/cluster/redis-schema.js'
 import actionheroWs from '../lib/index.js'
 import { RedisRoomStore } from '../lib/rooms/redis-store.js'
@@ -139,4 +140,16 @@ test('redis.client: everything the plugin adds to the app\'s client is removed a
   await app.close()
   assert.deepEqual(counts(), before)
   assert.equal(client.status, 'ready')
+})
+
+test('every Lua script names its keys through KEYS only, so that it runs on Redis Cluster', () => {
+  const scripts: Array<[string, string]> = []
+  for (const [name, value] of Object.entries(schemaModule)) if (typeof value === 'string' && value.includes('redis.call')) scripts.push([name, value])
+  assert.ok(scripts.length >= 6)
+  for (const [name, script] of scripts) {
+    for (const [, command, key] of script.matchAll(/redis\.call\('(\w+)'(?:, ([^,)]+))?/g)) {
+      if (command === 'TIME') continue
+      assert.match(key ?? '', /^KEYS\[[^\]]+\]$/, `${name}: ${command} on a key from KEYS`)
+    }
+  }
 })
