@@ -9,6 +9,7 @@ import { Redis } from 'ioredis'
 import { RedisSchema } from '../lib/cluster/redis-schema.js'
 import type { RoomMembers } from '../lib/index.js'
 import { createCluster, needRedis, needRedisServer, startOwnRedis } from './cluster-helpers.js'
+import { redisCommand } from '../bench/load/redis-cluster.js'
 import { assertDropped, GARBAGE, healed, reaped, report, startScenario, TIMING } from './fault-scenario.js'
 import { FaultProxy } from './fixtures/fault-proxy.js'
 import { waitFor } from './helpers.js'
@@ -69,6 +70,18 @@ test('fault: the subscribers killed (CLIENT KILL TYPE pubsub): they resubscribe 
   const scenario = await startScenario(t, createCluster(t, { redisUrl: redis.url }))
   assert.equal(await redis.command('CLIENT', 'KILL', 'TYPE', 'pubsub') as number >= 3, true, 'one subscriber per node, at least')
   report(t, 'CLIENT KILL of the subscribers', await healed(scenario, [0, 1, 2]))
+})
+
+test('fault: every node\'s connections killed by the names they set (CLIENT KILL ID), on the shared Redis', { timeout: 90_000 }, async (t) => {
+  if (!await needRedis(t)) return
+  const cluster = createCluster(t)
+  const scenario = await startScenario(t, cluster)
+  const ours = String(await redisCommand(cluster.redisUrl, 'CLIENT', 'LIST')).split('\n')
+    .filter((line) => line.includes(` name=${cluster.prefix}node:`))
+    .map((line) => /\bid=(\d+)/.exec(line)?.[1] as string)
+  assert.equal(ours.length, 6, 'a command and a subscriber connection per node, named')
+  for (const id of ours) await redisCommand(cluster.redisUrl, 'CLIENT', 'KILL', 'ID', id)
+  report(t, 'CLIENT KILL of every connection of the nodes', await healed(scenario, [0, 1, 2]))
 })
 
 test('fault: Redis asleep (DEBUG SLEEP) for longer than nodeTimeout', { timeout: 90_000 }, async (t) => {
