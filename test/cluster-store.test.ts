@@ -101,7 +101,7 @@ test('write-back under concurrent joins and leaves while the connection is kille
   assert.equal(memberships, [...expected.values()].reduce((sum, members) => sum + members.size, 0), 'the node\'s memberships set agrees')
 })
 
-test('a membership change whose publish fails rejects once, and leaves no promise to reject later', { timeout: 30_000 }, async (t) => {
+test('a publish that fails: a membership change rejects once and leaves no promise to reject later; a broadcast is logged at warn, rate-limited, with the node id', { timeout: 30_000 }, async (t) => {
   if (!await needRedis(t) || !needRedisServer(t)) return
   const redis = await startOwnRedis(t)
   // A user that may do everything but PUBLISH: the request fails after the directory answered.
@@ -113,7 +113,10 @@ test('a membership change whose publish fails rejects once, and leaves no promis
   t.after(() => process.off('unhandledRejection', onUnhandled))
   const requestTimeout = 200
   const b = await startApp(t, { redis: { url: redis.url, prefix } })
-  const a = await startApp(t, { redis: { url: `redis://nopublish:secret@127.0.0.1:${redis.port}`, prefix, requestTimeout } })
+  const logs: Array<Record<string, unknown>> = []
+  const stream = { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>) } }
+  const a = await startApp(t, { redis: { url: `redis://nopublish:secret@127.0.0.1:${redis.port}`, prefix, requestTimeout } },
+    { fastify: { logger: { level: 'warn', stream } } })
   const client = await TestClient.connect(t, b.url)
   const { data } = await client.request({ event: 'detailsView' }) as { data: { id: string } }
   const directory = new Redis(redis.url)
@@ -122,6 +125,13 @@ test('a membership change whose publish fails rejects once, and leaves no promis
   await assert.rejects(a.app.actionheroWs.rooms.addMember(data.id, 'defaultRoom'), /NOPERM/)
   await sleep(requestTimeout * 3)
   assert.deepEqual(unhandled, [])
+
+  for (let n = 0; n < 5; n++) await a.app.actionheroWs.rooms.broadcast('defaultRoom', `lost ${n}`)
+  const failures = logs.filter((line) => line.msg === 'fastify-actionhero-ws: a message reached this node\'s members only')
+  assert.equal(failures.length, 1, 'logged once for five failures')
+  assert.equal(failures[0]?.level, 40)
+  assert.equal(typeof failures[0]?.node, 'string')
+  assert.equal(failures[0]?.room, 'defaultRoom')
 })
 
 test('redis.client: everything the plugin adds to the app\'s client is removed at close', { timeout: 30_000 }, async (t) => {
