@@ -116,6 +116,21 @@ test('fault: a node cut off from Redis past nodeTimeout; a room destroyed meanwh
   await assert.rejects(scenario.nodes[1]!.call<RoomMembers>('view', { room: 'doomed' }), /room does not exist/)
 })
 
+test('fault: one node\'s subscriber cut off while a room of its is destroyed: the room stays destroyed, its members there leave it', { timeout: 90_000 }, async (t) => {
+  if (!await needRedis(t) || !needRedisServer(t)) return
+  const { proxies, scenario } = await proxied(t)
+  await scenario.nodes[0]!.call('add', { room: 'doomed' })
+  const onCut = scenario.members.find((member) => member.node === 1)!
+  assert.equal((await onCut.client.request({ event: 'roomAdd', room: 'doomed' })).data, true)
+  // Only the subscriber: the node's commands and heartbeats go on, so nobody reaps it.
+  proxies[1]!.cut(':subscriber')
+  assert.equal(await scenario.nodes[0]!.call('destroy', { room: 'doomed' }), true)
+  proxies[1]!.heal()
+  report(t, 'a node\'s subscriber cut off, a room destroyed meanwhile', await healed(scenario, [0, 1, 2]))
+  await waitFor(async () => !((await onCut.client.request({ event: 'detailsView' })).data as { rooms: string[] }).rooms.includes('doomed'))
+  assert.deepEqual((await scenario.nodes[1]!.call<string[]>('list')).sort(), ['anotherRoom', 'defaultRoom'], 'the destroyed room did not come back')
+})
+
 test('fault: a node\'s network to Redis stalled past nodeTimeout, then released', { timeout: 90_000 }, async (t) => {
   if (!await needRedis(t) || !needRedisServer(t)) return
   const { proxies, scenario } = await proxied(t)
