@@ -56,7 +56,7 @@ type Listener = Parameters<IORedis['on']>[1]
 type Reaper = (removed: ReadonlyArray<[room: string, id: string]>) => void
 
 /** How much of a dead node one reaping step removes, so that no single call blocks Redis for long. */
-export const REAP_BATCH = 200
+const REAP_BATCH = 200
 /** How many dead nodes one heartbeat claims at most. */
 const DEAD_PER_BEAT = 16
 
