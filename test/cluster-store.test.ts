@@ -19,11 +19,11 @@ import { sleep, startApp, TestClient, waitFor } from './helpers.js'
 const silent = Fastify({ logger: false }).log
 const ignore: RoomStoreEvents = { deliver: () => {}, destroyed: () => {}, departed: () => {} }
 
-async function startStore (t: TestContext, options: Partial<RedisNodeOptions> & { url: string, prefix: string }) {
+async function startStore (t: TestContext, options: Partial<RedisNodeOptions> & { url: string, prefix: string }, events = ignore) {
   const node = new RedisNode({ client: null, cluster: null, heartbeatInterval: 100, nodeTimeout: 1000, requestTimeout: 1000, ...options }, silent)
   const store = new RedisRoomStore(node)
   await node.start()
-  await store.start(ignore)
+  await store.start(events)
   t.after(async () => {
     await store.close()
     await node.close()
@@ -162,4 +162,34 @@ test('every Lua script names its keys through KEYS only, so that it runs on Redi
       assert.match(key ?? '', /^KEYS\[[^\]]+\]$/, `${name}: ${command} on a key from KEYS`)
     }
   }
+})
+
+test('a dead node with more members than one reaping step is reaped completely, each member departing once', { timeout: 30_000 }, async (t) => {
+  if (!await needRedis(t)) return
+  const prefix = uniquePrefix()
+  t.after(() => removeKeys(SHARED_REDIS, prefix))
+  const schema = new RedisSchema(prefix)
+  const redis = new Redis(SHARED_REDIS)
+  t.after(() => redis.disconnect())
+  // What a node that died holding 450 memberships and 300 connections leaves behind, its heartbeat long gone.
+  const dead = 'dead-node'
+  const batch = redis.multi().zadd(schema.nodes, 0, dead).sadd(schema.rooms, 'r0', 'r1', 'r2')
+  for (let n = 0; n < 450; n++) {
+    const [room, id] = [`r${n % 3}`, `c${Math.floor(n / 3)}`]
+    batch.hset(schema.room(room), id, schemaModule.encodeMember({ id, joinedAt: n }, dead)).sadd(schema.membershipsOf(dead), schemaModule.membershipOf(id, room))
+  }
+  for (let n = 0; n < 300; n++) {
+    batch.hset(schema.connections, `c${n}`, dead).hset(schema.connectionsOf(dead), `c${n}`, n % 2 === 0 ? 'fp' : '')
+    if (n % 2 === 0) batch.sadd(schema.fingerprint('fp'), `c${n}`)
+  }
+  await batch.exec()
+  const departed: string[] = []
+  await startStore(t, { url: SHARED_REDIS, prefix }, { ...ignore, departed: (room, id) => departed.push(`${room}/${id}`) })
+  await waitFor(async () => await redis.zscore(schema.nodes, dead) === null, 10_000)
+  assert.equal(departed.length, 450)
+  assert.equal(new Set(departed).size, 450, 'each member departed once')
+  for (const room of ['r0', 'r1', 'r2']) assert.equal(await redis.hlen(schema.room(room)), 0)
+  assert.equal(await redis.hlen(schema.connections), 0)
+  assert.equal(await redis.scard(schema.fingerprint('fp')), 0)
+  assert.equal(await redis.exists(schema.membershipsOf(dead), schema.connectionsOf(dead)), 0)
 })

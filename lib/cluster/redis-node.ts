@@ -139,7 +139,8 @@ export class RedisNode {
       throw new Error(`fastify-actionhero-ws: cannot reach Redis: ${(error as Error).message}`, { cause: error })
     }
     this.#started = true
-    await this.#beat()
+    // No reaping yet: what this node is part of (the room store) hears of departures only once started.
+    await this.#beat({ reap: false })
     this.#heartbeat = setInterval(() => this.#beatOnce(), this.#options.heartbeatInterval)
     this.#heartbeat.unref()
   }
@@ -261,7 +262,7 @@ export class RedisNode {
   }
 
   /** Heartbeat; writes this node's state back when it may be lost; reaps the dead nodes it sees. */
-  async #beat (): Promise<void> {
+  async #beat ({ reap = true } = {}): Promise<void> {
     if (this.outage) return
     const [status, ...dead] = await this.runScript(HEARTBEAT, [this.schema.nodes], [this.id, this.#options.nodeTimeout, DEAD_PER_BEAT]) as string[]
     if (status === 'reaped' && !this.#resyncNeeded) {
@@ -277,7 +278,7 @@ export class RedisNode {
         this.warn('resync', error, 'writing this node\'s state back to Redis failed; trying again at the next heartbeat')
       }
     }
-    for (const node of dead) {
+    for (const node of reap ? dead : []) {
       if (node === this.id) continue
       await this.#reap(node).catch((error: unknown) => this.warn('reap', error, 'reaping a dead node failed', { dead: node }))
     }
