@@ -152,7 +152,7 @@ test('redis.client: everything the plugin adds to the app\'s client is removed a
   assert.equal(client.status, 'ready')
 })
 
-test('every Lua script names its keys through KEYS only, so that it runs on Redis Cluster', () => {
+test('every Lua script names its keys through KEYS only, so that it runs on Redis Cluster', { timeout: 10_000 }, () => {
   const scripts: Array<[string, string]> = []
   for (const [name, value] of Object.entries(schemaModule)) if (typeof value === 'string' && value.includes('redis.call')) scripts.push([name, value])
   assert.ok(scripts.length >= 6)
