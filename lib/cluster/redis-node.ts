@@ -127,9 +127,12 @@ export class RedisNode {
     }
     this.subscriber = this.#sharded
       ? (this.command as IORedisCluster).duplicate(undefined, { lazyConnect: true, enableOfflineQueue: true, enableReadyCheck: true, shardedSubscribers: true, redisOptions: { connectionName: name('subscriber') } })
-      : (this.command as IORedis).duplicate({ lazyConnect: true, connectionName: name('subscriber') })
+      : (this.command as IORedis).duplicate({ lazyConnect: true, connectionName: name('subscriber'), autoResubscribe: false })
     this.#watch(this.command, 'command')
     this.#watch(this.subscriber, 'subscriber')
+    // ioredis's own resubscribing leaves its promise unobserved: a connection lost again at once would
+    // reject it with nobody listening. This node resubscribes itself, and hears of a failure.
+    if (!this.#sharded) this.#listen(this.subscriber, 'ready', () => this.#resubscribe())
     this.#listen(this.subscriber, this.#sharded ? 'smessage' : 'message', (channel: string, text: string) => this.#receive(channel, text))
     try {
       if (this.command.status === 'wait') await this.command.connect()
@@ -237,6 +240,12 @@ export class RedisNode {
     if (!this.#started || !this.#down.delete(name) || this.#down.size > 0) return
     this.log.info({ node: this.id }, 'fastify-actionhero-ws: Redis is back; writing this node\'s rooms and connections back')
     this.#beatOnce()
+  }
+
+  #resubscribe (): void {
+    if (!this.#started || this.#channels.size === 0) return
+    this.subscriber.subscribe(...this.#channels.keys())
+      .catch((error: unknown) => this.warn('subscribe', error, 'could not subscribe again after a reconnect; trying at the next one'))
   }
 
   #receive (channel: string, text: string): void {
