@@ -7,6 +7,7 @@ import { test, type TestContext } from 'node:test'
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import { RedisNode, type RedisNodeOptions } from '../lib/cluster/redis-node.js'
+import * as schemaModule from '../lib/cluster/redis-schema.js'
 import { RedisSchema } from '../lib/cluster/redis-schema.js'
 import actionheroWs from '../lib/index.js'
 import { RedisRoomStore } from '../lib/rooms/redis-store.js'
@@ -18,11 +19,11 @@ import { sleep, startApp, TestClient, waitFor } from './helpers.js'
 const silent = Fastify({ logger: false }).log
 const ignore: RoomStoreEvents = { deliver: () => {}, destroyed: () => {}, departed: () => {} }
 
-async function startStore (t: TestContext, options: Partial<RedisNodeOptions> & { url: string, prefix: string }) {
+async function startStore (t: TestContext, options: Partial<RedisNodeOptions> & { url: string, prefix: string }, events = ignore) {
   const node = new RedisNode({ client: null, cluster: null, heartbeatInterval: 100, nodeTimeout: 1000, requestTimeout: 1000, ...options }, silent)
   const store = new RedisRoomStore(node)
   await node.start()
-  await store.start(ignore)
+  await store.start(events)
   t.after(async () => {
     await store.close()
     await node.close()
@@ -100,7 +101,7 @@ test('write-back under concurrent joins and leaves while the connection is kille
   assert.equal(memberships, [...expected.values()].reduce((sum, members) => sum + members.size, 0), 'the node\'s memberships set agrees')
 })
 
-test('a membership change whose publish fails rejects once, and leaves no promise to reject later', { timeout: 30_000 }, async (t) => {
+test('a publish that fails: a membership change rejects once and leaves no promise to reject later; a broadcast is logged at warn, rate-limited, with the node id', { timeout: 30_000 }, async (t) => {
   if (!await needRedis(t) || !needRedisServer(t)) return
   const redis = await startOwnRedis(t)
   // A user that may do everything but PUBLISH: the request fails after the directory answered.
@@ -112,7 +113,10 @@ test('a membership change whose publish fails rejects once, and leaves no promis
   t.after(() => process.off('unhandledRejection', onUnhandled))
   const requestTimeout = 200
   const b = await startApp(t, { redis: { url: redis.url, prefix } })
-  const a = await startApp(t, { redis: { url: `redis://nopublish:secret@127.0.0.1:${redis.port}`, prefix, requestTimeout } })
+  const logs: Array<Record<string, unknown>> = []
+  const stream = { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>) } }
+  const a = await startApp(t, { redis: { url: `redis://nopublish:secret@127.0.0.1:${redis.port}`, prefix, requestTimeout } },
+    { fastify: { logger: { level: 'warn', stream } } })
   const client = await TestClient.connect(t, b.url)
   const { data } = await client.request({ event: 'detailsView' }) as { data: { id: string } }
   const directory = new Redis(redis.url)
@@ -121,6 +125,13 @@ test('a membership change whose publish fails rejects once, and leaves no promis
   await assert.rejects(a.app.actionheroWs.rooms.addMember(data.id, 'defaultRoom'), /NOPERM/)
   await sleep(requestTimeout * 3)
   assert.deepEqual(unhandled, [])
+
+  for (let n = 0; n < 5; n++) await a.app.actionheroWs.rooms.broadcast('defaultRoom', `lost ${n}`)
+  const failures = logs.filter((line) => line.msg === 'fastify-actionhero-ws: a message reached this node\'s members only')
+  assert.equal(failures.length, 1, 'logged once for five failures')
+  assert.equal(failures[0]?.level, 40)
+  assert.equal(typeof failures[0]?.node, 'string')
+  assert.equal(failures[0]?.room, 'defaultRoom')
 })
 
 test('redis.client: everything the plugin adds to the app\'s client is removed at close', { timeout: 30_000 }, async (t) => {
@@ -139,4 +150,46 @@ test('redis.client: everything the plugin adds to the app\'s client is removed a
   await app.close()
   assert.deepEqual(counts(), before)
   assert.equal(client.status, 'ready')
+})
+
+test('every Lua script names its keys through KEYS only, so that it runs on Redis Cluster', { timeout: 10_000 }, () => {
+  const scripts: Array<[string, string]> = []
+  for (const [name, value] of Object.entries(schemaModule)) if (typeof value === 'string' && value.includes('redis.call')) scripts.push([name, value])
+  assert.ok(scripts.length >= 6)
+  for (const [name, script] of scripts) {
+    for (const [, command, key] of script.matchAll(/redis\.call\('(\w+)'(?:, ([^,)]+))?/g)) {
+      if (command === 'TIME') continue
+      assert.match(key ?? '', /^KEYS\[[^\]]+\]$/, `${name}: ${command} on a key from KEYS`)
+    }
+  }
+})
+
+test('a dead node with more members than one reaping step is reaped completely, each member departing once', { timeout: 30_000 }, async (t) => {
+  if (!await needRedis(t)) return
+  const prefix = uniquePrefix()
+  t.after(() => removeKeys(SHARED_REDIS, prefix))
+  const schema = new RedisSchema(prefix)
+  const redis = new Redis(SHARED_REDIS)
+  t.after(() => redis.disconnect())
+  // What a node that died holding 450 memberships and 300 connections leaves behind, its heartbeat long gone.
+  const dead = 'dead-node'
+  const batch = redis.multi().zadd(schema.nodes, 0, dead).sadd(schema.rooms, 'r0', 'r1', 'r2')
+  for (let n = 0; n < 450; n++) {
+    const [room, id] = [`r${n % 3}`, `c${Math.floor(n / 3)}`]
+    batch.hset(schema.room(room), id, schemaModule.encodeMember({ id, joinedAt: n }, dead)).sadd(schema.membershipsOf(dead), schemaModule.membershipOf(id, room))
+  }
+  for (let n = 0; n < 300; n++) {
+    batch.hset(schema.connections, `c${n}`, dead).hset(schema.connectionsOf(dead), `c${n}`, n % 2 === 0 ? 'fp' : '')
+    if (n % 2 === 0) batch.sadd(schema.fingerprint('fp'), `c${n}`)
+  }
+  await batch.exec()
+  const departed: string[] = []
+  await startStore(t, { url: SHARED_REDIS, prefix }, { ...ignore, departed: (room, id) => departed.push(`${room}/${id}`) })
+  await waitFor(async () => await redis.zscore(schema.nodes, dead) === null, 10_000)
+  assert.equal(departed.length, 450)
+  assert.equal(new Set(departed).size, 450, 'each member departed once')
+  for (const room of ['r0', 'r1', 'r2']) assert.equal(await redis.hlen(schema.room(room)), 0)
+  assert.equal(await redis.hlen(schema.connections), 0)
+  assert.equal(await redis.scard(schema.fingerprint('fp')), 0)
+  assert.equal(await redis.exists(schema.membershipsOf(dead), schema.connectionsOf(dead)), 0)
 })

@@ -9,6 +9,7 @@ import { Redis } from 'ioredis'
 import { RedisSchema } from '../lib/cluster/redis-schema.js'
 import type { RoomMembers } from '../lib/index.js'
 import { createCluster, needRedis, needRedisServer, startOwnRedis } from './cluster-helpers.js'
+import { redisCommand } from '../bench/load/redis-cluster.js'
 import { assertDropped, GARBAGE, healed, reaped, report, startScenario, TIMING } from './fault-scenario.js'
 import { FaultProxy } from './fixtures/fault-proxy.js'
 import { waitFor } from './helpers.js'
@@ -71,6 +72,18 @@ test('fault: the subscribers killed (CLIENT KILL TYPE pubsub): they resubscribe 
   report(t, 'CLIENT KILL of the subscribers', await healed(scenario, [0, 1, 2]))
 })
 
+test('fault: every node\'s connections killed by the names they set (CLIENT KILL ID), on the shared Redis', { timeout: 90_000 }, async (t) => {
+  if (!await needRedis(t)) return
+  const cluster = createCluster(t)
+  const scenario = await startScenario(t, cluster)
+  const ours = String(await redisCommand(cluster.redisUrl, 'CLIENT', 'LIST')).split('\n')
+    .filter((line) => line.includes(` name=${cluster.prefix}node:`))
+    .map((line) => /\bid=(\d+)/.exec(line)?.[1] as string)
+  assert.equal(ours.length, 6, 'a command and a subscriber connection per node, named')
+  for (const id of ours) await redisCommand(cluster.redisUrl, 'CLIENT', 'KILL', 'ID', id)
+  report(t, 'CLIENT KILL of every connection of the nodes', await healed(scenario, [0, 1, 2]))
+})
+
 test('fault: Redis asleep (DEBUG SLEEP) for longer than nodeTimeout', { timeout: 90_000 }, async (t) => {
   if (!await needRedis(t) || !needRedisServer(t)) return
   const redis = await startOwnRedis(t)
@@ -101,6 +114,21 @@ test('fault: a node cut off from Redis past nodeTimeout; a room destroyed meanwh
   assert.deepEqual((await scenario.nodes[2]!.call<string[]>('list')).sort(), ['anotherRoom', 'defaultRoom'], 'the destroyed room did not come back')
   await waitFor(async () => !((await onCut!.client.request({ event: 'detailsView' })).data as { rooms: string[] }).rooms.includes('doomed'))
   await assert.rejects(scenario.nodes[1]!.call<RoomMembers>('view', { room: 'doomed' }), /room does not exist/)
+})
+
+test('fault: one node\'s subscriber cut off while a room of its is destroyed: the room stays destroyed, its members there leave it', { timeout: 90_000 }, async (t) => {
+  if (!await needRedis(t) || !needRedisServer(t)) return
+  const { proxies, scenario } = await proxied(t)
+  await scenario.nodes[0]!.call('add', { room: 'doomed' })
+  const onCut = scenario.members.find((member) => member.node === 1)!
+  assert.equal((await onCut.client.request({ event: 'roomAdd', room: 'doomed' })).data, true)
+  // Only the subscriber: the node's commands and heartbeats go on, so nobody reaps it.
+  proxies[1]!.cut(':subscriber')
+  assert.equal(await scenario.nodes[0]!.call('destroy', { room: 'doomed' }), true)
+  proxies[1]!.heal()
+  report(t, 'a node\'s subscriber cut off, a room destroyed meanwhile', await healed(scenario, [0, 1, 2]))
+  await waitFor(async () => !((await onCut.client.request({ event: 'detailsView' })).data as { rooms: string[] }).rooms.includes('doomed'))
+  assert.deepEqual((await scenario.nodes[1]!.call<string[]>('list')).sort(), ['anotherRoom', 'defaultRoom'], 'the destroyed room did not come back')
 })
 
 test('fault: a node\'s network to Redis stalled past nodeTimeout, then released', { timeout: 90_000 }, async (t) => {

@@ -39,7 +39,7 @@ type Listener = Parameters<IORedis['on']>[1]
 type Reaper = (removed: ReadonlyArray<[room: string, id: string]>) => void
 
 /** How much of a dead node one reaping step removes, so that no single call blocks Redis for long. */
-export const REAP_BATCH = 200
+const REAP_BATCH = 200
 /** How many dead nodes one heartbeat claims at most. */
 const DEAD_PER_BEAT = 16
 
@@ -54,7 +54,7 @@ export class RedisNode {
   command!: RedisClient
   subscriber!: RedisClient
   /** On Redis Cluster, traffic goes over sharded pub/sub: each channel only to the shard that owns it. */
-  sharded = false
+  #sharded = false
   readonly #options: RedisNodeOptions
   readonly #channels = new Map<string, ChannelHandler>()
   readonly #resyncs: Array<() => Promise<void>> = []
@@ -76,7 +76,7 @@ export class RedisNode {
     this.warnings = new ThrottledLog(log)
   }
 
-  /** Whether this node lost Redis (either of its connections) and has not written its state back yet. */
+  /** Whether this node lost Redis: while either of its connections (commands, subscriber) is closed. */
   get outage (): boolean {
     return this.#down.size > 0
   }
@@ -94,35 +94,39 @@ export class RedisNode {
   async start (): Promise<void> {
     const { Redis, Cluster } = await import('ioredis')
     const { client, cluster, url } = this.#options
-    // Without an offline queue a command fails at once while Redis is away, instead of piling up.
     // Named, so that an operator's CLIENT LIST tells which node each connection is.
     const name = (role: string): string => `${this.#options.prefix}node:${this.id}:${role}`
-    const ours = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: name('command') }
+    // Without an offline queue a command fails at once while Redis is away, instead of piling up.
+    const standalone = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: name('command') }
     if (client !== null) {
       this.command = client as RedisClient
-      this.sharded = client instanceof Cluster || (client as { isCluster?: unknown }).isCluster === true
+      this.#sharded = client instanceof Cluster || (client as { isCluster?: unknown }).isCluster === true
     } else if (cluster !== null) {
       // ioredis's cluster ready check goes through the offline queue: without one, the node waits for the masters itself.
       this.command = new Cluster(cluster, { lazyConnect: true, enableOfflineQueue: false, enableReadyCheck: false, redisOptions: { maxRetriesPerRequest: 1, connectionName: name('command') } })
-      this.sharded = true
+      this.#sharded = true
     } else {
-      this.command = new Redis(url, ours)
+      this.command = new Redis(url, standalone)
     }
-    this.subscriber = this.sharded
+    this.subscriber = this.#sharded
       ? (this.command as IORedisCluster).duplicate(undefined, { lazyConnect: true, enableOfflineQueue: true, enableReadyCheck: true, shardedSubscribers: true, redisOptions: { connectionName: name('subscriber') } })
-      : (this.command as IORedis).duplicate({ lazyConnect: true, connectionName: name('subscriber') })
+      : (this.command as IORedis).duplicate({ lazyConnect: true, connectionName: name('subscriber'), autoResubscribe: false })
     this.#watch(this.command, 'command')
     this.#watch(this.subscriber, 'subscriber')
-    this.#listen(this.subscriber, this.sharded ? 'smessage' : 'message', (channel: string, text: string) => this.#receive(channel, text))
+    // ioredis's own resubscribing leaves its promise unobserved: a connection lost again at once would
+    // reject it with nobody listening. This node resubscribes itself, and hears of a failure.
+    if (!this.#sharded) this.#listen(this.subscriber, 'ready', () => this.#resubscribe())
+    this.#listen(this.subscriber, this.#sharded ? 'smessage' : 'message', (channel: string, text: string) => this.#receive(channel, text))
     try {
       if (this.command.status === 'wait') await this.command.connect()
-      if (this.sharded) await mastersReady(this.command as IORedisCluster)
+      if (this.#sharded) await mastersReady(this.command as IORedisCluster)
       await this.subscriber.connect()
     } catch (error) {
       throw new Error(`fastify-actionhero-ws: cannot reach Redis: ${(error as Error).message}`, { cause: error })
     }
     this.#started = true
-    await this.#beat()
+    // No reaping yet: what this node is part of (the room store) hears of departures only once started.
+    await this.#beat({ reap: false })
     this.#heartbeat = setInterval(() => this.#beatOnce(), this.#options.heartbeatInterval)
     this.#heartbeat.unref()
   }
@@ -158,19 +162,19 @@ export class RedisNode {
   /** Subscribes this node to `channel`; `handler` gets what other nodes publish there. */
   async subscribe (channel: string, handler: ChannelHandler): Promise<void> {
     this.#channels.set(channel, handler)
-    await (this.sharded ? this.subscriber.ssubscribe(channel) : this.subscriber.subscribe(channel))
+    await (this.#sharded ? this.subscriber.ssubscribe(channel) : this.subscriber.subscribe(channel))
   }
 
   unsubscribe (channel: string): void {
     this.#channels.delete(channel)
-    const done = this.sharded ? this.subscriber.sunsubscribe(channel) : this.subscriber.unsubscribe(channel)
+    const done = this.#sharded ? this.subscriber.sunsubscribe(channel) : this.subscriber.unsubscribe(channel)
     done.catch((error: unknown) => this.warn('unsubscribe', error, 'could not unsubscribe from a channel', { channel }))
   }
 
   /** Publishes to the other nodes on `channel` (a node ignores what it published itself). */
   async publish (channel: string, kind: string, payload: string): Promise<void> {
     const message = encodeBusMessage(kind, this.id, payload)
-    await (this.sharded ? this.command.spublish(channel, message) : this.command.publish(channel, message))
+    await (this.#sharded ? this.command.spublish(channel, message) : this.command.publish(channel, message))
   }
 
   /**
@@ -221,6 +225,12 @@ export class RedisNode {
     this.#beatOnce()
   }
 
+  #resubscribe (): void {
+    if (!this.#started || this.#channels.size === 0) return
+    this.subscriber.subscribe(...this.#channels.keys())
+      .catch((error: unknown) => this.warn('subscribe', error, 'could not subscribe again after a reconnect; trying at the next one'))
+  }
+
   #receive (channel: string, text: string): void {
     try {
       const message = decodeBusMessage(text)
@@ -244,7 +254,7 @@ export class RedisNode {
   }
 
   /** Heartbeat; writes this node's state back when it may be lost; reaps the dead nodes it sees. */
-  async #beat (): Promise<void> {
+  async #beat ({ reap = true } = {}): Promise<void> {
     if (this.outage) return
     const [status, ...dead] = await this.runScript(HEARTBEAT, [this.schema.nodes], [this.id, this.#options.nodeTimeout, DEAD_PER_BEAT]) as string[]
     if (status === 'reaped' && !this.#resyncNeeded) {
@@ -260,7 +270,7 @@ export class RedisNode {
         this.warn('resync', error, 'writing this node\'s state back to Redis failed; trying again at the next heartbeat')
       }
     }
-    for (const node of dead) {
+    for (const node of reap ? dead : []) {
       if (node === this.id) continue
       await this.#reap(node).catch((error: unknown) => this.warn('reap', error, 'reaping a dead node failed', { dead: node }))
     }
