@@ -76,6 +76,11 @@ export class RedisNode {
     this.warnings = new ThrottledLog(log)
   }
 
+  /** Whether room traffic goes over sharded pub/sub (Redis Cluster): a script that publishes must use SPUBLISH. */
+  get sharded (): boolean {
+    return this.#sharded
+  }
+
   /** Whether this node lost Redis: while either of its connections (commands, subscriber) is closed. */
   get outage (): boolean {
     return this.#down.size > 0
