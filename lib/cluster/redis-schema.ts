@@ -240,8 +240,9 @@ redis.call('DEL', KEYS[2])
 return 1`
 
 /**
- * KEYS: the room's history position, its messages. ARGV: bus message prefix (kind and origin), the
- * message's JSON (an object), a new epoch, size, ttl (ms), the room channel, '1' for sharded pub/sub.
+ * KEYS: the room's history position, its messages, the room's channel (it shares their hash tag, so that
+ * SPUBLISH stays on the slot the script runs on). ARGV: bus message prefix (kind and origin), the
+ * message's JSON (an object), a new epoch, size, ttl (ms), '1' for sharded pub/sub.
  *
  * Stamps the message with the room's next offset and its epoch (the new one when the history was
  * lost), keeps it (at most size messages, none older than ttl), lets both keys expire after ttl of
@@ -266,7 +267,7 @@ while true do
 end
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
-if ARGV[7] == '1' then redis.call('SPUBLISH', ARGV[6], ARGV[1] .. json) else redis.call('PUBLISH', ARGV[6], ARGV[1] .. json) end
+if ARGV[6] == '1' then redis.call('SPUBLISH', KEYS[3], ARGV[1] .. json) else redis.call('PUBLISH', KEYS[3], ARGV[1] .. json) end
 return json`
 
 /**

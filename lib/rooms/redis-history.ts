@@ -34,8 +34,8 @@ export class RedisHistory implements RoomHistory {
   async publish (message: ChatMessage): Promise<string> {
     const { schema, sharded } = this.#node
     const { room } = message
-    return await this.#node.runScript(HISTORY_PUBLISH, [schema.historyPosition(room), schema.historyMessages(room)], [
-      this.#busPrefix, JSON.stringify(message), newEpoch(), this.#options.size, this.#options.ttl, schema.roomChannel(room), sharded ? '1' : '0'
+    return await this.#node.runScript(HISTORY_PUBLISH, [schema.historyPosition(room), schema.historyMessages(room), schema.roomChannel(room)], [
+      this.#busPrefix, JSON.stringify(message), newEpoch(), this.#options.size, this.#options.ttl, sharded ? '1' : '0'
     ]) as string
   }
 
