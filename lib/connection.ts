@@ -138,6 +138,8 @@ export class Connection {
   checkBuffered (): void {
     const buffered = (this.#socket ?? this.#spark.socket)?.bufferedAmount ?? 0
     if (buffered <= this.#environment.maxBufferedBytes || this.#overflowed) return
+    // Held back by the handshake's cork (socket-route.ts) with the 101 answer, not by a slow reader.
+    if (this.#spark.request.socket.writableCorked > 0) return
     this.#overflowed = true
     this.#environment.onOverflow(this, buffered)
   }

@@ -58,3 +58,28 @@ test('through Primus (a message transformer), the shared data listener answers e
   await assertEachAnsweredOnItsOwn(connected)
   assert.equal(transformed, connected.length, 'every request went through Primus')
 })
+
+test('the 101 answer and the welcome leave the server in one write', { timeout: 30_000 }, async (t) => {
+  const held: Array<{ corked: number, buffered: number }> = []
+  const { url } = await startApp(t, {}, {
+    // onConnect runs right after the welcome is written: both are still held in the corked socket.
+    setup: (app) => {
+      app.actionheroWs.addHook('onConnect', (connection) => {
+        const socket = connection.rawSocket
+        if (socket !== null) held.push({ corked: socket.writableCorked, buffered: socket.writableLength })
+      })
+    }
+  })
+  const client = await TestClient.connect(t, url)
+  assert.equal(held.length, 1)
+  assert.ok((held[0]?.corked ?? 0) > 0, 'the socket is corked while the connection is greeted')
+  assert.ok((held[0]?.buffered ?? 0) > 0, 'the 101 answer and the welcome wait to leave together')
+  assert.equal((await client.request({ event: 'detailsView' })).status, 'OK', 'and the connection works once uncorked')
+})
+
+test('what the cork holds back is no slow reader: a maxBufferedBytes below the greeting keeps the connection', { timeout: 30_000 }, async (t) => {
+  const { app, url } = await startApp(t, { maxBufferedBytes: 16 })
+  const client = await TestClient.connect(t, url)
+  assert.equal((await client.request({ event: 'detailsView' })).status, 'OK')
+  assert.equal(app.actionheroWs.connections.size, 1)
+})
