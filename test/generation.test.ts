@@ -248,8 +248,9 @@ test('a read-only working directory boots, and nothing is written into it', { ti
   // root writes anywhere: the app runs as nobody then, for whom the folder is read-only.
   const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}
   // Without the coverage run's NODE_V8_COVERAGE: nobody could not write the profile into the checkout.
+  // Node.js puts it back into a child's environment unless that sets it: set it empty.
   const { NODE_V8_COVERAGE, ...env } = process.env
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd, ...asNobody, env: { ...env, TMPDIR: tmpdir() } })
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd, ...asNobody, env: { ...env, NODE_V8_COVERAGE: '', TMPDIR: tmpdir() } })
   let output = ''
   child.stdout.on('data', (chunk: Buffer) => { output += String(chunk) })
   child.stderr.on('data', (chunk: Buffer) => { output += String(chunk) })
