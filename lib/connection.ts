@@ -70,9 +70,6 @@ export class Connection {
     this.#spark = spark
     this.#socket = socket
     this.#environment = environment
-    // Whatever Primus writes (its own answers, heartbeats, messages through its transformers or for
-    // a plugin) counts against maxBufferedBytes too: its transformer has sent it when this runs.
-    spark.on('outgoing::data', () => this.#checkBuffered())
   }
 
   get open (): boolean {
@@ -133,13 +130,16 @@ export class Connection {
     }
     if (socket.readyState !== WS_OPEN) return false
     socket.send(data, TEXT_FRAME)
-    this.#checkBuffered()
+    this.checkBuffered()
     return true
   }
 
-  #checkBuffered (): void {
+  /** Disconnects the connection once more than `maxBufferedBytes` wait to be sent. @internal */
+  checkBuffered (): void {
     const buffered = (this.#socket ?? this.#spark.socket)?.bufferedAmount ?? 0
     if (buffered <= this.#environment.maxBufferedBytes || this.#overflowed) return
+    // Held back by the handshake's cork (socket-route.ts) with the 101 answer, not by a slow reader.
+    if (this.#spark.request.socket.writableCorked > 0) return
     this.#overflowed = true
     this.#environment.onOverflow(this, buffered)
   }

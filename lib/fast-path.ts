@@ -41,10 +41,11 @@ function readsObserved (primus: PrimusServer, spark: Spark): boolean {
 }
 
 /**
- * Hands every JSON object frame of `socket` to `receive` while nothing else would observe it, and
- * the rest to Primus (whose `data` event the plugin also listens to).
+ * Hands every JSON object frame of `socket` to `receive(target, message)` while nothing else would
+ * observe it, and the rest to Primus (whose `data` event the plugin also listens to). `receive` is
+ * shared by every connection: the one closure a socket gets is this listener.
  */
-export function receiveDirectly (primus: PrimusServer, spark: Spark, socket: WebSocket, receive: (message: object) => void): void {
+export function receiveDirectly<T> (primus: PrimusServer, spark: Spark, socket: WebSocket, target: T, receive: (target: T, message: object) => void): void {
   const [primusListener] = socket.listeners('message') as Array<(data: Buffer, isBinary: boolean) => void>
   if (primusListener === undefined) return
   socket.removeListener('message', primusListener)
@@ -56,7 +57,7 @@ export function receiveDirectly (primus: PrimusServer, spark: Spark, socket: Web
       } catch {
         // Not JSON after all: Primus reports it, and the client gets its error.
       }
-      if (typeof message === 'object' && message !== null) return receive(message)
+      if (typeof message === 'object' && message !== null) return receive(target, message)
     }
     primusListener.call(socket, data, isBinary)
   })

@@ -29,6 +29,13 @@ function letThrough (_request: unknown, done: () => void): void {
   done()
 }
 
+/** The spark listeners every connection of one server shares (`this` is the spark). */
+interface SparkListeners {
+  data: (this: Spark, message: unknown) => void
+  error: (this: Spark, error: Error) => void
+  outgoingData: (this: Spark) => void
+}
+
 export type ConnectionHook = (connection: Connection) => void | Promise<void>
 export type ConnectionHookName = 'onConnect' | 'onDisconnect'
 
@@ -159,6 +166,7 @@ export class ActionheroWs implements ServerContext {
     primus.remove('forwarded')
     primus.remove('primus.js')
     primus.on('log', (level, ...details) => this.log.debug({ primus: level, details }, 'primus'))
+    const listeners = this.#sparkListeners()
     primus.on('connection', (spark) => {
       const handshake = gate.passed(spark.request)
       if (handshake === undefined) {
@@ -167,7 +175,7 @@ export class ActionheroWs implements ServerContext {
         spark.end()
         return
       }
-      this.#connect(primus, spark, handshake, environment)
+      this.#connect(primus, spark, handshake, environment, listeners)
     })
     primus.on('disconnection', (spark) => this.#disconnect(spark))
     this.#primus = primus
@@ -200,7 +208,35 @@ export class ActionheroWs implements ServerContext {
     await this.#redis?.close()
   }
 
-  #connect (primus: PrimusServer, spark: Spark, handshake: Handshake, environment: ConnectionEnvironment): void {
+  /**
+   * The listeners every spark of this server shares (Node.js calls them with the spark as `this`):
+   * a connection costs no closure of its own but the fast path's. Each finds its connection by id.
+   */
+  #sparkListeners (): SparkListeners {
+    const server = this
+    const { connections, log } = this
+    return {
+      // Messages Primus decoded (before the connection event, or while something else observes them).
+      data (this: Spark, message: unknown): void {
+        const connection = connections.get(this.id)
+        if (connection !== undefined) dispatchMessage(server, connection, message)
+      },
+      error (this: Spark, error: Error): void {
+        const connection = connections.get(this.id)
+        if (connection === undefined) return
+        // Primus reports a frame it could not decode as an error and drops it; the client gets an answer.
+        if (error.name === 'ParserError' && error.message.startsWith('Failed to decode')) dispatchMessage(server, connection, undefined)
+        else log.debug({ err: error, connection: connection.id }, 'fastify-actionhero-ws: connection error')
+      },
+      // Whatever Primus writes (its own answers, heartbeats, messages through its transformers or for
+      // a plugin) counts against maxBufferedBytes too: its transformer has sent it when this runs.
+      outgoingData (this: Spark): void {
+        connections.get(this.id)?.checkBuffered()
+      }
+    }
+  }
+
+  #connect (primus: PrimusServer, spark: Spark, handshake: Handshake, environment: ConnectionEnvironment, listeners: SparkListeners): void {
     // A client that reconnects while this server shuts down (long-polling transformers are back at
     // once) must go on to the next server: Primus would tell one still here at the end not to reconnect.
     if (this.lifecycle.closing) return spark.end(undefined, { reconnect: true })
@@ -213,18 +249,16 @@ export class ActionheroWs implements ServerContext {
       visitor.add(connection)
     }
     this.#cluster?.connected(connection)
-    const dispatch = (message: unknown): void => dispatchMessage(this, connection, message)
-    if (socket !== null) receiveDirectly(primus, spark, socket, dispatch)
-    // Messages Primus decoded (before the connection event, or while something else observes them) arrive here.
-    spark.on('data', dispatch)
-    spark.on('error', (error) => {
-      // Primus reports a frame it could not decode as an error and drops it; the client gets an answer.
-      if (error.name === 'ParserError' && error.message.startsWith('Failed to decode')) dispatchMessage(this, connection, undefined)
-      else this.log.debug({ err: error, connection: connection.id }, 'fastify-actionhero-ws: connection error')
-    })
+    if (socket !== null) receiveDirectly(primus, spark, socket, connection, this.#receive)
+    spark.on('data', listeners.data)
+    spark.on('error', listeners.error)
+    spark.on('outgoing::data', listeners.outgoingData)
     if (this.#welcome !== null) connection.write(this.#welcome.frame, this.#welcome.message)
     if (this.#hooks.onConnect.length > 0) this.#runHooks('onConnect', connection)
   }
+
+  /** What the fast path hands over: one function for every connection. */
+  readonly #receive = (connection: Connection, message: object): void => dispatchMessage(this, connection, message)
 
   #disconnect (spark: Spark): void {
     const connection = this.connections.get(spark.id)

@@ -65,8 +65,15 @@ export const socketRoute: FastifyPluginAsync<SocketRouteOptions> = async (fastif
     upgrade.socket.removeListener('error', destroySocket)
     // The answer goes out from Primus now: the socket need not keep this response for its lifetime.
     reply.raw.detachSocket(upgrade.socket as Socket)
-    if (server === null) upgrade.socket.destroy()
-    else server.emit('upgrade', request.raw, upgrade.socket, upgrade.head)
+    if (server === null) {
+      upgrade.socket.destroy()
+      return undefined
+    }
+    // Primus announces the connection on the next tick, and the plugin greets it then: corked until
+    // the tick after, the 101 answer and the welcome leave in one write (end() flushes it at once).
+    upgrade.socket.cork()
+    server.emit('upgrade', request.raw, upgrade.socket, upgrade.head)
+    process.nextTick(uncork, upgrade.socket)
     return undefined
   }
 
@@ -114,6 +121,10 @@ export const socketRoute: FastifyPluginAsync<SocketRouteOptions> = async (fastif
     fastify.server.removeListener('upgrade', onUpgrade)
     done()
   })
+}
+
+function uncork (socket: Duplex): void {
+  socket.uncork()
 }
 
 function destroySocket (this: Duplex): void {
