@@ -1,7 +1,7 @@
 import { expect, test } from 'tstyche'
 import {
   ActionheroClient, type ActionResponse, type ChatMessage, type ClientEvents, type ClientState, type ConnectionDetails, type FileResponse,
-  type ReconnectAttempt, type RoomMembers, type RoomRecovery, type VerbResponse
+  type ReconnectAttempt, type RoomAddResponse, type RoomMembers, type RoomRecovery, type VerbResponse
 } from 'fastify-actionhero-ws/client'
 import type { PrimusSocket } from 'fastify-actionhero-ws'
 
@@ -38,7 +38,10 @@ test('every method gives a Promise without a callback, and nothing with one', ()
     expect(response.data?.fingerprint).type.toBe<string | null | undefined>()
   })).type.toBe<void>()
   expect(client.roomView('defaultRoom')).type.toBe<Promise<VerbResponse<RoomMembers>>>()
-  expect(client.roomAdd('defaultRoom')).type.toBe<Promise<VerbResponse<boolean>>>()
+  expect(client.roomAdd('defaultRoom')).type.toBe<Promise<RoomAddResponse>>()
+  expect<RoomAddResponse['recovered']>().type.toBe<boolean | undefined>()
+  expect<RoomAddResponse['epoch']>().type.toBe<string | undefined>()
+  expect<RoomAddResponse['offset']>().type.toBe<number | undefined>()
   expect(client.file('index.html')).type.toBe<Promise<FileResponse>>()
   expect(client.disconnect()).type.toBe<void>()
 })

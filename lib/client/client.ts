@@ -75,6 +75,8 @@ type Received<Wire extends ReplyFields> = Omit<Wire, 'messageCount'> & { message
 export type ActionResponse<Result extends object = Record<string, unknown>> = Partial<Result> & Received<ActionReply<Record<never, never>>>
 export type VerbResponse<Data = unknown> = Received<VerbReply<Data>>
 export type FileResponse = Received<FileReply>
+/** The `roomAdd` reply: `data` true or false, and the room's history position when the server keeps one. */
+export type RoomAddResponse = VerbResponse<boolean> & RoomAddFields
 
 export type Callback<Response> = (response: Response) => void
 export type ErrorFirstCallback<Response> = (error: Error | null, response: Response) => void
@@ -201,10 +203,10 @@ export class ActionheroClient extends Emitter<ClientEvents> {
   }
 
   /** Joins a room; `rooms` includes it when the callback runs. */
-  roomAdd (room: string): Promise<VerbResponse<boolean>>
-  roomAdd (room: string, callback: Callback<VerbResponse<boolean>>): void
-  roomAdd (room: string, callback?: Callback<VerbResponse<boolean>>): Promise<VerbResponse<boolean>> | undefined {
-    return withCallback(callback, (done) => this.#send<VerbResponse<boolean> & RoomAddFields>({ event: 'roomAdd', room }, (reply) => {
+  roomAdd (room: string): Promise<RoomAddResponse>
+  roomAdd (room: string, callback: Callback<RoomAddResponse>): void
+  roomAdd (room: string, callback?: Callback<RoomAddResponse>): Promise<RoomAddResponse> | undefined {
+    return withCallback(callback, (done) => this.#send<RoomAddResponse>({ event: 'roomAdd', room }, (reply) => {
       if (reply.error === undefined || reply.error === ERRORS.alreadyInRoom) this.#joined(room)
       this.#placed(room, reply)
       done(reply)
