@@ -8,7 +8,7 @@ import * as idleMemory from './load/idle-memory.js'
 import * as roundTrips from './load/round-trips.js'
 import * as say from './load/say.js'
 import { GOALS, METRICS, type Goal, type Metric } from './metrics.js'
-import type { RunSummary } from './summary.js'
+import type { Machine, RunSummary } from './summary.js'
 
 export function renderResults (summary: RunSummary): string {
   const { run } = summary
@@ -21,14 +21,7 @@ export function renderResults (summary: RunSummary): string {
       'highest in brackets; a ratio is a median over raw ws\'s median. Every measurement ran in a fresh load process ' +
       `against a fresh server process; targets ran in alternating order (${orders(run.targets)}).`,
     '',
-    ...table(['machine', ''], [
-      ['CPU', `${machine.cpu}, ${machine.cores} cores`],
-      ['memory', `${machine.memoryGiB.toFixed(1)} GiB`],
-      ['Node.js', machine.node],
-      ['OS', machine.os],
-      ['load average before the run (1 min)', machine.loadAverage.toFixed(2)],
-      ['duration of the run', duration(run.durationSeconds)]
-    ]),
+    ...table(['machine', ''], [...machineRows(machine), ['duration of the run', duration(run.durationSeconds)]]),
     '',
     `> The load generator shares these ${machine.cores} cores with the server under test. ${noise(summary)}`,
     '',
@@ -150,6 +143,17 @@ export function seconds (ms: number): string {
 export function duration (totalSeconds: number): string {
   const minutes = Math.floor(totalSeconds / 60)
   return minutes === 0 ? `${Math.round(totalSeconds)} s` : `${minutes} min ${Math.round(totalSeconds % 60)} s`
+}
+
+/** The rows of a report's machine table that every bench shares. */
+export function machineRows (machine: Machine): string[][] {
+  return [
+    ['CPU', `${machine.cpu}, ${machine.cores} cores`],
+    ['memory', `${machine.memoryGiB.toFixed(1)} GiB`],
+    ['Node.js', machine.node],
+    ['OS', machine.os],
+    ['load average before the run (1 min)', machine.loadAverage.toFixed(2)]
+  ]
 }
 
 export function table (header: string[], rows: string[][]): string[] {

@@ -4,7 +4,7 @@
  * 1,000,000 connections, the failures, and how it was all measured.
  */
 import { TARGET_LABELS, type TargetName } from '../config.js'
-import { duration, formatNumber, seconds, table } from '../report.js'
+import { duration, formatNumber, machineRows, seconds, table } from '../report.js'
 import { CLUSTER_METRICS, FLAT_FROM, SCALE_GOALS, SCALE_METRICS, type ScaleGoal, type ScaleMetric } from './metrics.js'
 import { DESCRIPTOR_MARGIN, type ScaleRun } from './plan.js'
 import type { LinearFit } from '../stats.js'
@@ -38,11 +38,7 @@ export function renderScale (run: ScaleRun): string {
       'server and load processes; see "How it is measured" below.',
     '',
     ...table(['machine', ''], [
-      ['CPU', `${machine.cpu}, ${machine.cores} cores`],
-      ['memory', `${machine.memoryGiB.toFixed(1)} GiB`],
-      ['Node.js', machine.node],
-      ['OS', machine.os],
-      ['load average before the run (1 min)', machine.loadAverage.toFixed(2)],
+      ...machineRows(machine),
       ['descriptor limit per process (`ulimit -n`)', formatNumber(settings.descriptorLimit)],
       ['top of one process (the limit less a margin)', formatNumber(top)],
       ['connections per load process, at most', formatNumber(settings.perLoadProcess)]
