@@ -19,9 +19,14 @@ export interface Spark {
   readonly query: Record<string, string | string[]>
   /** The transformer's socket; for `websockets`, the `ws` WebSocket. */
   readonly socket: { bufferedAmount?: number, terminate?: () => void } | null
+  /** False from a ping until its pong: a spark still not alive at the next ping is ended. */
+  alive: boolean
+  /** Sends this spark's ping; Primus's server calls it every `pingInterval`. Writable, for custom policies. */
+  heartbeat: (this: Spark) => void
   write (data: unknown): boolean
   end (data?: unknown, options?: { reconnect?: boolean }): void
   emit (event: 'outgoing::data', data: string): boolean
+  emit (event: 'heartbeat'): boolean
   on (event: 'data', listener: (data: unknown) => void): this
   on (event: 'error', listener: (error: Error) => void): this
   on (event: 'end', listener: () => void): this
@@ -59,12 +64,14 @@ export interface PrimusHttpServer extends EventEmitter {
 interface PrimusModule {
   new (server: EventEmitter, options: Record<string, unknown>): PrimusServer
   createSocket (options: Record<string, unknown>): PrimusSocketConstructor
-  readonly Spark: { readonly CLOSED: number, readonly OPEN: number }
+  readonly Spark: { readonly CLOSED: number, readonly OPEN: number, readonly prototype: { heartbeat: (this: Spark) => void } }
 }
 
 const Primus = createRequire(import.meta.url)('primus') as PrimusModule
 
 export const SPARK_CLOSED = Primus.Spark.CLOSED
+/** Primus's own `spark.heartbeat`, which the direct path replaces (fast-path.ts) and falls back to. */
+export const primusHeartbeat = Primus.Spark.prototype.heartbeat
 
 /**
  * A Primus server on a detached HTTP server: it receives only what the plugin emits on `primus.server`.

@@ -10,7 +10,7 @@ import type { Cluster } from './cluster/cluster.js'
 import { RedisCluster } from './cluster/redis-cluster.js'
 import { RedisNode } from './cluster/redis-node.js'
 import { Connection, encodePush, type ConnectionEnvironment } from './connection.js'
-import { directSocket, receiveDirectly, writesObserved } from './fast-path.js'
+import { directSocket, pingDirectly, receiveDirectly, writesObserved } from './fast-path.js'
 import { dispatchMessage, type ServerContext } from './dispatch.js'
 import { InvalidHookError, InvalidOptionError } from './errors.js'
 import { PublicFolder } from './files.js'
@@ -18,7 +18,7 @@ import { HandshakeGate, type Handshake } from './handshake.js'
 import { encodeJson } from './json.js'
 import { Lifecycle } from './lifecycle.js'
 import type { ResolvedOptions } from './options.js'
-import { createPrimus, type PrimusServer, type Spark } from './primus.js'
+import { createPrimus, primusHeartbeat, type PrimusServer, type Spark } from './primus.js'
 import { MemoryRoomStore } from './rooms/memory-store.js'
 import { RedisRoomStore } from './rooms/redis-store.js'
 import { Rooms } from './rooms/rooms.js'
@@ -34,6 +34,7 @@ interface SparkListeners {
   data: (this: Spark, message: unknown) => void
   error: (this: Spark, error: Error) => void
   outgoingData: (this: Spark) => void
+  heartbeat: (this: Spark) => void
 }
 
 export type ConnectionHook = (connection: Connection) => void | Promise<void>
@@ -155,6 +156,7 @@ export class ActionheroWs implements ServerContext {
     const environment: ConnectionEnvironment = {
       maxBufferedBytes: this.#options.maxBufferedBytes,
       writesObserved: (spark) => writesObserved(primus, spark),
+      ping: (spark) => pingDirectly(primus, spark),
       onOverflow: (connection, buffered) => {
         this.log.warn({ connection: connection.id, buffered }, 'fastify-actionhero-ws: disconnecting a connection that does not read its messages')
         connection.terminate()
@@ -232,6 +234,10 @@ export class ActionheroWs implements ServerContext {
       // a plugin) counts against maxBufferedBytes too: its transformer has sent it when this runs.
       outgoingData (this: Spark): void {
         connections.get(this.id)?.checkBuffered()
+      },
+      // Primus's heartbeat, for a spark on the direct path.
+      heartbeat (this: Spark): void {
+        if (connections.get(this.id)?.heartbeat() !== true) primusHeartbeat.call(this)
       }
     }
   }
@@ -249,7 +255,10 @@ export class ActionheroWs implements ServerContext {
       visitor.add(connection)
     }
     this.#cluster?.connected(connection)
-    if (socket !== null) receiveDirectly(primus, spark, socket, connection, this.#receive)
+    if (socket !== null) {
+      receiveDirectly(primus, spark, socket, connection, this.#receive)
+      spark.heartbeat = listeners.heartbeat
+    }
     spark.on('data', listeners.data)
     spark.on('error', listeners.error)
     spark.on('outgoing::data', listeners.outgoingData)

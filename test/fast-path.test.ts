@@ -180,3 +180,55 @@ test('primus-emit, a Primus plugin of message transformers, added after a client
   assert.deepEqual(received, [{ headline: 'hello' }])
   assert.equal(client.messages.some((message) => message.error !== undefined), false, 'the plugin took its message: no error reply for it')
 })
+
+/** A raw client that answers each ping as Primus's client does while `answering` says so; counts them. */
+async function pingedClient (t: TestContext, url: string): Promise<{ socket: WebSocket, pings: () => number, answer: (on: boolean) => void }> {
+  const { socket } = await rawClient(t, url)
+  let pings = 0
+  let answering = true
+  socket.on('message', (data) => {
+    const ping = /^"primus::ping::(\d+)"$/.exec(String(data))
+    if (ping === null) return
+    pings++
+    if (answering) socket.send(JSON.stringify(`primus::pong::${ping[1]}`))
+  })
+  return { socket, pings: () => pings, answer: (on) => { answering = on } }
+}
+
+test('on the direct path, pings go out as Primus writes them, pongs keep the spark alive without Primus decoding them, and silence ends it', { timeout: 30_000 }, async (t) => {
+  const { app, url } = await startApp(t, { server: { pingInterval: 100 } })
+  const decodes = countDecodes(app)
+  const client = await pingedClient(t, url)
+  const spark = await onlySpark(app) as unknown as Spark & { on: (event: 'heartbeat', fn: () => void) => void }
+  let heartbeats = 0
+  spark.on('heartbeat', () => { heartbeats++ })
+
+  // Five rounds answered: alive all along (a missed pong ends a spark at the next round).
+  await waitFor(() => client.pings() >= 5 && heartbeats >= 4)
+  assert.equal(app.actionheroWs.connections.size, 1)
+  assert.equal(decodes(), 0, 'the pongs took the direct path')
+
+  client.answer(false)
+  const closed = new Promise((resolve) => client.socket.once('close', resolve))
+  const silentFrom = Date.now()
+  await waitFor(() => app.actionheroWs.connections.size === 0, 3000)
+  await closed
+  // Ended at the second round without a pong: within two intervals and a margin for a busy machine.
+  assert.ok(Date.now() - silentFrom < 1500, `ended ${Date.now() - silentFrom} ms after the client fell silent`)
+})
+
+test('a spark with outgoing::ping or incoming::pong listeners gets its heartbeat through Primus, and they see it', { timeout: 30_000 }, async (t) => {
+  const { app, url } = await startApp(t, { server: { pingInterval: 100 } })
+  const client = await pingedClient(t, url)
+  const spark = await onlySpark(app) as unknown as { on: (event: string, fn: (value: unknown) => void) => void }
+  const pings: unknown[] = []
+  const pongs: unknown[] = []
+  spark.on('outgoing::ping', (time) => pings.push(time))
+  spark.on('incoming::pong', (time) => pongs.push(time))
+  const before = client.pings()
+  await waitFor(() => pings.length >= 3 && pongs.length >= 3)
+  assert.ok(client.pings() - before >= 3, 'the client still gets every ping')
+  assert.equal(typeof pings[0], 'number')
+  assert.ok(pongs.includes(pings[0]), 'the pong carries the time of its ping')
+  assert.equal(app.actionheroWs.connections.size, 1)
+})
