@@ -28,23 +28,26 @@ export const SOCKET_ROUTE = 'actionheroWsSocket'
 interface Upgrade {
   readonly socket: Duplex
   readonly head: Buffer
-  /** Claimed by a routing already: an upgrade routed a second time is not handled again. */
-  taken: boolean
 }
+
+/**
+ * What an upgrade's record becomes once a routing claimed it: a second routing of the same upgrade
+ * (another listener's) is not handled again. A shared value, so that the entry, kept as long as the
+ * request lives (the spark keeps it), holds neither the socket nor the head.
+ */
+const TAKEN = Symbol('taken')
 
 /** Routes and the `upgrade` listener of one Primus server; registered in a context of its own. */
 export const socketRoute: FastifyPluginAsync<SocketRouteOptions> = async (fastify, { primus, gate, pathname }) => {
   const fullPath = `${fastify.prefix}${pathname}`
-  const upgrades = new WeakMap<IncomingMessage, Upgrade>()
+  const upgrades = new WeakMap<IncomingMessage, Upgrade | typeof TAKEN>()
   let library: string | undefined
 
   async function handleSocket (request: HandshakeRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     const upgrade = upgrades.get(request.raw)
-    if (upgrade !== undefined) {
-      // Claimed before anything is awaited, so that a second routing of the same upgrade finds it taken.
-      if (upgrade.taken) return reply.hijack()
-      upgrade.taken = true
-    }
+    if (upgrade === TAKEN) return reply.hijack()
+    // Claimed before anything is awaited, so that a second routing of the same upgrade finds it taken.
+    if (upgrade !== undefined) upgrades.set(request.raw, TAKEN)
     const refused = await gate.check(request)
     if (refused !== null) {
       request.log.info({ reason: refused.message, statusCode: refused.statusCode }, 'fastify-actionhero-ws: handshake refused')
@@ -105,7 +108,7 @@ export const socketRoute: FastifyPluginAsync<SocketRouteOptions> = async (fastif
       if (fastify.server.listenerCount('upgrade') === 1) socket.destroy()
       return
     }
-    upgrades.set(raw, { socket, head, taken: false })
+    upgrades.set(raw, { socket, head })
     if (fastify.hasDecorator('websocketServer')) return // @fastify/websocket routes it
     // Node removes its own socket error listener before the upgrade event.
     socket.on('error', destroySocket)
