@@ -1,14 +1,16 @@
 /**
  * The package as a new user gets it: `npm pack`, installed into fresh apps, compiled under `strict`
  * without `skipLibCheck` or extra @types for nodenext, node16 and bundler resolution, required from
- * CommonJS, and run against an older Fastify 5 minor; the README's TypeScript samples are compiled there
- * too. Needs the registry (or npm's cache): outside CI, skipped with a message when npm cannot install.
+ * CommonJS, and run against an older Fastify 5 minor, on the oldest Node.js major its `engines` allow;
+ * the README's TypeScript samples are compiled there too. Also: every relative link of its documents
+ * leads to a file it ships, and what it installs on top of Fastify. Needs the registry (or npm's
+ * cache): outside CI, skipped with a message when npm cannot install.
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { lstat, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, posix } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -112,20 +114,53 @@ async function sh (cwd: string, command: string, args: string[]): Promise<string
   }
 }
 
-/** A fresh app folder with the tarball and `fastify` installed; null when npm cannot install (offline). */
-async function freshApp (t: TestContext, tarball: string, fastify: string): Promise<string | null> {
+/** What the TypeScript apps install besides the tarball and Fastify. */
+const TYPESCRIPT_APP = ['typescript@~5.9', '@types/node@^22', '@fastify/cookie@^11', '@fastify/session@^11']
+
+/** A fresh app folder with `packages` installed; null when npm cannot install (offline). */
+async function freshApp (t: TestContext, packages: string[]): Promise<string | null> {
   const folder = await mkdtemp(join(tmpdir(), 'ahws-consumer-'))
   t.after(() => rm(folder, { recursive: true, force: true }))
   await writeFile(join(folder, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }))
   try {
-    await sh(folder, 'npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error',
-      tarball, `fastify@${fastify}`, 'typescript@~5.9', '@types/node@^22', '@fastify/cookie@^11', '@fastify/session@^11'])
+    await sh(folder, 'npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', ...packages])
   } catch (error) {
     if (process.env.CI) throw error
     t.diagnostic(`npm could not install: ${(error as Error).message.slice(0, 500)}`)
     return null
   }
   return folder
+}
+
+/** The installed packages of an app (every folder with a package.json under node_modules) and their bytes. */
+async function installed (folder: string): Promise<{ packages: Set<string>, bytes: number }> {
+  const packages = new Set<string>()
+  let bytes = 0
+  async function walk (path: string, relative: string): Promise<void> {
+    const entries = await readdir(path, { withFileTypes: true })
+    if (/(^|\/)node_modules\/(@[^/]+\/)?[^/@][^/]*$/.test(relative) && entries.some((entry) => entry.name === 'package.json')) packages.add(relative)
+    for (const entry of entries) {
+      const child = join(path, entry.name)
+      if (entry.isDirectory()) await walk(child, relative === '' ? entry.name : `${relative}/${entry.name}`)
+      else if (entry.isFile() && entry.name !== '.package-lock.json') bytes += (await lstat(child)).size
+    }
+  }
+  await walk(join(folder, 'node_modules'), 'node_modules')
+  return { packages, bytes }
+}
+
+/** The relative links (`](path)`, `src="path"`) of a markdown file's text (not its code), without their #anchors. */
+function relativeLinks (markdown: string): string[] {
+  const text = markdown.replace(/```[\s\S]*?```/g, '').replace(/`[^`\n]*`/g, '')
+  const links = [...text.matchAll(/\]\(([^)\s]+)\)|src="([^"]+)"/g)].map(([, link, src]) => (link ?? src ?? '').split('#')[0] ?? '')
+  return links.filter((link) => link !== '' && !link.startsWith('/') && !/^[a-z]+:/i.test(link))
+}
+
+/** The lowest major of Node.js that `engines.node` (`>=M.m`) allows, as npm's `node` package has it. */
+function enginesMajor (range: string): number {
+  const match = /^>=\s*(\d+)/.exec(range)
+  assert.ok(match?.[1] !== undefined, `engines.node is ">=x.y": ${range}`)
+  return Number(match[1])
 }
 
 function tsconfig (setup: keyof typeof SETUPS, files: string[]): string {
@@ -143,26 +178,62 @@ function readmeSamples (readme: string): string[] {
   return samples
 }
 
+/** What the plugin may install on top of Fastify before this test fails: today's weight and a little. */
+const WEIGHT_CEILING = { packages: 64, megabytes: 13 }
+
 test('the packed package installs, compiles and runs in fresh apps, and its README samples compile', { timeout: 240_000 }, async (t) => {
   const started = Date.now()
   const packed = await mkdtemp(join(tmpdir(), 'ahws-pack-'))
   t.after(() => rm(packed, { recursive: true, force: true }))
   // npm test built dist/ already.
-  const [pack] = JSON.parse(await sh(root, 'npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', packed])) as Array<{ filename: string }>
+  const [pack] = JSON.parse(await sh(root, 'npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', packed])) as Array<{ filename: string, files: Array<{ path: string }> }>
   assert.ok(pack !== undefined, 'npm pack made a tarball')
   const tarball = join(packed, pack.filename)
 
-  const [current, older] = await Promise.all([freshApp(t, tarball, '^5'), freshApp(t, tarball, '5.6.x')])
-  if (current === null || older === null) {
+  // Every relative link of a document it ships leads to a file it ships: the README read from
+  // node_modules or from the tarball has no dead links.
+  const shipped = new Set(pack.files.map(({ path }) => path))
+  for (const document of [...shipped].filter((path) => path.endsWith('.md'))) {
+    for (const link of relativeLinks(await readFile(join(root, document), 'utf8'))) {
+      const target = posix.normalize(posix.join(posix.dirname(document), decodeURI(link)))
+      assert.ok(shipped.has(target), `${document} links to ${link}, which the package does not ship`)
+    }
+  }
+
+  const { engines } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { engines: { node: string } }
+  const major = enginesMajor(engines.node)
+  const [current, older, bare, plain, runtime] = await Promise.all([
+    freshApp(t, [tarball, 'fastify@^5', ...TYPESCRIPT_APP]),
+    freshApp(t, [tarball, 'fastify@5.6.x', ...TYPESCRIPT_APP]),
+    freshApp(t, ['fastify@^5']),
+    freshApp(t, [tarball, 'fastify@^5']),
+    // npm's `node` package: the runtime the apps run on, the oldest major `engines` allows.
+    freshApp(t, [`node@${major}`])
+  ])
+  if (current === null || older === null || bare === null || plain === null || runtime === null) {
     t.skip('npm cannot install from the registry or its cache here')
     return
   }
+  const node = join(runtime, 'node_modules', '.bin', 'node')
+  const version = (await sh(runtime, node, ['--version'])).trim()
+  const [wantedMajor, wantedMinor] = engines.node.replace(/^>=\s*/, '').split('.').map(Number)
+  const [gotMajor, gotMinor] = version.slice(1).split('.').map(Number)
+  assert.ok(gotMajor === wantedMajor && (gotMinor ?? 0) >= (wantedMinor ?? 0), `Node.js ${version} satisfies engines ${engines.node}`)
 
   // One Fastify: the app's own, whatever its minor.
   for (const folder of [current, older]) {
     const tree = JSON.parse(await sh(folder, 'npm', ['ls', 'fastify', '--all', '--json'])) as { dependencies: Record<string, { dependencies?: object }> }
     assert.equal(tree.dependencies['fastify-actionhero-ws']?.dependencies, undefined, 'the plugin brings no Fastify of its own')
   }
+
+  // What it installs on top of Fastify: not its optional peers, and no more than it did.
+  const [withoutPlugin, withPlugin] = await Promise.all([installed(bare), installed(plain)])
+  const added = [...withPlugin.packages].filter((path) => !withoutPlugin.packages.has(path))
+  const megabytes = (withPlugin.bytes - withoutPlugin.bytes) / 1e6
+  t.diagnostic(`on top of Fastify: ${added.length} packages, ${megabytes.toFixed(1)} MB: ${added.map((path) => path.replace(/^.*node_modules\//, '')).join(' ')}`)
+  for (const peer of ['ioredis', 'terser']) assert.ok(!added.some((path) => path.endsWith(`node_modules/${peer}`)), `${peer} is not installed`)
+  assert.ok(added.length <= WEIGHT_CEILING.packages && megabytes <= WEIGHT_CEILING.megabytes,
+    `${added.length} packages and ${megabytes.toFixed(1)} MB on top of Fastify, more than ${WEIGHT_CEILING.packages} and ${WEIGHT_CEILING.megabytes} MB`)
 
   const samples = readmeSamples(await readFile(join(root, 'README.md'), 'utf8'))
   assert.ok(samples.length >= 4, `README samples found: ${samples.length}`)
@@ -199,8 +270,8 @@ test('the packed package installs, compiles and runs in fresh apps, and its READ
   ])
   for (const output of compiled) {
     if (output === null) continue
-    assert.deepEqual(JSON.parse(await sh(root, process.execPath, [output])), { sum: 3, script: 200, fingerprint: null }, output)
+    assert.deepEqual(JSON.parse(await sh(root, node, [output])), { sum: 3, script: 200, fingerprint: null }, output)
   }
-  assert.deepEqual(JSON.parse(await sh(current, process.execPath, ['require.cjs'])), { sum: 3 })
-  t.diagnostic(`packed, installed twice, compiled five times and run five times in ${Date.now() - started} ms`)
+  assert.deepEqual(JSON.parse(await sh(current, node, ['require.cjs'])), { sum: 3 })
+  t.diagnostic(`packed, installed five times, compiled five times and run five times on Node.js ${version} in ${Date.now() - started} ms`)
 })
