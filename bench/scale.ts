@@ -8,7 +8,8 @@
  *
  * Options: --targets ws,primus,socketio,plugin, --sizes 1000,5000,10000,max, --scenarios one,cluster,
  * --cluster-servers 6, --cluster-connections 100000, --idle-seconds 60, --out DIR, --quick (a smoke
- * run: small populations and windows), --from FILE (only render the report of a results file).
+ * run: small populations and windows), --from FILE (only render the report of a results file), --merge
+ * FILE (keep that run's measurements of the populations not measured now).
  * The cluster needs a Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379); its keys go under a
  * prefix of the run's own, deleted at the end.
  */
@@ -21,7 +22,7 @@ import { deleteKeys, runPrefix } from './redis-keys.js'
 import { measurePopulation, stopEverything } from './scale/population.js'
 import { renderScalePlot } from './scale/plot.js'
 import {
-  CLUSTER_TARGETS, LAYOUTS, SourceAddresses, descriptorLimit, planLoads, topOfOneProcess, type Population, type ScaleMeasurement, type ScaleRun, type ScaleSettings
+  CLUSTER_TARGETS, LAYOUTS, SourceAddresses, descriptorLimit, mergeRuns, planLoads, topOfOneProcess, type Population, type ScaleMeasurement, type ScaleRun, type ScaleSettings
 } from './scale/plan.js'
 import { renderScale } from './scale/report.js'
 
@@ -41,11 +42,16 @@ const { values: options } = parseArgs({
     'idle-seconds': { type: 'string' },
     out: { type: 'string', default: 'bench' },
     quick: { type: 'boolean', default: false },
-    from: { type: 'string' }
+    from: { type: 'string' },
+    merge: { type: 'string' }
   }
 })
 
-const run = options.from === undefined ? await measure() : JSON.parse(await readFile(options.from, 'utf8')) as ScaleRun
+const readRun = async (file: string): Promise<ScaleRun> => JSON.parse(await readFile(file, 'utf8')) as ScaleRun
+// Read before measuring, so that a wrong path fails at once, not after the run.
+const earlier = options.merge === undefined ? null : await readRun(options.merge)
+const measured = options.from === undefined ? await measure() : await readRun(options.from)
+const run = earlier === null ? measured : mergeRuns(earlier, measured)
 await mkdir(options.out, { recursive: true })
 if (options.from === undefined) await writeFile(join(options.out, 'scale-results.json'), JSON.stringify(run, null, 2) + '\n')
 await writeFile(join(options.out, 'SCALE.md'), renderScale(run))

@@ -83,6 +83,25 @@ export interface ScaleRun {
   settings: ScaleSettings
   durationSeconds: number
   measurements: ScaleMeasurement[]
+  /** With `--merge`: the earlier run whose other measurements this one kept. */
+  earlier?: { date: string, kept: number }
+}
+
+/** Whether two measurements are of the same population (layout, target, connections). */
+export function samePopulation (a: Population, b: Population): boolean {
+  return a.layout === b.layout && a.target === b.target && a.connections === b.connections
+}
+
+/**
+ * `run`'s measurements in place of `earlier`'s of the same populations, the others of `earlier` kept:
+ * a target measured again after a change, beside the others as they were.
+ */
+export function mergeRuns (earlier: ScaleRun, run: ScaleRun): ScaleRun {
+  if (earlier.quick !== run.quick) throw new Error('--merge: a quick run and a full one do not go in one report')
+  const replaced = earlier.measurements.map((old) => run.measurements.find((measurement) => samePopulation(old, measurement)) ?? old)
+  const added = run.measurements.filter((measurement) => !earlier.measurements.some((old) => samePopulation(old, measurement)))
+  const kept = replaced.filter((measurement) => earlier.measurements.includes(measurement)).length
+  return { ...run, measurements: [...replaced, ...added], earlier: { date: earlier.date, kept } }
 }
 
 /** The figures of one population (see `scale/metrics.ts`); a type, not an interface, so that it is `Figures`. */

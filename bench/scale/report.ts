@@ -35,7 +35,8 @@ export function renderScale (run: ScaleRun): string {
         ]
       : []),
     `Measured by \`npm run bench:scale\` on ${run.date}, in ${duration(run.durationSeconds)}. Every population ran in fresh ` +
-      'server and load processes; see "How it is measured" below.',
+      'server and load processes; see "How it is measured" below.' +
+      (run.earlier === undefined ? '' : ` ${formatNumber(run.earlier.kept)} of its ${formatNumber(run.measurements.length)} measurements were kept from an earlier run, on ${run.earlier.date} (\`--merge\`): the populations not measured again.`),
     '',
     ...table(['machine', ''], [
       ...machineRows(machine),
@@ -83,8 +84,10 @@ export function renderScale (run: ScaleRun): string {
       `${settings.broadcasts} times after one warm-up; the time runs from the say until the last member of every load process has it, on the machine's clock ` +
       '(`performance.timeOrigin + performance.now()`, the same in every process), median of the says. The server CPU per say ' +
       'is all servers\' CPU over the says, per say, and per member (the population less the sender).',
-    `- Memory per connection and broadcast CPU per member are "flat" when their largest value from ${formatNumber(FLAT_FROM)} ` +
-      'connections to the top is within 10% of their smallest.',
+    `- Memory per connection and broadcast CPU per member are "flat" when, from ${formatNumber(FLAT_FROM)} connections to the top, ` +
+      'neither ever rises by more than 10% over its value at a smaller population: the cost grows linearly, not worse. Either may ' +
+      'fall as the population grows, a fixed cost (the runtime\'s memory reserves, the work of a say besides its writes) being shared ' +
+      'by more connections; "apart" says by how much their largest and smallest values differ in all.',
     '- Regenerate this page from its results without measuring: `npm run bench:scale -- --from bench/scale-results.json`.',
     ''
   ]
@@ -96,11 +99,12 @@ function unitOf (figure: ScaleGoal['figure']): string {
 }
 
 function goalRow (summary: ScaleSummary, goal: ScaleGoal): string[] {
-  const { value, met, at } = summary.verdict(goal)
+  const verdict = summary.verdict(goal)
+  const { value, met, at } = verdict
   if (value === null) return [goal.text, 'not measured', '**not measured**']
   let shown: string
   if (goal.kind === 'flat') {
-    shown = `${formatNumber(value * 100)}% apart, ${formatNumber(FLAT_FROM)} to ${formatNumber(at)}`
+    shown = `rises ${formatNumber(value * 100)}% at most, ${formatNumber(FLAT_FROM)} to ${formatNumber(at)} (${formatNumber((verdict.spread ?? 0) * 100)}% apart)`
   } else if (goal.against === undefined) {
     const unit = unitOf(goal.figure)
     shown = `${formatNumber(value)}${unit.startsWith('%') ? '' : ' '}${unit} at ${formatNumber(at)}`
