@@ -82,8 +82,8 @@ export function pingDirectly (primus: PrimusServer, spark: Spark): boolean {
 
 /**
  * Hands every JSON object frame of `socket` to `receive(target, message)` while nothing else would
- * observe it, pongs to their spark, and the rest to Primus (whose `data` event the plugin also listens to). `receive` is
- * shared by every connection: the one closure a socket gets is this listener.
+ * observe it, pongs to their spark, and the rest to Primus (whose `data` event the plugin also
+ * listens to). `receive` is shared by every connection: the one closure a socket gets is this listener.
  */
 export function receiveDirectly<T> (primus: PrimusServer, spark: Spark, socket: WebSocket, target: T, receive: (target: T, message: object) => void): void {
   const [primusListener] = socket.listeners('message') as Array<(data: Buffer, isBinary: boolean) => void>
