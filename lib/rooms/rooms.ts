@@ -8,7 +8,7 @@ import { ERRORS, type ChatMessage, type HistoryPosition, type RoomAddFields, typ
 import type { Cluster, MembershipChange } from '../cluster/cluster.js'
 import type { Connection } from '../connection.js'
 import { RoomError } from '../errors.js'
-import { escapeLineTerminators } from '../json.js'
+import { encodeJson, escapeLineTerminators } from '../json.js'
 import { isRoomName } from '../options.js'
 import type { RoomHistory } from './history.js'
 import { makeMemberDetails, memberView, type MemberDetails } from './member-details.js'
@@ -51,7 +51,7 @@ export class Rooms {
    * Connections catching up on a room they just joined (history replay): the live messages of that
    * room wait here until the replay is written, so that they follow it without a gap or a repeat.
    */
-  readonly #catchingUp = new Map<Connection, Map<string, HeldMessage[]>>()
+  readonly #catchingUp = new Map<Connection, Map<string, MemberFrame[]>>()
 
   constructor ({ store, connections, cluster, echoSay, memberDetails = null, log }: RoomsOptions) {
     this.#store = store
@@ -239,15 +239,26 @@ export class Rooms {
     }
     const receivers = [...members].filter((member) => this.#echoSay || member.id !== from)
     this.#delivering.run(message.room, () => Promise.all(receivers.map(async (receiver) => {
-      try {
-        const payload = await this.#middleware.say(receiver, message.room, { ...message })
-        if (payload === null) return
-        if (isUnchanged(payload, message)) this.#write(receiver, frame, message)
-        else this.#write(receiver, escapeLineTerminators(JSON.stringify(payload)), payload)
-      } catch (error) {
-        this.#log.warn({ err: error, connection: receiver.id, room: message.room }, 'fastify-actionhero-ws: say middleware failed; that receiver is skipped')
-      }
+      const delivery = await this.#forReceiver(receiver, message, frame)
+      if (delivery !== null) this.#write(receiver, delivery.data, delivery.message)
     }))).catch((error: unknown) => this.#log.error({ err: error }, 'fastify-actionhero-ws: delivery failed'))
+  }
+
+  /**
+   * What `receiver` gets of a room message (`frame`: the message encoded), through the `say`
+   * middleware when there is one: null when it is not for the receiver, or when the middleware failed
+   * or handed back what cannot be encoded (logged). Live and replayed messages alike.
+   */
+  async #forReceiver (receiver: Connection, message: ChatMessage, frame: string | Buffer): Promise<MemberFrame | null> {
+    if (!this.#middleware.hasSay) return { data: frame, message }
+    try {
+      const payload = await this.#middleware.say(receiver, message.room, { ...message })
+      if (payload === null) return null
+      return isUnchanged(payload, message) ? { data: frame, message } : { data: encodeJson(payload) as string, message: payload }
+    } catch (error) {
+      this.#log.warn({ err: error, connection: receiver.id, room: message.room }, 'fastify-actionhero-ws: say middleware failed; that receiver is skipped')
+      return null
+    }
   }
 
   /** Writes a room message to a member, or holds it while that member catches up on the room. */
@@ -260,8 +271,8 @@ export class Rooms {
   // ----- history ----------------------------------------------------------------------------------
 
   /** Starts holding the live messages of `room` for `connection`; the returned list fills as they come. */
-  #hold (connection: Connection, room: string): HeldMessage[] {
-    const held: HeldMessage[] = []
+  #hold (connection: Connection, room: string): MemberFrame[] {
+    const held: MemberFrame[] = []
     let rooms = this.#catchingUp.get(connection)
     if (rooms === undefined) this.#catchingUp.set(connection, rooms = new Map())
     rooms.set(room, held)
@@ -269,7 +280,7 @@ export class Rooms {
   }
 
   /** Writes what the connection holds for `room` (but what the replay already gave it) and stops holding. */
-  #release (connection: Connection, room: string, held: HeldMessage[], replayed: HistoryPosition | null): void {
+  #release (connection: Connection, room: string, held: MemberFrame[], replayed: HistoryPosition | null): void {
     const rooms = this.#catchingUp.get(connection)
     rooms?.delete(room)
     if (rooms?.size === 0) this.#catchingUp.delete(connection)
@@ -284,7 +295,7 @@ export class Rooms {
    * message through the `say` middleware, as live ones), then the messages held meanwhile, then the
    * room's position for the reply.
    */
-  async #catchUp (connection: Connection, room: string, history: RoomHistory, held: HeldMessage[], since?: HistoryPosition): Promise<RoomAddFields> {
+  async #catchUp (connection: Connection, room: string, history: RoomHistory, held: MemberFrame[], since?: HistoryPosition): Promise<RoomAddFields> {
     let replayed: HistoryPosition | null = null
     try {
       const missed = since === undefined ? null : await history.since(room, since)
@@ -292,8 +303,8 @@ export class Rooms {
         replayed = { ...since }
         for (const message of missed) {
           replayed.offset = message.offset ?? replayed.offset
-          const payload = await this.#replayed(connection, message)
-          if (payload !== null) connection.write(escapeLineTerminators(JSON.stringify(payload)), payload)
+          const delivery = await this.#forReceiver(connection, message, encodeJson(message) as string)
+          if (delivery !== null) connection.write(delivery.data, delivery.message)
         }
       }
       const { epoch, offset } = await history.position(room)
@@ -304,17 +315,6 @@ export class Rooms {
       return since === undefined ? {} : { recovered: false }
     } finally {
       this.#release(connection, room, held, replayed)
-    }
-  }
-
-  /** A replayed message as `say` middleware hands it to `receiver` (null: not for it), as a live one would be. */
-  async #replayed (receiver: Connection, message: ChatMessage): Promise<ChatMessage | null> {
-    if (!this.#middleware.hasSay) return message
-    try {
-      return await this.#middleware.say(receiver, message.room, { ...message })
-    } catch (error) {
-      this.#log.warn({ err: error, connection: receiver.id, room: message.room }, 'fastify-actionhero-ws: say middleware failed; that receiver is skipped')
-      return null
     }
   }
 
@@ -401,8 +401,8 @@ function isUnchanged (payload: ChatMessage, original: ChatMessage): boolean {
     payload.offset === original.offset && payload.epoch === original.epoch
 }
 
-/** A live message waiting for a member to catch up: as it would have been written. */
-interface HeldMessage {
+/** A room message as one member gets it: the frame to write and the message it encodes. */
+interface MemberFrame {
   data: string | Buffer
   message: ChatMessage
 }
