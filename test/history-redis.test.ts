@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
 import { Redis } from 'ioredis'
 import type { ActionheroWsOptions } from '../lib/index.js'
-import { RedisSchema } from '../lib/cluster/redis-schema.js'
+import { HISTORY_READ, RedisSchema } from '../lib/cluster/redis-schema.js'
 import { keysUnder, needRedis, SHARED_REDIS, startOwnRedis, uniquePrefix } from './cluster-helpers.js'
 import { startApp, TestClient, waitFor, type RunningApp } from './helpers.js'
 
@@ -92,6 +92,12 @@ test('Redis holds at most history.size messages per room, none past the ttl, and
   const schema = new RedisSchema(cluster.prefix)
   for (let i = 0; i < 12; i++) await sender.request({ event: 'say', room: ROOM, message: `m${i}` })
   assert.equal(await redis.llen(schema.historyMessages(ROOM)), 5)
+  // A position (every roomAdd asks for one) reads no message; a replay or roomHistory reads them all.
+  const read = async (withMessages: string): Promise<unknown[]> => await redis.eval(HISTORY_READ, 2,
+    schema.historyPosition(ROOM), schema.historyMessages(ROOM), 'unused-epoch', 1000, withMessages) as unknown[]
+  assert.deepEqual((await read('0')).slice(0, 2), [reply.epoch, '12'])
+  assert.equal((await read('0')).length, 3)
+  assert.equal((await read('1')).length, 3 + 5)
   const ttl = await redis.pttl(schema.historyPosition(ROOM))
   assert.ok(ttl > 0 && ttl <= 1000, `the position expires within the ttl (${ttl} ms)`)
   const late = await TestClient.connect(t, node.url)

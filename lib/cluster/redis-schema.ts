@@ -271,9 +271,10 @@ if ARGV[6] == '1' then redis.call('SPUBLISH', KEYS[3], ARGV[1] .. json) else red
 return json`
 
 /**
- * KEYS: the room's history position, its messages. ARGV: a new epoch, ttl (ms).
- * Answers the room's epoch (starting a history, with the new one, when it has none), the offset of
- * its latest message, then Redis's clock (ms) and the kept messages, oldest first.
+ * KEYS: the room's history position, its messages. ARGV: a new epoch, ttl (ms), '1' to read the
+ * messages too. Answers the room's epoch (starting a history, with the new one, when it has none),
+ * the offset of its latest message, then Redis's clock (ms) and, when asked, the kept messages,
+ * oldest first.
  */
 export const HISTORY_READ = `${NOW}
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
@@ -283,5 +284,7 @@ if not epoch then
   redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
 end
 local result = { epoch, redis.call('HGET', KEYS[1], 'offset') or '0', tostring(now) }
-for _, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do table.insert(result, entry) end
+if ARGV[3] == '1' then
+  for _, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do table.insert(result, entry) end
+end
 return result`

@@ -38,13 +38,17 @@ export function newEpoch (): string {
   return randomBytes(9).toString('base64url')
 }
 
-/** The messages of `held` (oldest first, offsets without holes) after `since`, or null when some are gone. */
-export function messagesSince (held: readonly ChatMessage[], latest: number, since: number): ChatMessage[] | null {
-  if (since === latest) return []
-  if (since > latest || held.length === 0) return null
+/**
+ * The messages of `held` (a room's, oldest first, offsets without holes; the room at `position`)
+ * after `since`, or null when `since` is of another epoch or some of them are gone.
+ */
+export function messagesSince (held: readonly ChatMessage[], position: HistoryPosition, since: HistoryPosition): ChatMessage[] | null {
+  if (since.epoch !== position.epoch) return null
+  if (since.offset === position.offset) return []
+  if (since.offset > position.offset || held.length === 0) return null
   const first = held[0]?.offset ?? 0
-  if (since < first - 1) return null
-  return held.slice(since - first + 1)
+  if (since.offset < first - 1) return null
+  return held.slice(since.offset - first + 1)
 }
 
 /**
@@ -127,13 +131,11 @@ export class MemoryHistory implements RoomHistory {
 
   async since (room: string, since: HistoryPosition): Promise<ChatMessage[] | null> {
     const log = this.#read(room)
-    if (since.epoch !== log.epoch) return null
-    return messagesSince(log.messages, log.offset, since.offset)
+    return messagesSince(log.messages, log, since)
   }
 
   async recent (room: string, limit: number): Promise<ChatMessage[]> {
-    const { messages } = this.#read(room)
-    return messages.slice(Math.max(0, messages.length - limit))
+    return this.#read(room).messages.slice(-limit)
   }
 
   #log (room: string): RoomLog {

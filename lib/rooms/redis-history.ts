@@ -46,24 +46,23 @@ export class RedisHistory implements RoomHistory {
   }
 
   async position (room: string): Promise<HistoryPosition> {
-    return (await this.#read(room)).position
+    return (await this.#read(room, false)).position
   }
 
   async since (room: string, since: HistoryPosition): Promise<ChatMessage[] | null> {
-    const { position, messages } = await this.#read(room)
-    if (since.epoch !== position.epoch) return null
-    return messagesSince(messages, position.offset, since.offset)
+    const { position, messages } = await this.#read(room, true)
+    return messagesSince(messages, position, since)
   }
 
   async recent (room: string, limit: number): Promise<ChatMessage[]> {
-    const { messages } = await this.#read(room)
-    return messages.slice(Math.max(0, messages.length - limit))
+    return (await this.#read(room, true)).messages.slice(-limit)
   }
 
-  async #read (room: string): Promise<RoomLog> {
+  /** The room's position, and with `withMessages` the messages it holds (the position alone reads none). */
+  async #read (room: string, withMessages: boolean): Promise<RoomLog> {
     const { schema } = this.#node
     const [epoch, offset, now, ...entries] = await this.#node.runScript(HISTORY_READ,
-      [schema.historyPosition(room), schema.historyMessages(room)], [newEpoch(), this.#options.ttl]) as string[]
+      [schema.historyPosition(room), schema.historyMessages(room)], [newEpoch(), this.#options.ttl, withMessages ? '1' : '0']) as string[]
     const messages: ChatMessage[] = []
     for (const entry of entries) {
       const space = entry.indexOf(' ')
