@@ -14,8 +14,6 @@ export interface ConnectionEnvironment {
   readonly maxBufferedBytes: number
   /** True while something besides the socket would see what is written to `spark` (fast-path.ts). */
   readonly writesObserved: (spark: Spark) => boolean
-  /** Primus's heartbeat on the direct path; false when Primus's own must run (fast-path.ts). */
-  readonly ping: (spark: Spark) => boolean
   readonly onOverflow: (connection: Connection, bufferedBytes: number) => void
 }
 
@@ -132,13 +130,6 @@ export class Connection {
     }
     if (socket.readyState !== WS_OPEN) return false
     socket.send(data, TEXT_FRAME)
-    this.checkBuffered()
-    return true
-  }
-
-  /** Sends Primus's ping directly when its writes are direct; false when Primus's heartbeat must. @internal */
-  heartbeat (): boolean {
-    if (this.#socket === null || !this.#environment.ping(this.#spark)) return false
     this.checkBuffered()
     return true
   }

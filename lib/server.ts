@@ -156,7 +156,6 @@ export class ActionheroWs implements ServerContext {
     const environment: ConnectionEnvironment = {
       maxBufferedBytes: this.#options.maxBufferedBytes,
       writesObserved: (spark) => writesObserved(primus, spark),
-      ping: (spark) => pingDirectly(primus, spark),
       onOverflow: (connection, buffered) => {
         this.log.warn({ connection: connection.id, buffered }, 'fastify-actionhero-ws: disconnecting a connection that does not read its messages')
         connection.terminate()
@@ -168,7 +167,7 @@ export class ActionheroWs implements ServerContext {
     primus.remove('forwarded')
     primus.remove('primus.js')
     primus.on('log', (level, ...details) => this.log.debug({ primus: level, details }, 'primus'))
-    const listeners = this.#sparkListeners()
+    const listeners = this.#sparkListeners(primus)
     primus.on('connection', (spark) => {
       const handshake = gate.passed(spark.request)
       if (handshake === undefined) {
@@ -214,7 +213,7 @@ export class ActionheroWs implements ServerContext {
    * The listeners every spark of this server shares (Node.js calls them with the spark as `this`):
    * a connection costs no closure of its own but the fast path's. Each finds its connection by id.
    */
-  #sparkListeners (): SparkListeners {
+  #sparkListeners (primus: PrimusServer): SparkListeners {
     const server = this
     const { connections, log } = this
     return {
@@ -235,9 +234,10 @@ export class ActionheroWs implements ServerContext {
       outgoingData (this: Spark): void {
         connections.get(this.id)?.checkBuffered()
       },
-      // Primus's heartbeat, for a spark on the direct path.
+      // Primus's heartbeat, for a spark on the direct path; its ping counts against maxBufferedBytes too.
       heartbeat (this: Spark): void {
-        if (connections.get(this.id)?.heartbeat() !== true) primusHeartbeat.call(this)
+        if (pingDirectly(primus, this)) connections.get(this.id)?.checkBuffered()
+        else primusHeartbeat.call(this)
       }
     }
   }
