@@ -5,6 +5,7 @@ import type { WebSocket } from 'ws'
 import type { ConnectionDetails } from '../types/protocol.js'
 import { InvalidMessageError } from './errors.js'
 import type { Handshake, HandshakeRequest } from './handshake.js'
+import { TEXT_FRAME } from './fast-path.js'
 import { encodeJson } from './json.js'
 import { isPlainObject } from './options.js'
 import { SPARK_CLOSED, type Spark } from './primus.js'
@@ -29,7 +30,6 @@ export function encodePush (message: object): string {
 
 const NO_PARAMS: Readonly<Record<string, unknown>> = Object.freeze({})
 const WS_OPEN = 1
-const TEXT_FRAME = { binary: false }
 
 export class Connection {
   readonly id: string

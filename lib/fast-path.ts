@@ -21,7 +21,8 @@ const OPEN_BRACE = 0x7b
 const QUOTE = 0x22
 /** A Primus client's pong, as its JSON parser encodes it: `"primus::pong::<time>"`. */
 const PONG_PREFIX = Buffer.from('"primus::pong::')
-const TEXT_FRAME = { binary: false }
+/** `ws`'s send options for a text frame: one object for every write of the direct path. */
+export const TEXT_FRAME = { binary: false }
 // Listeners a spark has of its own on the direct path: Primus's decoder on `incoming::data`, the
 // plugin's dispatch on `data`, and the transformer's writer plus the plugin's byte count on `outgoing::data`.
 const OWN_INCOMING_DATA = 1
