@@ -94,8 +94,12 @@ const app = Fastify()
 await app.register(actionheroWs)
 void defineAction
 `
-/** The README sections whose TypeScript samples are compiled here. */
-const SAMPLE_SECTIONS = ['Usage', 'TypeScript', 'Fingerprint', 'Security and limits', 'Testing your app']
+/** The sections, by document, whose TypeScript samples are compiled here: the README's and its guides'. */
+const SAMPLE_SECTIONS: Readonly<Record<string, readonly string[]>> = {
+  'README.md': ['Usage', 'TypeScript'],
+  'docs/SECURITY.md': ['Fingerprint', 'Security and limits'],
+  'docs/OPERATING.md': ['Testing your app']
+}
 
 const STRICT = { strict: true, skipLibCheck: false, noEmitOnError: true, types: ['node'], target: 'es2022', lib: ['es2023'] }
 const SETUPS = {
@@ -167,12 +171,12 @@ function tsconfig (setup: keyof typeof SETUPS, files: string[]): string {
   return JSON.stringify({ compilerOptions: { ...STRICT, ...SETUPS[setup], outDir: `out-${setup}` }, files })
 }
 
-/** The ```ts blocks of the README's SAMPLE_SECTIONS. */
-function readmeSamples (readme: string): string[] {
+/** The ```ts blocks of a document's `sections`. */
+function samplesOf (markdown: string, sections: readonly string[]): string[] {
   const samples: string[] = []
-  for (const section of readme.split(/^## /m)) {
+  for (const section of markdown.split(/^## /m)) {
     const title = section.slice(0, section.indexOf('\n'))
-    if (!SAMPLE_SECTIONS.includes(title)) continue
+    if (!sections.includes(title)) continue
     for (const [, code] of section.matchAll(/```ts\n([\s\S]*?)```/g)) if (code !== undefined) samples.push(code)
   }
   return samples
@@ -235,8 +239,9 @@ test('the packed package installs, compiles and runs in fresh apps, and its READ
   assert.ok(added.length <= WEIGHT_CEILING.packages && megabytes <= WEIGHT_CEILING.megabytes,
     `${added.length} packages and ${megabytes.toFixed(1)} MB on top of Fastify, more than ${WEIGHT_CEILING.packages} and ${WEIGHT_CEILING.megabytes} MB`)
 
-  const samples = readmeSamples(await readFile(join(root, 'README.md'), 'utf8'))
-  assert.ok(samples.length >= 4, `README samples found: ${samples.length}`)
+  const samples: string[] = []
+  for (const [document, sections] of Object.entries(SAMPLE_SECTIONS)) samples.push(...samplesOf(await readFile(join(root, document), 'utf8'), sections))
+  assert.ok(samples.length >= 4, `README and guide samples found: ${samples.length}`)
   const sampleFiles: string[] = []
   for (const [index, sample] of samples.entries()) {
     const file = `readme-${index + 1}.ts`
