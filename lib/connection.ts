@@ -1,22 +1,13 @@
 /**
  * One WebSocket connection: ActionHero's `connection` object, over a Primus spark.
  */
-import type { WebSocket } from 'ws'
 import type { ConnectionDetails } from '../types/protocol.js'
 import { InvalidMessageError } from './errors.js'
 import type { Handshake, HandshakeRequest } from './handshake.js'
-import { TEXT_FRAME } from './fast-path.js'
 import { encodeJson } from './json.js'
 import { isPlainObject } from './options.js'
 import { SPARK_CLOSED, type Spark } from './primus.js'
-
-/** What every connection of one server shares: kept once, not per connection. */
-export interface ConnectionEnvironment {
-  readonly maxBufferedBytes: number
-  /** True while something besides the socket would see what is written to `spark` (fast-path.ts). */
-  readonly writesObserved: (spark: Spark) => boolean
-  readonly onOverflow: (connection: Connection, bufferedBytes: number) => void
-}
+import type { Wire } from './transport/index.js'
 
 /** Encodes a push from server code, refusing what is not a JSON object or cannot be encoded. */
 export function encodePush (message: object): string {
@@ -29,7 +20,6 @@ export function encodePush (message: object): string {
 }
 
 const NO_PARAMS: Readonly<Record<string, unknown>> = Object.freeze({})
-const WS_OPEN = 1
 
 export class Connection {
   readonly id: string
@@ -53,13 +43,11 @@ export class Connection {
   /** What the `authorize` option returned for this connection's handshake. */
   readonly auth: unknown
   readonly #spark: Spark
-  /** The `ws` socket under the spark, written directly (see fast-path.ts); null: through Primus. */
-  readonly #socket: WebSocket | null
-  readonly #environment: ConnectionEnvironment
-  #overflowed = false
+  /** The one way to the socket (lib/transport). */
+  readonly #wire: Wire
 
   /** @internal: the server creates connections. */
-  constructor (spark: Spark, socket: WebSocket | null, handshake: Handshake, environment: ConnectionEnvironment) {
+  constructor (spark: Spark, wire: Wire, handshake: Handshake) {
     this.id = spark.id
     this.remoteIP = handshake.request.ip
     this.remotePort = spark.request.socket.remotePort ?? 0
@@ -68,8 +56,7 @@ export class Connection {
     this.handshake = handshake.request
     this.auth = handshake.auth
     this.#spark = spark
-    this.#socket = socket
-    this.#environment = environment
+    this.#wire = wire
   }
 
   get open (): boolean {
@@ -114,6 +101,19 @@ export class Connection {
     }
   }
 
+  /** Bytes queued for this client and not yet sent, whatever its transformer. */
+  get bufferedBytes (): number {
+    return this.#wire.bufferedBytes
+  }
+
+  /**
+   * Resolves once at most `lowWater` bytes are queued for this client, or the connection closed: at
+   * once when it already is. A reader that lets more than `maxBufferedBytes` pile up is disconnected.
+   */
+  drained (lowWater: number): Promise<void> {
+    return this.#wire.drained(lowWater)
+  }
+
   /**
    * Writes a message already encoded (a Buffer when it goes to many, so that it is encoded once for
    * all); `message` is the object, when the caller has it, for whatever observes messages as objects.
@@ -121,34 +121,12 @@ export class Connection {
    * @internal
    */
   write (data: string | Buffer, message?: object): boolean {
-    const spark = this.#spark
-    if (spark.readyState === SPARK_CLOSED) return false
-    const socket = this.#socket
-    if (socket === null || this.#environment.writesObserved(spark)) {
-      // Through Primus: its transformers, its parser's encoder and every outgoing::data listener.
-      return spark.write(message ?? JSON.parse(String(data)))
-    }
-    if (socket.readyState !== WS_OPEN) return false
-    socket.send(data, TEXT_FRAME)
-    this.checkBuffered()
-    return true
-  }
-
-  /** Disconnects the connection once more than `maxBufferedBytes` wait to be sent. @internal */
-  checkBuffered (): void {
-    const buffered = (this.#socket ?? this.#spark.socket)?.bufferedAmount ?? 0
-    if (buffered <= this.#environment.maxBufferedBytes || this.#overflowed) return
-    // Held back by the handshake's cork (socket-route.ts) with the 101 answer, not by a slow reader.
-    if (this.#spark.request.socket.writableCorked > 0) return
-    this.#overflowed = true
-    this.#environment.onOverflow(this, buffered)
+    return this.#wire.write(data, message)
   }
 
   /** Closes the socket at once, without the closing handshake (for readers that stopped reading). @internal */
   terminate (): void {
-    const socket = this.#spark.socket
-    if (socket?.terminate !== undefined) socket.terminate()
-    else this.#spark.request.socket.destroy()
+    this.#wire.terminate()
   }
 
   /**

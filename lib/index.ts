@@ -48,7 +48,7 @@ const plugin: FastifyPluginAsync<ActionheroWsOptions> = async (fastify, rawOptio
     const gate = server.listen(`${base}${options.server.pathname}`)
     const roots = [clientDir, options.publicPrefix === false ? null : await existingFolder(options.publicDir)]
     await fastify.register(async (context) => {
-      await context.register(socketRoute, { primus: server.primus, gate, pathname: options.server.pathname })
+      await context.register(socketRoute, { primus: server.primus, gate, pathname: options.server.pathname, maxBodyBytes: server.maxBodyBytes })
       if (options.apiPath !== false) {
         await context.register(httpApi, { apiPath: options.apiPath, actions: server.actions, lifecycle: server.lifecycle })
       }

@@ -17,22 +17,37 @@ export interface Spark {
   readonly readyState: number
   readonly request: IncomingMessage
   readonly query: Record<string, string | string[]>
-  /** The transformer's socket; for `websockets`, the `ws` WebSocket. */
-  readonly socket: { bufferedAmount?: number, terminate?: () => void } | null
+  /** The transformer's socket: a `ws` WebSocket, an engine.io socket, a sockjs connection... */
+  readonly socket: { bufferedAmount?: unknown, terminate?: () => void } | null
   /** False from a ping until its pong: a spark still not alive at the next ping is ended. */
   alive: boolean
   /** Sends this spark's ping; Primus's server calls it every `pingInterval`. Writable, for custom policies. */
   heartbeat: (this: Spark) => void
   write (data: unknown): boolean
   end (data?: unknown, options?: { reconnect?: boolean }): void
-  emit (event: 'outgoing::data', data: string): boolean
-  emit (event: 'heartbeat'): boolean
-  on (event: 'data', listener: (data: unknown) => void): this
-  on (event: 'error', listener: (error: Error) => void): this
+  /** A transformer emits `incoming::data`, `incoming::error`, `incoming::end`, `incoming::pong`; the heartbeat `heartbeat`. */
+  emit (event: string, ...args: unknown[]): boolean
+  on (event: 'data', listener: (this: Spark, data: unknown) => void): this
+  on (event: 'error', listener: (this: Spark, error: Error) => void): this
   on (event: 'end', listener: () => void): this
-  on (event: 'outgoing::data', listener: (data: unknown) => void): this
+  on (event: 'outgoing::data', listener: (this: Spark, data: never) => void): this
+  on (event: 'outgoing::end', listener: () => void): this
+  prependListener (event: 'incoming::data', listener: (this: Spark, data: unknown) => void): this
+  removeListener (event: string, listener: (...args: never[]) => void): this
   listenerCount (event: string): number
 }
+
+/** What a transformer's server function (`this`) has: Primus, its Spark constructor, and the HTTP server's events. */
+export interface TransformerContext {
+  readonly primus: PrimusServer
+  readonly Spark: PrimusServer['Spark']
+  on (event: 'upgrade', listener: (request: IncomingMessage, socket: Duplex, head: Buffer) => void): this
+  on (event: 'request', listener: (request: IncomingMessage, response: ServerResponse) => void): this
+  once (event: 'close', listener: () => void): this
+}
+
+/** A transformer made with `Primus.Transformer.extend`, given to Primus as its `transformer` option. */
+export type TransformerConstructor = abstract new (primus: PrimusServer) => object
 
 export interface PrimusServer {
   readonly options: Record<string, unknown>
@@ -40,6 +55,11 @@ export interface PrimusServer {
   readonly connected: number
   readonly transformers: { incoming: unknown[], outgoing: unknown[] }
   readonly Socket: PrimusSocketConstructor
+  /** This server's Spark constructor; assigning `prototype.initialise` adds an initialiser that runs as each spark is created. */
+  readonly Spark: {
+    new (headers: IncomingMessage['headers'], address: unknown, query: string, id: string | null, request: IncomingMessage, socket: unknown): Spark
+    readonly prototype: { initialise: (this: Spark) => void }
+  }
   /** The detached server Primus listens on; null once Primus is destroyed. */
   readonly server: PrimusHttpServer | null
   library (nodejs?: boolean): string
@@ -64,14 +84,17 @@ export interface PrimusHttpServer extends EventEmitter {
 interface PrimusModule {
   new (server: EventEmitter, options: Record<string, unknown>): PrimusServer
   createSocket (options: Record<string, unknown>): PrimusSocketConstructor
+  readonly Transformer: { extend (definition: { server: (this: TransformerContext) => void, client: unknown }): TransformerConstructor }
   readonly Spark: { readonly CLOSED: number, readonly OPEN: number, readonly prototype: { heartbeat: (this: Spark) => void } }
 }
 
 const Primus = createRequire(import.meta.url)('primus') as PrimusModule
 
 export const SPARK_CLOSED = Primus.Spark.CLOSED
-/** Primus's own `spark.heartbeat`, which the direct path replaces (fast-path.ts) and falls back to. */
+/** Primus's own `spark.heartbeat`, which the direct path replaces (transport/websockets.ts) and falls back to. */
 export const primusHeartbeat = Primus.Spark.prototype.heartbeat
+/** Primus's transformer base: `PrimusTransformer.extend({ server, client })` makes a transformer (Primus's public way). */
+export const PrimusTransformer = Primus.Transformer
 
 /**
  * A Primus server on a detached HTTP server: it receives only what the plugin emits on `primus.server`.

@@ -9,8 +9,7 @@ import { ActionRegistry, type ActionDefinition } from './actions.js'
 import type { Cluster } from './cluster/cluster.js'
 import { RedisCluster } from './cluster/redis-cluster.js'
 import { RedisNode } from './cluster/redis-node.js'
-import { Connection, encodePush, type ConnectionEnvironment } from './connection.js'
-import { directSocket, pingDirectly, receiveDirectly, writesObserved } from './fast-path.js'
+import { Connection, encodePush } from './connection.js'
 import { dispatchMessage, type ServerContext } from './dispatch.js'
 import { InvalidHookError, InvalidOptionError } from './errors.js'
 import { PublicFolder } from './files.js'
@@ -18,24 +17,13 @@ import { HandshakeGate, type Handshake } from './handshake.js'
 import { encodeJson } from './json.js'
 import { Lifecycle } from './lifecycle.js'
 import type { ResolvedOptions } from './options.js'
-import { createPrimus, primusHeartbeat, type PrimusServer, type Spark } from './primus.js'
+import type { PrimusServer, Spark } from './primus.js'
 import { MemoryRoomStore } from './rooms/memory-store.js'
 import { RedisRoomStore } from './rooms/redis-store.js'
 import { Rooms } from './rooms/rooms.js'
 import type { RoomStore } from './rooms/store.js'
 import { closeConnections } from './shutdown.js'
-
-function letThrough (_request: unknown, done: () => void): void {
-  done()
-}
-
-/** The spark listeners every connection of one server shares (`this` is the spark). */
-interface SparkListeners {
-  data: (this: Spark, message: unknown) => void
-  error: (this: Spark, error: Error) => void
-  outgoingData: (this: Spark) => void
-  heartbeat: (this: Spark) => void
-}
+import { Transport } from './transport/index.js'
 
 export type ConnectionHook = (connection: Connection) => void | Promise<void>
 export type ConnectionHookName = 'onConnect' | 'onDisconnect'
@@ -52,7 +40,8 @@ export class ActionheroWs implements ServerContext {
   readonly #options: ResolvedOptions
   readonly #hooks: Record<ConnectionHookName, ConnectionHook[]> = { onConnect: [], onDisconnect: [] }
   readonly #byFingerprint = new Map<string, Set<Connection>>()
-  readonly #welcome: { message: WelcomeMessage, frame: Buffer } | null
+  /** How frames reach the sockets and arrive from them. */
+  readonly #transport: Transport
   /** This node in Redis, and the other nodes through it, when the app scales out. */
   readonly #redis: RedisNode | null
   readonly #cluster: Cluster | null
@@ -72,8 +61,19 @@ export class ActionheroWs implements ServerContext {
     this.rooms = new Rooms({ store, connections: this.connections, cluster: this.#cluster, echoSay: options.echoSay, memberDetails: options.memberDetails, log })
     for (const action of options.actions) this.actions.add(action)
     const welcome: WelcomeMessage | null = options.welcomeMessage === false ? null : { context: 'api', welcome: options.welcomeMessage }
-    // Encoded once: every connection sends the same bytes.
-    this.#welcome = welcome === null ? null : { message: welcome, frame: Buffer.from(encodeJson(welcome) as string) }
+    this.#transport = new Transport({
+      server: options.server,
+      maxBufferedBytes: options.maxBufferedBytes,
+      // Encoded once: every connection sends the same bytes.
+      greeting: welcome === null ? null : { message: welcome, frame: Buffer.from(encodeJson(welcome) as string) },
+      log,
+      receive: (connection, message) => { dispatchMessage(this, connection, message) }
+    })
+  }
+
+  /** The largest HTTP body a request under the socket's path may announce (socket-route.ts). */
+  get maxBodyBytes (): number {
+    return this.#transport.maxBodyBytes
   }
 
   get simultaneousActions (): number {
@@ -147,19 +147,9 @@ export class ActionheroWs implements ServerContext {
     const gate = new HandshakeGate({ allowedOrigins: this.#options.allowedOrigins, authorize: this.#options.authorize })
     let primus: PrimusServer
     try {
-      // The gate has decided before Primus sees a request; the pass-through `authorization` tells the
-      // client library that a failed handshake may be a refusal, so that it stops instead of retrying.
-      primus = createPrimus({ ...this.#options.server, pathname, authorization: letThrough })
+      primus = this.#transport.createPrimus(pathname)
     } catch (error) {
       throw new InvalidOptionError('server', `was refused by Primus: ${(error as Error).message}`)
-    }
-    const environment: ConnectionEnvironment = {
-      maxBufferedBytes: this.#options.maxBufferedBytes,
-      writesObserved: (spark) => writesObserved(primus, spark),
-      onOverflow: (connection, buffered) => {
-        this.log.warn({ connection: connection.id, buffered }, 'fastify-actionhero-ws: disconnecting a connection that does not read its messages')
-        connection.terminate()
-      }
     }
     // Primus's `forwarded` layer reads X-Forwarded-For, trusting it whoever sent it; connections take
     // their address from the Fastify request, by the app's trustProxy rules. Its client library is
@@ -167,7 +157,6 @@ export class ActionheroWs implements ServerContext {
     primus.remove('forwarded')
     primus.remove('primus.js')
     primus.on('log', (level, ...details) => this.log.debug({ primus: level, details }, 'primus'))
-    const listeners = this.#sparkListeners(primus)
     primus.on('connection', (spark) => {
       const handshake = gate.passed(spark.request)
       if (handshake === undefined) {
@@ -176,7 +165,7 @@ export class ActionheroWs implements ServerContext {
         spark.end()
         return
       }
-      this.#connect(primus, spark, handshake, environment, listeners)
+      this.#connect(spark, handshake)
     })
     primus.on('disconnection', (spark) => this.#disconnect(spark))
     this.#primus = primus
@@ -209,45 +198,16 @@ export class ActionheroWs implements ServerContext {
     await this.#redis?.close()
   }
 
-  /**
-   * The listeners every spark of this server shares (Node.js calls them with the spark as `this`):
-   * a connection costs no closure of its own but the fast path's. Each finds its connection by id.
-   */
-  #sparkListeners (primus: PrimusServer): SparkListeners {
-    const server = this
-    const { connections, log } = this
-    return {
-      // Messages Primus decoded (before the connection event, or while something else observes them).
-      data (this: Spark, message: unknown): void {
-        const connection = connections.get(this.id)
-        if (connection !== undefined) dispatchMessage(server, connection, message)
-      },
-      error (this: Spark, error: Error): void {
-        const connection = connections.get(this.id)
-        if (connection === undefined) return
-        // Primus reports a frame it could not decode as an error and drops it; the client gets an answer.
-        if (error.name === 'ParserError' && error.message.startsWith('Failed to decode')) dispatchMessage(server, connection, undefined)
-        else log.debug({ err: error, connection: connection.id }, 'fastify-actionhero-ws: connection error')
-      },
-      // Whatever Primus writes (its own answers, heartbeats, messages through its transformers or for
-      // a plugin) counts against maxBufferedBytes too: its transformer has sent it when this runs.
-      outgoingData (this: Spark): void {
-        connections.get(this.id)?.checkBuffered()
-      },
-      // Primus's heartbeat, for a spark on the direct path; its ping counts against maxBufferedBytes too.
-      heartbeat (this: Spark): void {
-        if (pingDirectly(primus, this)) connections.get(this.id)?.checkBuffered()
-        else primusHeartbeat.call(this)
-      }
-    }
-  }
-
-  #connect (primus: PrimusServer, spark: Spark, handshake: Handshake, environment: ConnectionEnvironment, listeners: SparkListeners): void {
+  #connect (spark: Spark, handshake: Handshake): void {
     // A client that reconnects while this server shuts down (long-polling transformers are back at
     // once) must go on to the next server: Primus would tell one still here at the end not to reconnect.
     if (this.lifecycle.closing) return spark.end(undefined, { reconnect: true })
-    const socket = directSocket(primus, spark)
-    const connection = new Connection(spark, socket, handshake, environment)
+    const wire = this.#transport.wire(spark)
+    if (wire === undefined) {
+      this.log.warn({ spark: spark.id }, 'fastify-actionhero-ws: closing a connection its transformer made without the plugin')
+      return spark.end()
+    }
+    const connection = new Connection(spark, wire, handshake)
     this.connections.set(connection.id, connection)
     if (connection.fingerprint !== null) {
       let visitor = this.#byFingerprint.get(connection.fingerprint)
@@ -255,19 +215,9 @@ export class ActionheroWs implements ServerContext {
       visitor.add(connection)
     }
     this.#cluster?.connected(connection)
-    if (socket !== null) {
-      receiveDirectly(primus, spark, socket, connection, this.#receive)
-      spark.heartbeat = listeners.heartbeat
-    }
-    spark.on('data', listeners.data)
-    spark.on('error', listeners.error)
-    spark.on('outgoing::data', listeners.outgoingData)
-    if (this.#welcome !== null) connection.write(this.#welcome.frame, this.#welcome.message)
+    this.#transport.attach(spark, connection)
     if (this.#hooks.onConnect.length > 0) this.#runHooks('onConnect', connection)
   }
-
-  /** What the fast path hands over: one function for every connection. */
-  readonly #receive = (connection: Connection, message: object): void => dispatchMessage(this, connection, message)
 
   #disconnect (spark: Spark): void {
     const connection = this.connections.get(spark.id)

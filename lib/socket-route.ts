@@ -20,6 +20,8 @@ export interface SocketRouteOptions {
   gate: HandshakeGate
   /** `server.pathname`, under this context's prefix. */
   pathname: string
+  /** The largest body a request may announce (lib/transport): larger is answered 413, unread. */
+  maxBodyBytes: number
 }
 
 /** Marks the plugin's socket routes in their route config (`request.routeOptions.config`). */
@@ -28,6 +30,8 @@ export const SOCKET_ROUTE = 'actionheroWsSocket'
 interface Upgrade {
   readonly socket: Duplex
   readonly head: Buffer
+  /** Takes the socket off the in-flight set when it closes first. */
+  readonly forget: () => void
 }
 
 /**
@@ -38,9 +42,11 @@ interface Upgrade {
 const TAKEN = Symbol('taken')
 
 /** Routes and the `upgrade` listener of one Primus server; registered in a context of its own. */
-export const socketRoute: FastifyPluginAsync<SocketRouteOptions> = async (fastify, { primus, gate, pathname }) => {
+export const socketRoute: FastifyPluginAsync<SocketRouteOptions> = async (fastify, { primus, gate, pathname, maxBodyBytes }) => {
   const fullPath = `${fastify.prefix}${pathname}`
   const upgrades = new WeakMap<IncomingMessage, Upgrade | typeof TAKEN>()
+  /** Upgrade sockets not yet handed to Primus nor closed: destroyed when the app closes. */
+  const inFlight = new Set<Duplex>()
   let library: string | undefined
 
   async function handleSocket (request: HandshakeRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
@@ -48,6 +54,12 @@ export const socketRoute: FastifyPluginAsync<SocketRouteOptions> = async (fastif
     if (upgrade === TAKEN) return reply.hijack()
     // Claimed before anything is awaited, so that a second routing of the same upgrade finds it taken.
     if (upgrade !== undefined) upgrades.set(request.raw, TAKEN)
+    const unread = refuseBody(request.raw, maxBodyBytes)
+    if (unread !== null) {
+      request.log.info({ statusCode: unread.statusCode, contentLength: request.headers['content-length'] }, 'fastify-actionhero-ws: request body refused')
+      // Closed after the answer: the body is never read.
+      return reply.code(unread.statusCode).header('connection', 'close').send({ error: unread.error })
+    }
     const refused = await gate.check(request)
     if (refused !== null) {
       request.log.info({ reason: refused.message, statusCode: refused.statusCode }, 'fastify-actionhero-ws: handshake refused')
@@ -64,19 +76,19 @@ export const socketRoute: FastifyPluginAsync<SocketRouteOptions> = async (fastif
       server.emit('request', request.raw, reply.raw)
       return undefined
     }
-    reply.hijack()
-    upgrade.socket.removeListener('error', destroySocket)
-    // The answer goes out from Primus now: the socket need not keep this response for its lifetime.
-    reply.raw.detachSocket(upgrade.socket as Socket)
-    if (server === null) {
-      upgrade.socket.destroy()
+    if (server === null || server.listenerCount('upgrade') === 0) {
+      // No transformer takes upgrades (browserchannel), or Primus is gone: answered, never held.
+      reply.callNotFound()
       return undefined
     }
-    // Primus announces the connection on the next tick, and the plugin greets it then: corked until
-    // the tick after, the 101 answer and the welcome leave in one write (end() flushes it at once).
-    upgrade.socket.cork()
+    reply.hijack()
+    inFlight.delete(upgrade.socket)
+    upgrade.socket.removeListener('close', upgrade.forget)
+    // The answer goes out from Primus now: the socket need not keep this response for its lifetime.
+    // The error listener stays: a transformer may write to a socket it already ended (sockjs), and an
+    // error without a listener would crash the process.
+    reply.raw.detachSocket(upgrade.socket as Socket)
     server.emit('upgrade', request.raw, upgrade.socket, upgrade.head)
-    process.nextTick(uncork, upgrade.socket)
     return undefined
   }
 
@@ -108,14 +120,18 @@ export const socketRoute: FastifyPluginAsync<SocketRouteOptions> = async (fastif
       if (fastify.server.listenerCount('upgrade') === 1) socket.destroy()
       return
     }
-    upgrades.set(raw, { socket, head })
-    if (fastify.hasDecorator('websocketServer')) return // @fastify/websocket routes it
+    const forget = (): void => { inFlight.delete(socket) }
+    upgrades.set(raw, { socket, head, forget })
+    inFlight.add(socket)
+    socket.once('close', forget)
     // Node removes its own socket error listener before the upgrade event.
     socket.on('error', destroySocket)
+    if (fastify.hasDecorator('websocketServer')) return // @fastify/websocket routes it
     const response = new ServerResponse(raw)
     response.assignSocket(socket as Socket)
-    // A hook or the gate answered: the socket was never upgraded, and is closed once the answer is out.
-    response.once('finish', () => socket.end())
+    // A hook or the gate answered: the socket was never upgraded, and is closed once the answer is
+    // out, without waiting for the client to close its side.
+    response.once('finish', () => { (socket as Socket).destroySoon() })
     fastify.routing(raw, response)
   }
   // First, so that the upgrade is recorded before any other listener routes it.
@@ -124,10 +140,20 @@ export const socketRoute: FastifyPluginAsync<SocketRouteOptions> = async (fastif
     fastify.server.removeListener('upgrade', onUpgrade)
     done()
   })
+  // Handshakes still on their way (a hook or `authorize` that never answers) must not hold the HTTP server open.
+  fastify.addHook('onClose', (_instance, done) => {
+    for (const socket of inFlight) socket.destroy()
+    inFlight.clear()
+    done()
+  })
 }
 
-function uncork (socket: Duplex): void {
-  socket.uncork()
+/** Why a request's body is refused before it is read, or null: too large (413), or of unknown length (411). */
+function refuseBody (request: IncomingMessage, maxBodyBytes: number): { statusCode: number, error: string } | null {
+  const length = request.headers['content-length']
+  if (length !== undefined) return Number(length) > maxBodyBytes ? { statusCode: 413, error: 'request body too large' } : null
+  // A body without a length could only be read to its end to know how long it is.
+  return request.headers['transfer-encoding'] === undefined ? null : { statusCode: 411, error: 'a request body needs a Content-Length' }
 }
 
 function destroySocket (this: Duplex): void {
