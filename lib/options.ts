@@ -302,7 +302,28 @@ function readServer (options: Record<string, unknown>): ResolvedOptions['server'
   }
   if (!isPositiveInteger(server.maxLength)) throw new InvalidOptionError('server.maxLength', 'must be a positive integer (bytes)')
   checkTransformer(server.transformer)
+  checkTransport((server as PrimusServerOptions).transport)
   return server
+}
+
+/**
+ * `server.transport` options that would lift a bound the plugin promises on every transformer: the
+ * message size is `server.maxLength` alone (Primus hands it to each transformer under its own name).
+ */
+const BOUND_TRANSPORT_OPTIONS: Readonly<Record<string, string>> = {
+  maxPayload: 'ws and engine.io\'s WebSocket',
+  maxHttpBufferSize: 'engine.io',
+  maxLength: 'faye',
+  faye_server_options: 'sockjs\'s WebSocket'
+}
+
+function checkTransport (transport: unknown): void {
+  if (transport === undefined) return
+  if (!isPlainObject(transport)) throw new InvalidOptionError('server.transport', 'must be an object')
+  for (const key of Object.keys(transport)) {
+    const bound = BOUND_TRANSPORT_OPTIONS[key]
+    if (bound !== undefined) throw new InvalidOptionError(`server.transport.${key}`, `would change the message bound of ${bound}: set server.maxLength instead`)
+  }
 }
 
 /** A transformer by name must be one of Primus 8's that works here, with its package installed; Primus checks a custom one. */

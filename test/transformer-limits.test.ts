@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
-import { defineAction } from '../lib/index.js'
+import Fastify from 'fastify'
+import actionheroWs, { defineAction } from '../lib/index.js'
 import { startApp, waitFor, type RunningApp } from './helpers.js'
 import {
   clientFrame, openPollingSession, outcome, POLLING_TRANSFORMERS, rawRequest, sendUpgrade, TRANSFORMERS, webSocketPath, type TransformerName
@@ -93,3 +94,15 @@ for (const transformer of ['websockets', 'faye', 'engine.io', 'sockjs'] as const
     assert.deepEqual(recorded, [])
   })
 }
+
+test('server.transport options that would lift the message bound are refused at register', { timeout: 30_000 }, async () => {
+  for (const key of ['maxPayload', 'maxHttpBufferSize', 'maxLength', 'faye_server_options']) {
+    const app = Fastify({ logger: false })
+    await assert.rejects(async () => {
+      await app.register(actionheroWs, { clientJsName: null, server: { transport: { [key]: 1e9 } } })
+      await app.ready()
+    }, (error: Error & { code?: string }) => error.code === 'FST_AHWS_INVALID_OPTION' &&
+      error.message.startsWith(`"server.transport.${key}" option would change the message bound of `) && error.message.endsWith('set server.maxLength instead'))
+    await app.close()
+  }
+})

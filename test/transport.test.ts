@@ -1,16 +1,21 @@
 /**
- * Primus's extension points with the direct socket path (lib/fast-path.ts): whatever observes
- * messages the way Primus documents it (a `data` listener, `incoming::data`/`outgoing::data`
- * listeners, message transformers, a parser, a Primus plugin) sees them, and the plugin still
- * answers; while nothing does, the direct path is taken.
+ * The contract of lib/transport (its header), pinned: the default transformer is the plugin's own,
+ * with Primus's websockets client in the generated library; whatever observes messages the way Primus
+ * documents it (a `data` listener, `incoming::data`/`outgoing::data` listeners, message transformers,
+ * a parser, a Primus plugin, in `connection` or in a spark initialiser) sees them, and the plugin still
+ * answers; while nothing does, the direct path is taken; frames that arrive with the handshake are
+ * read in order; when the plugin's transformer cannot be made, the boot says why and messages flow.
  */
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { test, type TestContext } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
 import WebSocket from 'ws'
 import type { Spark } from '../lib/index.js'
 import { startApp, TestClient, waitFor } from './helpers.js'
+import { clientFrame, connectTcp } from './transformer-helpers.js'
 
 const require = createRequire(import.meta.url)
 
@@ -35,17 +40,45 @@ async function onlySpark (app: FastifyInstance): Promise<Spark> {
   return spark
 }
 
-/** Counts the frames Primus decodes itself: none while the direct path takes them. */
-function countDecodes (app: FastifyInstance): () => number {
-  const primus = app.actionheroWs.primus as unknown as { decoder: (this: unknown, ...args: unknown[]) => unknown }
-  const decoder = primus.decoder
+/** Counts the frames Primus decodes (or encodes) itself: none while the direct path takes them. */
+function countDecodes (app: FastifyInstance, which: 'decoder' | 'encoder' = 'decoder'): () => number {
+  const primus = app.actionheroWs.primus as unknown as Record<typeof which, (this: unknown, ...args: unknown[]) => unknown>
+  const original = primus[which]
   let calls = 0
-  primus.decoder = function (...args: unknown[]) {
+  primus[which] = function (...args: unknown[]) {
     calls++
-    return decoder.apply(this, args)
+    return original.apply(this, args)
   }
   return () => calls
 }
+
+test('the default transformer is the plugin\'s own, on its own ws; the generated library carries Primus\'s websockets client', { timeout: 30_000 }, async (t) => {
+  const { app, url } = await startApp(t)
+  await TestClient.connect(t, url)
+  const spark = await onlySpark(app)
+  assert.ok(spark.socket instanceof WebSocket, 'the spark\'s socket is a WebSocket of the plugin\'s ws')
+  // Loaded by its path inside Primus (it exports none): the library must carry it, byte for byte.
+  const client = require('primus/transformers/websockets/client') as () => void
+  assert.ok(app.actionheroWs.primus.library().includes(client.toString()))
+  // The same library as Primus's own websockets transformer makes (the prebuilt one is made so).
+  const { createPrimus } = await import('../lib/primus.js')
+  const primus = createPrimus({ transformer: 'websockets', parser: 'JSON', pathname: app.actionheroWs.primus.pathname, authorization: () => {} })
+  t.after(() => primus.destroy({ close: false }))
+  assert.equal(app.actionheroWs.primus.library(), primus.library())
+})
+
+test('frames sent with the handshake, before Primus announces the connection, are answered in order', { timeout: 30_000 }, async (t) => {
+  const { port } = await startApp(t)
+  const socket = connectTcp(t, port)
+  const frames = [1, 2, 3].map((messageId) => clientFrame(`{"event":"detailsView","messageId":${messageId}}`))
+  socket.write(Buffer.concat([Buffer.from(`GET /primus?_primuscb=x HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'), ...frames]))
+  let received = ''
+  socket.on('data', (data) => { received += data.toString('latin1') })
+  await waitFor(() => (received.match(/"messageId":\d/g) ?? []).length === 3)
+  assert.deepEqual(received.match(/"messageId":\d/g), ['"messageId":1', '"messageId":2', '"messageId":3'])
+  assert.ok(received.indexOf('Welcome') < received.indexOf('"messageId":1'), 'after the welcome')
+})
 
 test('a spark data listener added by the app sees every object message, and the direct path comes back when it goes', { timeout: 30_000 }, async (t) => {
   const { app, url } = await startApp(t)
@@ -69,19 +102,48 @@ test('a spark data listener added by the app sees every object message, and the 
   assert.equal(seen.length, 1)
 })
 
-test('incoming::data and outgoing::data listeners see the raw frames both ways', { timeout: 30_000 }, async (t) => {
+test('incoming::data and outgoing::data listeners see the raw frames both ways; when they go, the direct path comes back', { timeout: 30_000 }, async (t) => {
   const { app, url } = await startApp(t, { actions: [{ name: 'hello', run: () => ({ hello: 'world' }) }] })
+  const decodes = countDecodes(app)
+  const encodes = countDecodes(app, 'encoder')
   const client = await TestClient.connect(t, url)
-  const spark = await onlySpark(app) as unknown as { on: (event: string, fn: (data: unknown) => void) => void }
+  const spark = await onlySpark(app) as unknown as { on: (event: string, fn: (data: unknown) => void) => void, removeListener: (event: string, fn: (data: unknown) => void) => void }
   const incoming: unknown[] = []
   const outgoing: unknown[] = []
-  spark.on('incoming::data', (raw) => incoming.push(String(raw)))
-  spark.on('outgoing::data', (raw) => outgoing.push(raw))
+  const onIncoming = (raw: unknown): void => { incoming.push(String(raw)) }
+  const onOutgoing = (raw: unknown): void => { outgoing.push(raw) }
+  spark.on('incoming::data', onIncoming)
+  spark.on('outgoing::data', onOutgoing)
   const reply = await client.action('hello')
   assert.equal(reply.hello, 'world')
   assert.equal(incoming.length, 1)
   assert.deepEqual(JSON.parse(incoming[0] as string), { event: 'action', params: { action: 'hello' }, messageId: reply.messageId })
   assert.deepEqual(outgoing.map((frame) => JSON.parse(String(frame))), [reply])
+  assert.deepEqual([decodes(), encodes()], [1, 1], 'both went through Primus')
+
+  spark.removeListener('incoming::data', onIncoming)
+  spark.removeListener('outgoing::data', onOutgoing)
+  assert.equal((await client.action('hello')).hello, 'world')
+  assert.deepEqual([decodes(), encodes()], [1, 1], 'the direct path is back both ways')
+})
+
+test('a Primus plugin whose spark initialiser listens to outgoing::data sees every message from the first, the welcome included', { timeout: 30_000 }, async (t) => {
+  const seen: string[] = []
+  const { app, url } = await startApp(t, {}, {
+    setup: (app) => {
+      // Primus's documented plugin shape; the spark initialiser is how plugins such as primus-emitter hook every spark.
+      app.actionheroWs.primus.plugin('observer', {
+        server: (primus: { Spark: { prototype: { initialise: (this: { on: (event: string, fn: (data: unknown) => void) => void }) => void } } }) => {
+          primus.Spark.prototype.initialise = function () { this.on('outgoing::data', (data) => seen.push(String(data))) }
+        }
+      })
+    }
+  })
+  const client = await TestClient.connect(t, url)
+  await onlySpark(app)
+  await client.request({ event: 'detailsView' })
+  assert.ok(seen[0]?.includes('Welcome'), `the welcome went through Primus: ${JSON.stringify(seen)}`)
+  assert.equal(seen.length, 2)
 })
 
 test('an incoming transform added after a client connected applies to that client', { timeout: 30_000 }, async (t) => {
@@ -231,4 +293,41 @@ test('a spark with outgoing::ping or incoming::pong listeners gets its heartbeat
   assert.equal(typeof pings[0], 'number')
   assert.ok(pongs.includes(pings[0]), 'the pong carries the time of its ping')
   assert.equal(app.actionheroWs.connections.size, 1)
+})
+
+const fixture = fileURLToPath(new URL('fixtures/transport-fallback.ts', import.meta.url))
+
+/** Runs the fallback fixture with `broken` made unresolvable (or another major), and returns what it printed. */
+async function runFallback (broken: 'primus-ws' | 'ws' | 'client'): Promise<{ logs: Array<{ msg: string }>, sum: number, direct: boolean, decodes: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture, broken], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let output = ''
+  child.stdout.on('data', (data) => { output += String(data) })
+  const code = await new Promise((resolve) => child.once('exit', resolve))
+  assert.equal(code, 0, output)
+  return JSON.parse(output.trim().split('\n').at(-1) ?? '{}')
+}
+
+test('an app whose ws is nested under Primus (another copy) keeps the direct path: the plugin uses its own', { timeout: 60_000 }, async () => {
+  const { logs, sum, direct, decodes } = await runFallback('primus-ws')
+  assert.deepEqual(logs.filter(({ msg }) => msg.includes('direct socket path')), [])
+  assert.equal(sum, 5)
+  assert.equal(direct, true)
+  assert.equal(decodes, 0, 'no frame went through Primus\'s decoder')
+})
+
+test('when the plugin\'s ws is another major, the boot says once that the direct path is off and why, and messages flow through Primus', { timeout: 60_000 }, async () => {
+  const { logs, sum, direct } = await runFallback('ws')
+  const off = logs.filter(({ msg }) => msg.includes('the direct socket path is off'))
+  assert.equal(off.length, 1, JSON.stringify(logs))
+  assert.match(off[0]?.msg ?? '', /the plugin's ws is not version 8 \(found 7\)/)
+  assert.equal(sum, 5)
+  assert.equal(direct, false, 'Primus\'s own transformer carries it')
+})
+
+test('when Primus\'s websockets client is not where Primus keeps it, the boot says so once, and messages flow through Primus', { timeout: 60_000 }, async () => {
+  const { logs, sum } = await runFallback('client')
+  const off = logs.filter(({ msg }) => msg.includes('the direct socket path is off'))
+  assert.equal(off.length, 1, JSON.stringify(logs))
+  assert.match(off[0]?.msg ?? '', /websockets client \(primus\/transformers\/websockets\/client\) was not found/)
+  assert.equal(sum, 5)
 })
