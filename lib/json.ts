@@ -1,7 +1,7 @@
 /**
  * JSON as it goes on the wire. Primus's own writer escapes U+2028 and U+2029: valid inside a JSON
  * string, but line terminators in JavaScript source, which a client that evaluates what it receives
- * (JSONP-style transports) would choke on. The plugin writes some frames itself (fast-path.ts), so it
+ * (JSONP-style transports) would choke on. The plugin writes some frames itself (lib/transport), so it
  * escapes them the same way, once, when a message is encoded.
  */
 const LINE_SEPARATOR = /\u2028/g

@@ -4,7 +4,9 @@
  * sockjs's session, faye's driver, browserchannel's outgoing arrays); a client that reads carries on.
  */
 import assert from 'node:assert/strict'
+import { createRequire } from 'node:module'
 import type { Socket } from 'node:net'
+import { Writable } from 'node:stream'
 import { test, type TestContext } from 'node:test'
 import { ActionheroClient } from '../lib/client/node.js'
 import type { Connection } from '../lib/index.js'
@@ -98,3 +100,23 @@ for (const { name, transformer, open } of DEAF_CLIENTS) {
     assert.ok(!connection.open || connection.bufferedBytes === 0, `${connection.bufferedBytes} bytes still queued`)
   })
 }
+
+test('a custom transformer: maxBufferedBytes counts its socket\'s bufferedAmount, and the boot says so', { timeout: 60_000 }, async (t) => {
+  const logs: string[] = []
+  const stream = new Writable({ write (chunk, _encoding, done) { logs.push(String(chunk)); done() } })
+  // Primus's own websockets transformer, given as a constructor: to the plugin, a transformer it does not know.
+  const transformer = createRequire(import.meta.url)('primus/transformers/websockets') as unknown as string
+  const { app, port } = await startApp(t, { maxBufferedBytes: MAX_BUFFERED_BYTES, server: { transformer } }, { fastify: { logger: { level: 'info', stream } } })
+  assert.ok(logs.some((line) => line.includes('a custom transformer: maxBufferedBytes counts what its socket reports as bufferedAmount')), logs.join(''))
+  await deafWebSocket(t, port, webSocketPath('websockets'))
+  await waitFor(() => app.actionheroWs.connections.size === 1)
+  const [stalled] = app.actionheroWs.connections.values() as Iterable<Connection>
+  assert.ok(stalled !== undefined)
+  let sent = 0
+  while (stalled.open && sent < MOST) {
+    stalled.send(CHUNK)
+    sent++
+    if (sent % 20 === 0) await sleep(1)
+  }
+  assert.equal(stalled.open, false, `still open after ${sent} messages of 64 KiB`)
+})

@@ -167,7 +167,8 @@ export class DirectWire extends BaseWire {
 
   #onMessage (data: Buffer, isBinary: boolean): void {
     if (this.#early !== null && this.#direct) {
-      this.#early.push(data, isBinary)
+      // Kept for one tick at most; a spark ended before its announcement (refused) keeps nothing.
+      if (!this.closed) this.#early.push(data, isBinary)
       return
     }
     if (!isBinary && data[0] === QUOTE && isPong(data) && !this.readsObserved && !this.#observed('incoming::pong')) {
