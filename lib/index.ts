@@ -127,7 +127,8 @@ export { Connection } from './connection.js'
 export { Rooms } from './rooms/rooms.js'
 export type { BroadcastSender, ChatMiddleware, DepartedMember, PayloadResult } from './rooms/middleware.js'
 export { MemoryRoomStore } from './rooms/memory-store.js'
-export type { JoinResult, RoomMember, RoomStore, RoomStoreEvents } from './rooms/store.js'
+export type { JoinResult, LocalMembers, RoomMember, RoomStore, RoomStoreEvents } from './rooms/store.js'
+export type { SayLimit } from './rooms/say-budget.js'
 export type { MemberDetails } from './rooms/member-details.js'
 export {
   defineAction, type ActionConnection, type ActionDefinition, type ActionOutcome, type ConnectionType, type ParamsOf,

@@ -9,6 +9,7 @@ import type { ActionDefinition } from './actions.js'
 import type { RedisNodeOptions } from './cluster/redis-node.js'
 import type { Authorize } from './handshake.js'
 import { DEFAULT_HISTORY, type HistoryOptions } from './rooms/history.js'
+import { DEFAULT_SAY_LIMIT, type SayLimit } from './rooms/say-budget.js'
 import type { MemberDetails } from './rooms/member-details.js'
 import type { PrimusClientOptions } from '../types/primus.js'
 import { InvalidOptionError } from './errors.js'
@@ -111,6 +112,11 @@ export interface ActionheroWsOptions {
    * `false`: no history, and room messages carry no `offset`/`epoch`.
    */
   history?: Partial<HistoryOptions> | false
+  /**
+   * What one connection may `say` per second: `messages` (default 20) and `bytes` (default 1 MiB, the
+   * messages' JSON), with a burst of one second's worth; a say over it is refused. `false`: no limit.
+   */
+  sayLimit?: Partial<SayLimit> | false
   /** What a member shows in `roomView` besides `id` and `joinedAt`: made when it joins, stored with the membership. */
   memberDetails?: MemberDetails
   /** Pending actions a connection may have (ActionHero's option); within `maxPendingRequests`. */
@@ -152,6 +158,7 @@ export interface ResolvedOptions {
   rooms: string[]
   echoSay: boolean
   history: HistoryOptions | false
+  sayLimit: SayLimit | false
   memberDetails: MemberDetails | null
   simultaneousActions: number
   maxPendingRequests: number
@@ -193,7 +200,7 @@ const REGISTER_OPTIONS = new Set(['logLevel', 'logSerializers'])
 
 const KNOWN_OPTIONS = new Set<string>([
   'enabled', 'clientUrl', 'publicDir', 'publicPrefix', 'clientJsPath', 'clientJsName', 'destroyClientsOnShutdown',
-  'welcomeMessage', 'rooms', 'echoSay', 'history', 'memberDetails', 'simultaneousActions', 'maxPendingRequests', 'actions', 'apiPath', 'fingerprint',
+  'welcomeMessage', 'rooms', 'echoSay', 'history', 'sayLimit', 'memberDetails', 'simultaneousActions', 'maxPendingRequests', 'actions', 'apiPath', 'fingerprint',
   'allowedOrigins', 'authorize', 'maxBufferedBytes', 'maxFileBytes', 'maxConcurrentFileReads', 'shutdownTimeout', 'redis', 'server', 'client',
   'prefix', 'clientDir'
 ])
@@ -361,15 +368,30 @@ function isAddressList (value: unknown): value is RedisAddress[] {
     value.every((node) => isPlainObject(node) && isNonEmptyString(node.host) && isPositiveInteger(node.port))
 }
 
+/** Reads an option that is an object of `keys` (each read by the caller); any other key is refused. */
+function readGroup (options: Record<string, unknown>, name: string, keys: readonly string[]): Record<string, unknown> {
+  const group = read(options, name, {}, isPlainObject, `an object { ${keys.join(', ')} } or false`)
+  for (const key of Object.keys(group)) {
+    if (!keys.includes(key)) throw new InvalidOptionError(`${name}.${key}`, 'is not a known option')
+  }
+  return group
+}
+
 function readHistory (options: Record<string, unknown>): HistoryOptions | false {
   if (options.history === false) return false
-  const history = read(options, 'history', {}, isPlainObject, 'an object { size, ttl } or false')
-  for (const key of Object.keys(history)) {
-    if (key !== 'size' && key !== 'ttl') throw new InvalidOptionError(`history.${key}`, 'is not a known option')
-  }
+  const history = readGroup(options, 'history', ['size', 'ttl'])
   return {
     size: read(history, 'size', DEFAULT_HISTORY.size, isPositiveInteger, 'a positive integer (messages)', 'history.size'),
     ttl: read(history, 'ttl', DEFAULT_HISTORY.ttl, isPositiveInteger, 'a positive integer (ms)', 'history.ttl')
+  }
+}
+
+function readSayLimit (options: Record<string, unknown>): SayLimit | false {
+  if (options.sayLimit === false) return false
+  const limit = readGroup(options, 'sayLimit', ['messages', 'bytes'])
+  return {
+    messages: read(limit, 'messages', DEFAULT_SAY_LIMIT.messages, isPositiveInteger, 'a positive integer (messages a second)', 'sayLimit.messages'),
+    bytes: read(limit, 'bytes', DEFAULT_SAY_LIMIT.bytes, isPositiveInteger, 'a positive integer (bytes a second)', 'sayLimit.bytes')
   }
 }
 
@@ -432,6 +454,7 @@ export function resolveOptions (input: unknown, cwd = process.cwd()): ResolvedOp
     rooms: readRooms(options),
     echoSay: read(options, 'echoSay', false, isBoolean, 'a boolean'),
     history: readHistory(options),
+    sayLimit: readSayLimit(options),
     memberDetails: read<MemberDetails | null>(options, 'memberDetails', null,
       (v): v is MemberDetails => typeof v === 'function', 'a function (connection) => object'),
     simultaneousActions: read(options, 'simultaneousActions', 5, isPositiveInteger, 'a positive integer'),

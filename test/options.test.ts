@@ -21,6 +21,7 @@ test('every option has the default of docs/DESIGN.md', () => {
     rooms: ['defaultRoom', 'anotherRoom'],
     echoSay: false,
     history: { size: 100, ttl: 120_000 },
+    sayLimit: { messages: 20, bytes: 1024 * 1024 },
     memberDetails: null,
     simultaneousActions: 5,
     maxPendingRequests: 1000,

@@ -208,6 +208,8 @@ export const ERRORS = {
   resultNotEncodable: 'the action returned a value that cannot be sent as JSON',
   /** A `say` whose message JSON cannot hold (e.g. nested deeper than the server can encode). */
   messageNotEncodable: 'the message cannot be sent as JSON',
+  /** A `say` over the connection's budget (the `sayLimit` option): it reached nobody. */
+  sayOverBudget: 'you are saying too much too fast: wait a moment and say it again',
   /** The client's own answers (PROTOCOL.md 4), when no reply from the server can come. */
   connectionClosed: 'the connection closed before a response arrived',
   requestTimedOut: 'the server did not answer in time',

@@ -3,7 +3,7 @@
  */
 import { ERRORS, type RoomAddFields } from '../../types/protocol.js'
 import type { EventHandler, IncomingRequest, ServerContext } from '../dispatch.js'
-import { errorMessage, RoomError } from '../errors.js'
+import { errorMessage } from '../errors.js'
 import { isRoomName } from '../options.js'
 import { reply, replyVerb, replyVerbError } from '../reply.js'
 import { isHistoryPosition } from '../rooms/history.js'
@@ -49,14 +49,22 @@ const roomLeave = roomEvent(async ({ connection }, { rooms }, room) => {
 
 const roomView = roomEvent(({ connection }, { rooms }, room) => rooms.viewFor(connection, room))
 
-/** `roomHistory`: the last messages of a room the connection is in, oldest first; `limit`: at most that many. */
-const roomHistory = roomEvent(({ connection, message }, { rooms }, room) => {
-  const { limit } = message
+/**
+ * `roomHistory`: the last messages of a room the connection is in, oldest first; `limit`: at most that
+ * many (capped). Answered in the connection's turn among its replays, once it has read what came before.
+ */
+const roomHistory: EventHandler = async (request, { rooms }) => {
+  const { room, limit } = request.message
+  if (!isRoomName(room)) return replyVerbError(request, ERRORS.roomRequired)
   if (limit !== undefined && !(Number.isSafeInteger(limit) && (limit as number) > 0)) {
-    throw new RoomError(ERRORS.invalidParameter('limit', 'must be a positive integer'))
+    return replyVerbError(request, ERRORS.invalidParameter('limit', 'must be a positive integer'))
   }
-  return rooms.historyFor(connection, room, (limit as number | undefined) ?? Number.MAX_SAFE_INTEGER)
-})
+  try {
+    await rooms.historyFor(request.connection, room, limit as number | undefined, (messages) => replyVerb(request, messages))
+  } catch (error) {
+    replyVerbError(request, errorMessage(error))
+  }
+}
 
 const sayInRoom = roomEvent(async ({ connection, message }, { rooms }, room) => {
   await rooms.say(connection, room, message.message)
