@@ -94,7 +94,7 @@ export class PublicFolder {
    * `wanted` said no more when the read's turn came (its connection left): then nothing was opened.
    * Rejects when the server cannot read files at all now (out of file descriptors, an I/O error).
    */
-  async read (name: unknown, wanted: () => boolean = () => true): Promise<PublicFile | string | null> {
+  async read (name: unknown, wanted: () => boolean): Promise<PublicFile | string | null> {
     if (typeof name !== 'string' || name.includes('\0')) return ERRORS.fileNotFound
     const path = join(this.#root, name)
     // `..` that climbs out, and dotfiles, are refused before the file system is asked anything.
