@@ -423,6 +423,10 @@ function readRelativeFolder (options: Record<string, unknown>, name: string, fal
   if (isAbsolute(folder) || folder === '..' || folder.startsWith('../')) {
     throw new InvalidOptionError(name, 'must be a folder inside publicDir')
   }
+  // The public folder serves no dotfile: a client written under a dot folder could not be loaded.
+  if (folder !== '.' && folder.split(/[/\\]/).some((part) => part.startsWith('.'))) {
+    throw new InvalidOptionError(name, 'must not name a folder starting with "." (the public folder serves no dotfile)')
+  }
   return folder
 }
 

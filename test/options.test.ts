@@ -77,6 +77,7 @@ const badOptions: Array<[string, unknown, string]> = [
   ['publicPrefix', true, 'must be a URL path or false'],
   ['clientJsPath', '../outside', 'must be a folder inside publicDir'],
   ['clientJsPath', '/etc', 'must be a folder inside publicDir'],
+  ['clientJsPath', 'js/.hidden/', 'must not name a folder starting with "."'],
   ['clientJsName', 'a/b', 'must be a file name'],
   ['clientJsName', '', 'must be a file name'],
   ['destroyClientsOnShutdown', 1, 'must be a boolean'],
