@@ -35,7 +35,7 @@ export interface RoomRequest extends RequestBase {
   since?: HistoryPosition
 }
 
-/** The last messages a room's history holds (members only); `limit`: at most that many. */
+/** The last messages a room's history holds (members only); `limit`: at most that many (50 without one, never more than 100). */
 export interface RoomHistoryRequest extends RequestBase {
   event: 'roomHistory'
   room: string
