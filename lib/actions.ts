@@ -170,28 +170,30 @@ function isThenable (value: unknown): value is PromiseLike<unknown> {
 /**
  * Removes, at any depth, the keys through which an `Object.assign(target, params)` or a merge in an
  * action could change a prototype (`__proto__`, `constructor`, `prototype`), as Fastify's JSON parser
- * refuses them over HTTP. JSON.parse makes `__proto__` an own key; a frame can nest one anywhere. A
- * flat params object, the usual one, costs one pass over its keys and allocates nothing.
+ * refuses them over HTTP. JSON.parse makes `__proto__` an own key; a frame can nest one anywhere.
+ * `params` is decoded data (a tree: a frame, a query, a body), walked without recursion, so that no
+ * nesting depth can overflow the stack. A flat params object, the usual one, costs one pass over its
+ * keys and allocates nothing (about 15 ns for `{ action, a, b }`; bench/prototype-keys.ts).
  */
 export function removePrototypeKeys (params: Record<string, unknown>): void {
   let pending: object[] | null = null
-  // A server-side caller may pass a graph with cycles; what comes off the wire never has one.
-  let seen: Set<object> | null = null
-  let current: Record<string, unknown> | undefined = params
+  let current: object | undefined = params
   while (current !== undefined) {
-    for (const key of Object.keys(current)) {
-      if (key === '__proto__' || key === 'constructor' || key === 'prototype') {
-        delete current[key]
-        continue
+    if (Array.isArray(current)) {
+      for (const item of current as unknown[]) if (typeof item === 'object' && item !== null) (pending ??= []).push(item)
+    } else {
+      const object = current as Record<string, unknown>
+      // for...in, not Object.keys: no array per object (decoded data has no enumerable inherited key).
+      for (const key in object) {
+        if (key === '__proto__' || key === 'constructor' || key === 'prototype') {
+          delete object[key]
+        } else {
+          const value = object[key]
+          if (typeof value === 'object' && value !== null) (pending ??= []).push(value)
+        }
       }
-      const value = current[key]
-      if (typeof value !== 'object' || value === null) continue
-      seen ??= new Set([params])
-      if (seen.has(value)) continue
-      seen.add(value);
-      (pending ??= []).push(value)
     }
-    current = pending?.pop() as Record<string, unknown> | undefined
+    current = pending?.pop()
   }
 }
 

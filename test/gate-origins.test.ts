@@ -63,7 +63,7 @@ describe('long-polling requests without Origin are judged by Sec-Fetch-Site', ()
         assertRefused(response, `Sec-Fetch-Site: ${site}`)
       }
       assertRefused(await rawRequest(`${url}${path()}`, { headers: { cookie, 'sec-fetch-site': 'same-site' } }), 'same-site without a Referer')
-      for (const headers of [{ 'sec-fetch-site': 'same-origin' }, { 'sec-fetch-site': 'none' }, {}]) {
+      for (const headers of [{ 'sec-fetch-site': 'same-origin' }, { 'sec-fetch-site': 'none' }, {}] as Array<Record<string, string>>) {
         const response = await rawRequest(`${url}${path()}`, { headers: { cookie, ...headers } })
         assert.equal(response.statusCode, 200, JSON.stringify(headers))
         assert.match(response.body, passed, JSON.stringify(headers))
