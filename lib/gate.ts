@@ -15,6 +15,10 @@
  * - Neither: not a browser (a server, a script, a native app), which carries no visitor's cookies by
  *   itself: it passes, and `authorize` decides.
  * - `allowedOrigins: '*'` lets every origin (but `null`) through, with credentials: a warning at boot says so.
+ *
+ * Browsers send `Sec-Fetch-Site` to HTTPS sites (and localhost) only. Over plain HTTP a `<script>` of
+ * another site looks like a non-browser: so the transports whose answer such a page can read without
+ * CORS (JSONP, iframes) are not served at all (see `readableWithoutCors`).
  */
 import type { IncomingMessage } from 'node:http'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
@@ -85,6 +89,10 @@ export class Gate {
    * or a CORS preflight.
    */
   async admitSocket (request: HandshakeRequest, reply: FastifyReply): Promise<boolean> {
+    if (readableWithoutCors(request)) {
+      this.#refuse(request, reply, { statusCode: 403, error: ERRORS.transportNotServed }, 'handshake')
+      return false
+    }
     if (!this.admitOrigin(request, reply, SOCKET_METHODS, 'handshake')) return false
     const admission = await this.authorize(request, reply, 'handshake')
     if (admission === null) return false
@@ -158,6 +166,23 @@ export class Gate {
     if (allowedOrigins === '*' || allowedOrigins.has(origin)) return true
     return origin === parseOrigin(`${request.protocol}://${request.host}`)
   }
+}
+
+/** sockjs's JSONP (`/jsonp`, `/jsonp_send`), forever-frame (`/htmlfile`) and iframe pages (`/iframe.html`). */
+const SOCKJS_WITHOUT_CORS = /\/(?:jsonp|jsonp_send|htmlfile|iframe[\w.-]*\.html)$/
+
+/**
+ * Whether a socket request asks for an answer a page of another origin can read without CORS: engine.io's
+ * JSONP polling (`j`), sockjs's JSONP, htmlfile and iframe transports, browserchannel's forever frame
+ * (`TYPE=html`, which can even relax `document.domain`). They are for browsers without CORS (Internet
+ * Explorer 9 and older); no client of Primus's needs them in a browser of today, and over plain HTTP
+ * nothing tells the app's page from another site's `<script>` or `<iframe>` (no Origin, no
+ * Sec-Fetch-Site): with the visitor's cookies, such a page would read the visitor's messages.
+ */
+function readableWithoutCors (request: HandshakeRequest): boolean {
+  const { j, TYPE } = request.query
+  if (j !== undefined || TYPE === 'html') return true
+  return SOCKJS_WITHOUT_CORS.test(request.url.split('?', 1)[0] ?? '')
 }
 
 /**

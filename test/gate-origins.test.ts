@@ -15,13 +15,25 @@ import { startApp, TestClient, type RunningApp } from './helpers.js'
 
 const REFUSED = '{"error":"origin not allowed"}'
 
-/** A long-polling request of each transformer that opens a session when it passes, as a page's script would. */
-const POLLING: Array<{ transformer: string, path: () => string, passed: RegExp }> = [
-  // JSONP: what a <script> of another page can load.
-  { transformer: 'engine.io', path: () => '/primus/?EIO=4&transport=polling&j=0', passed: /^___eio\[0\]\("0\{/ },
-  { transformer: 'sockjs', path: () => `/primus/000/${randomBytes(8).toString('hex')}/jsonp?c=cb`, passed: /^\/\*\*\/cb\("o"\);/ },
-  { transformer: 'browserchannel', path: () => '/primus/test?VER=8&MODE=init', passed: /^\[/ }
+/** A long-polling request of each transformer (that opens a session, where it can), as the page's client sends it. */
+const POLLING: Array<{ transformer: string, method: string, path: () => string, passed: RegExp }> = [
+  { transformer: 'engine.io', method: 'GET', path: () => '/primus/?EIO=4&transport=polling', passed: /^0\{"sid"/ },
+  { transformer: 'sockjs', method: 'POST', path: () => `/primus/000/${randomBytes(8).toString('hex')}/xhr`, passed: /^o\n$/ },
+  { transformer: 'browserchannel', method: 'GET', path: () => '/primus/test?VER=8&MODE=init', passed: /^\[/ }
 ]
+
+/** The requests whose answer a page of another site can read without CORS (JSONP, iframes), by transformer. */
+const READABLE_WITHOUT_CORS: Record<string, Array<[string, string]>> = {
+  'engine.io': [['GET', '/primus/?EIO=4&transport=polling&j=0']],
+  sockjs: [
+    ['GET', '/primus/000/abcdefgh/jsonp?c=cb'],
+    ['POST', '/primus/000/abcdefgh/jsonp_send'],
+    ['GET', '/primus/000/abcdefgh/htmlfile?c=cb'],
+    ['GET', '/primus/iframe.html'],
+    ['GET', '/primus/iframe-0.3.4.html']
+  ],
+  browserchannel: [['GET', '/primus/bind?VER=8&RID=1&CVER=1&TYPE=html&zx=x&t=1'], ['GET', '/primus/test?VER=8&TYPE=html']]
+}
 
 function startTransformer (t: TestContext, transformer: string, options: ActionheroWsOptions = {}, fastify = {}): Promise<RunningApp> {
   return startApp(t, { server: { transformer }, ...options }, { fastify })
@@ -52,19 +64,20 @@ function assertRefused (response: RawResponse, what: string): void {
 }
 
 describe('long-polling requests without Origin are judged by Sec-Fetch-Site', () => {
-  for (const { transformer, path, passed } of POLLING) {
+  for (const { transformer, method, path, passed } of POLLING) {
     test(`${transformer}: same-site and cross-site are refused with the visitor's cookie; same-origin, none and non-browsers pass`, async (t) => {
       const { app, url } = await startTransformer(t, transformer)
       const cookie = 'sessionID=victim'
       for (const site of ['same-site', 'cross-site']) {
         const response = await rawRequest(`${url}${path()}`, {
+          method,
           headers: { cookie, 'sec-fetch-site': site, 'sec-fetch-mode': 'no-cors', 'sec-fetch-dest': 'script', referer: 'http://evil.example.test/' }
         })
         assertRefused(response, `Sec-Fetch-Site: ${site}`)
       }
-      assertRefused(await rawRequest(`${url}${path()}`, { headers: { cookie, 'sec-fetch-site': 'same-site' } }), 'same-site without a Referer')
+      assertRefused(await rawRequest(`${url}${path()}`, { method, headers: { cookie, 'sec-fetch-site': 'same-site' } }), 'same-site without a Referer')
       for (const headers of [{ 'sec-fetch-site': 'same-origin' }, { 'sec-fetch-site': 'none' }, {}] as Array<Record<string, string>>) {
-        const response = await rawRequest(`${url}${path()}`, { headers: { cookie, ...headers } })
+        const response = await rawRequest(`${url}${path()}`, { method, headers: { cookie, ...headers } })
         assert.equal(response.statusCode, 200, JSON.stringify(headers))
         assert.match(response.body, passed, JSON.stringify(headers))
       }
@@ -85,15 +98,32 @@ describe('long-polling requests without Origin are judged by Sec-Fetch-Site', ()
         ['not a url', 403]
       ]
       for (const [referer, statusCode] of referers) {
-        const response = await rawRequest(`${url}${path()}`, { headers: { 'sec-fetch-site': 'same-site', referer } })
+        const response = await rawRequest(`${url}${path()}`, { method, headers: { 'sec-fetch-site': 'same-site', referer } })
         assert.equal(response.statusCode, statusCode, referer)
       }
     })
 
     test(`${transformer}: "*" lets same-site and cross-site requests through`, async (t) => {
       const { url } = await startTransformer(t, transformer, { allowedOrigins: '*' })
-      const response = await rawRequest(`${url}${path()}`, { headers: { 'sec-fetch-site': 'cross-site' } })
+      const response = await rawRequest(`${url}${path()}`, { method, headers: { 'sec-fetch-site': 'cross-site' } })
       assert.equal(response.statusCode, 200)
+    })
+  }
+})
+
+describe('JSONP and iframe transports are not served', () => {
+  for (const [transformer, requests] of Object.entries(READABLE_WITHOUT_CORS)) {
+    test(`${transformer}: refused whatever the headers say (over plain HTTP a browser says nothing), and no connection opens`, async (t) => {
+      const { app, url, port } = await startTransformer(t, transformer)
+      for (const [method, path] of requests) {
+        for (const headers of [{}, { 'sec-fetch-site': 'same-origin' }, { origin: `http://127.0.0.1:${port}` }] as Array<Record<string, string>>) {
+          const response = await rawRequest(`${url}${path}`, { method, headers: { cookie: 'sessionID=victim', ...headers } })
+          assert.equal(response.statusCode, 403, `${method} ${path} ${JSON.stringify(headers)}`)
+          assert.equal(response.body, '{"error":"JSONP and iframe transports are not served"}')
+        }
+      }
+      assert.equal(await app.actionheroWs.sendToFingerprint('victim', { marker: true }), 0)
+      assert.equal(app.actionheroWs.connections.size, 0)
     })
   }
 })
@@ -107,11 +137,11 @@ describe('the scheme counts in same-origin', () => {
     })
   }
 
-  for (const { transformer, path } of POLLING) {
+  for (const { transformer, method, path } of POLLING) {
     test(`${transformer}: a polling request from https://host to an http server is refused`, async (t) => {
       const { url, port } = await startTransformer(t, transformer)
-      assertRefused(await rawRequest(`${url}${path()}`, { headers: { origin: `https://127.0.0.1:${port}` } }), 'https origin')
-      assert.equal((await rawRequest(`${url}${path()}`, { headers: { origin: `http://127.0.0.1:${port}` } })).statusCode, 200)
+      assertRefused(await rawRequest(`${url}${path()}`, { method, headers: { origin: `https://127.0.0.1:${port}` } }), 'https origin')
+      assert.equal((await rawRequest(`${url}${path()}`, { method, headers: { origin: `http://127.0.0.1:${port}` } })).statusCode, 200)
     })
   }
 
@@ -134,7 +164,7 @@ describe('the scheme counts in same-origin', () => {
 })
 
 describe('CORS follows the gate', () => {
-  for (const { transformer, path } of POLLING) {
+  for (const { transformer, method, path } of POLLING) {
     test(`${transformer}: a refused origin gets no grant on the preflight nor on the request; an allowed one gets exactly its own`, async (t) => {
       const { url, port } = await startTransformer(t, transformer, { allowedOrigins: ['https://app.example'] })
       const evil = 'https://evil.example'
@@ -143,7 +173,7 @@ describe('CORS follows the gate', () => {
         headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' }
       })
       assertRefused(await preflight(evil), 'preflight from a refused origin')
-      assertRefused(await rawRequest(`${url}${path()}`, { headers: { origin: evil, cookie: 'sessionID=victim' } }), 'request from a refused origin')
+      assertRefused(await rawRequest(`${url}${path()}`, { method, headers: { origin: evil, cookie: 'sessionID=victim' } }), 'request from a refused origin')
 
       for (const origin of ['https://app.example', `http://127.0.0.1:${port}`]) {
         const allowed = await preflight(origin)
@@ -153,7 +183,7 @@ describe('CORS follows the gate', () => {
         assert.equal(allowed.headers['access-control-allow-methods'], 'GET, POST')
         assert.equal(allowed.headers['access-control-allow-headers'], 'content-type')
         assert.equal(allowed.headers.vary, 'Origin')
-        const request = await rawRequest(`${url}${path()}`, { headers: { origin } })
+        const request = await rawRequest(`${url}${path()}`, { method, headers: { origin } })
         assert.equal(request.statusCode, 200, origin)
         assert.equal(request.headers['access-control-allow-origin'], origin)
         assert.equal(request.headers['access-control-allow-credentials'], 'true')

@@ -210,6 +210,8 @@ export const ERRORS = {
   messageNotEncodable: 'the message cannot be sent as JSON',
   /** The gate (HTTP, PROTOCOL.md 6): a request from an origin that is not allowed (403). */
   originNotAllowed: 'origin not allowed',
+  /** The gate: a JSONP or iframe long-polling request, which another site's page could read (403). */
+  transportNotServed: 'JSONP and iframe transports are not served',
   /** The gate: `authorize` refused with an Error of empty message (401). */
   unauthorized: 'unauthorized',
   /** The HTTP API: a method `apiMethods` does not list (405, with `Allow`). */
