@@ -51,6 +51,8 @@ export class ActionheroWs implements ServerContext {
   readonly log: FastifyBaseLogger
   readonly #options: ResolvedOptions
   readonly #hooks: Record<ConnectionHookName, ConnectionHook[]> = { onConnect: [], onDisconnect: [] }
+  /** The onConnect hooks still running, per connection: its onDisconnect hooks wait for them. */
+  readonly #connecting = new WeakMap<Connection, Promise<void>>()
   readonly #byFingerprint = new Map<string, Set<Connection>>()
   readonly #welcome: { message: WelcomeMessage, frame: Buffer } | null
   /** This node in Redis, and the other nodes through it, when the app scales out. */
@@ -265,7 +267,14 @@ export class ActionheroWs implements ServerContext {
     spark.on('error', listeners.error)
     spark.on('outgoing::data', listeners.outgoingData)
     if (this.#welcome !== null) connection.write(this.#welcome.frame, this.#welcome.message)
-    if (this.#hooks.onConnect.length > 0) this.#runHooks('onConnect', connection)
+    if (this.#hooks.onConnect.length > 0) this.#onConnect(connection)
+  }
+
+  /** Runs the onConnect hooks, tracked (close() waits for them) and remembered until done, for #depart to wait on. */
+  #onConnect (connection: Connection): void {
+    const running = this.lifecycle.track(this.#runHooks('onConnect', connection))
+      .finally(() => this.#connecting.delete(connection))
+    this.#connecting.set(connection, running)
   }
 
   /** What the fast path hands over: one function for every connection. */
@@ -286,9 +295,13 @@ export class ActionheroWs implements ServerContext {
       this.log.error({ err: error, connection: connection.id }, 'fastify-actionhero-ws: cleaning up a connection failed'))
   }
 
-  /** A closed connection leaves its rooms (after the changes it had in flight), then the onDisconnect hooks run, once. */
+  /**
+   * A closed connection leaves its rooms (after the changes it had in flight), then, once its onConnect
+   * hooks have finished (or failed), the onDisconnect hooks run, once.
+   */
   async #depart (connection: Connection): Promise<void> {
     await this.rooms.leaveAll(connection)
+    await this.#connecting.get(connection)
     await this.#runHooks('onDisconnect', connection)
   }
 
