@@ -70,7 +70,7 @@ export class ActionheroWs implements ServerContext {
     const redis = options.redis === null ? null : new RedisNode(options.redis, log)
     const store: RoomStore = redis === null ? new MemoryRoomStore({ history: options.history }) : new RedisRoomStore(redis, options.history)
     this.#redis = redis
-    this.#cluster = redis === null ? null : new RedisCluster(redis)
+    this.#cluster = redis === null ? null : new RedisCluster(redis, this.connections)
     this.rooms = new Rooms({ store, connections: this.connections, cluster: this.#cluster, echoSay: options.echoSay, memberDetails: options.memberDetails, log })
     for (const action of options.actions) this.actions.add(action)
     const welcome: WelcomeMessage | null = options.welcomeMessage === false ? null : { context: 'api', welcome: options.welcomeMessage }
