@@ -4,7 +4,7 @@
 import type { WebSocket } from 'ws'
 import type { ConnectionDetails } from '../types/protocol.js'
 import { InvalidMessageError } from './errors.js'
-import type { Handshake, HandshakeRequest } from './handshake.js'
+import type { Handshake, HandshakeRequest } from './gate.js'
 import { TEXT_FRAME } from './fast-path.js'
 import { encodeJson } from './json.js'
 import { isPlainObject } from './options.js'

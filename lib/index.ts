@@ -50,7 +50,7 @@ const plugin: FastifyPluginAsync<ActionheroWsOptions> = async (fastify, rawOptio
     await fastify.register(async (context) => {
       await context.register(socketRoute, { primus: server.primus, gate, pathname: options.server.pathname })
       if (options.apiPath !== false) {
-        await context.register(httpApi, { apiPath: options.apiPath, actions: server.actions, lifecycle: server.lifecycle })
+        await context.register(httpApi, { apiPath: options.apiPath, actions: server.actions, lifecycle: server.lifecycle, gate, methods: options.apiMethods })
       }
       if (options.publicPrefix !== false) {
         await context.register(publicFiles, { roots: [...new Set(roots)].filter((root) => root !== null), publicPrefix: options.publicPrefix })
@@ -135,9 +135,9 @@ export {
   type WebConnection
 } from './actions.js'
 export type {
-  ActionheroWsOptions, FingerprintCookieOptions, FingerprintOptions, PrimusClientOptions, PrimusServerOptions, RedisOptions
+  ActionheroWsOptions, ApiMethod, FingerprintCookieOptions, FingerprintOptions, PrimusClientOptions, PrimusServerOptions, RedisOptions
 } from './options.js'
-export type { Authorize, HandshakeRequest } from './handshake.js'
+export type { Authorize, HandshakeRequest } from './gate.js'
 export type { PrimusServer, PrimusSocket, PrimusSocketConstructor, Spark } from './primus.js'
 export {
   ClientGenerationError, DuplicateActionError, InvalidActionError, InvalidHookError, InvalidMessageError, InvalidMiddlewareError,

@@ -14,7 +14,7 @@ import { directSocket, pingDirectly, receiveDirectly, writesObserved } from './f
 import { dispatchMessage, type ServerContext } from './dispatch.js'
 import { InvalidHookError, InvalidOptionError } from './errors.js'
 import { PublicFolder } from './files.js'
-import { HandshakeGate, type Handshake } from './handshake.js'
+import { Gate, type Handshake } from './gate.js'
 import { encodeJson } from './json.js'
 import { Lifecycle } from './lifecycle.js'
 import type { ResolvedOptions } from './options.js'
@@ -155,8 +155,8 @@ export class ActionheroWs implements ServerContext {
    * Creates Primus for the socket at `pathname` (the full path, registration prefix included), and the
    * gate its requests pass; Fastify routes hand it what arrives there (socket-route.ts).
    */
-  listen (pathname: string): HandshakeGate {
-    const gate = new HandshakeGate({ allowedOrigins: this.#options.allowedOrigins, authorize: this.#options.authorize })
+  listen (pathname: string): Gate {
+    const gate = new Gate({ allowedOrigins: this.#options.allowedOrigins, authorize: this.#options.authorize }, this.log)
     let primus: PrimusServer
     try {
       // The gate has decided before Primus sees a request; the pass-through `authorization` tells the
@@ -174,9 +174,11 @@ export class ActionheroWs implements ServerContext {
       }
     }
     // Primus's `forwarded` layer reads X-Forwarded-For, trusting it whoever sent it; connections take
-    // their address from the Fastify request, by the app's trustProxy rules. Its client library is
+    // their address from the Fastify request, by the app's trustProxy rules. Its `cors` layer echoes
+    // any Origin with credentials: the gate answers CORS, by its own decision. Its client library is
     // served by a Fastify route.
     primus.remove('forwarded')
+    primus.remove('cors')
     primus.remove('primus.js')
     primus.on('log', (level, ...details) => this.log.debug({ primus: level, details }, 'primus'))
     const listeners = this.#sparkListeners(primus)

@@ -27,6 +27,7 @@ test('every option has the default of docs/DESIGN.md', () => {
     maxPendingRequests: 1000,
     actions: [],
     apiPath: '/api',
+    apiMethods: ['POST'],
     fingerprint: { cookieKey: 'sessionID', setCookie: true, cookie: { httpOnly: true, sameSite: 'lax', path: '/', secure: 'auto' }, maxLength: 256, secrets: [] },
     allowedOrigins: [],
     authorize: null,

@@ -8,6 +8,15 @@ import { isRoomName } from '../options.js'
 import { reply, replyVerb, replyVerbError } from '../reply.js'
 import { isHistoryPosition } from '../rooms/history.js'
 
+/** What the client is told of a failed room request; what it is not told (a system error, a non-Error) is logged. */
+function failure (request: IncomingRequest, server: ServerContext, error: unknown): string {
+  const message = errorMessage(error)
+  if (message === ERRORS.internalError) {
+    server.log.error({ err: error, connection: request.connection.id, event: request.message.event }, 'fastify-actionhero-ws: a room request failed')
+  }
+  return message
+}
+
 /** A room event: its `room` checked, then `run`'s result as `data`, or the error with `failureData`. */
 function roomEvent (
   run: (request: IncomingRequest, server: ServerContext, room: string) => Promise<unknown>,
@@ -20,7 +29,7 @@ function roomEvent (
     try {
       data = await run(request, server, room)
     } catch (error) {
-      return replyVerbError(request, errorMessage(error), failureData)
+      return replyVerbError(request, failure(request, server, error), failureData)
     }
     replyVerb(request, data)
   }
@@ -30,14 +39,15 @@ function roomEvent (
  * `roomAdd`: `data: true`, and with history on the room's `epoch` and `offset` beside it; with
  * `since`, the messages after it first, and `recovered`.
  */
-const roomAdd: EventHandler = async (request, { rooms }) => {
+const roomAdd: EventHandler = async (request, server) => {
+  const { rooms } = server
   const { room, since } = request.message
   if (!isRoomName(room)) return replyVerbError(request, ERRORS.roomRequired, false)
   let fields: RoomAddFields
   try {
     fields = await rooms.join(request.connection, room, isHistoryPosition(since) ? since : undefined)
   } catch (error) {
-    return replyVerbError(request, errorMessage(error), false)
+    return replyVerbError(request, failure(request, server, error), false)
   }
   reply(request, { status: 'OK', data: true, ...fields })
 }
