@@ -3,7 +3,7 @@
  */
 import type { ConnectionDetails } from '../types/protocol.js'
 import { InvalidMessageError } from './errors.js'
-import type { Handshake, HandshakeRequest } from './handshake.js'
+import type { Handshake, HandshakeRequest } from './gate.js'
 import { encodeJson } from './json.js'
 import { isPlainObject } from './options.js'
 import { SPARK_CLOSED, type Spark } from './primus.js'

@@ -13,7 +13,7 @@ import { Connection, encodePush } from './connection.js'
 import { dispatchMessage, type ServerContext } from './dispatch.js'
 import { InvalidHookError, InvalidOptionError } from './errors.js'
 import { PublicFolder } from './files.js'
-import { HandshakeGate, type Handshake } from './handshake.js'
+import { Gate, type Handshake } from './gate.js'
 import { encodeJson } from './json.js'
 import { Lifecycle } from './lifecycle.js'
 import type { ResolvedOptions } from './options.js'
@@ -39,6 +39,8 @@ export class ActionheroWs implements ServerContext {
   readonly log: FastifyBaseLogger
   readonly #options: ResolvedOptions
   readonly #hooks: Record<ConnectionHookName, ConnectionHook[]> = { onConnect: [], onDisconnect: [] }
+  /** The onConnect hooks still running, per connection: its onDisconnect hooks wait for them. */
+  readonly #connecting = new WeakMap<Connection, Promise<void>>()
   readonly #byFingerprint = new Map<string, Set<Connection>>()
   /** How frames reach the sockets and arrive from them. */
   readonly #transport: Transport
@@ -57,8 +59,18 @@ export class ActionheroWs implements ServerContext {
     const redis = options.redis === null ? null : new RedisNode(options.redis, log)
     const store: RoomStore = redis === null ? new MemoryRoomStore({ history: options.history }) : new RedisRoomStore(redis, options.history)
     this.#redis = redis
-    this.#cluster = redis === null ? null : new RedisCluster(redis)
-    this.rooms = new Rooms({ store, connections: this.connections, cluster: this.#cluster, echoSay: options.echoSay, memberDetails: options.memberDetails, log })
+    this.#cluster = redis === null ? null : new RedisCluster(redis, this.connections)
+    this.rooms = new Rooms({
+      store,
+      connections: this.connections,
+      cluster: this.#cluster,
+      echoSay: options.echoSay,
+      historySize: options.history === false ? 0 : options.history.size,
+      maxBufferedBytes: options.maxBufferedBytes,
+      sayLimit: options.sayLimit,
+      memberDetails: options.memberDetails,
+      log
+    })
     for (const action of options.actions) this.actions.add(action)
     const welcome: WelcomeMessage | null = options.welcomeMessage === false ? null : { context: 'api', welcome: options.welcomeMessage }
     this.#transport = new Transport({
@@ -143,8 +155,8 @@ export class ActionheroWs implements ServerContext {
    * Creates Primus for the socket at `pathname` (the full path, registration prefix included), and the
    * gate its requests pass; Fastify routes hand it what arrives there (socket-route.ts).
    */
-  listen (pathname: string): HandshakeGate {
-    const gate = new HandshakeGate({ allowedOrigins: this.#options.allowedOrigins, authorize: this.#options.authorize })
+  listen (pathname: string): Gate {
+    const gate = new Gate({ allowedOrigins: this.#options.allowedOrigins, authorize: this.#options.authorize }, this.log)
     let primus: PrimusServer
     try {
       primus = this.#transport.createPrimus(pathname)
@@ -152,9 +164,11 @@ export class ActionheroWs implements ServerContext {
       throw new InvalidOptionError('server', `was refused by Primus: ${(error as Error).message}`)
     }
     // Primus's `forwarded` layer reads X-Forwarded-For, trusting it whoever sent it; connections take
-    // their address from the Fastify request, by the app's trustProxy rules. Its client library is
+    // their address from the Fastify request, by the app's trustProxy rules. Its `cors` layer echoes
+    // any Origin with credentials: the gate answers CORS, by its own decision. Its client library is
     // served by a Fastify route.
     primus.remove('forwarded')
+    primus.remove('cors')
     primus.remove('primus.js')
     primus.on('log', (level, ...details) => this.log.debug({ primus: level, details }, 'primus'))
     primus.on('connection', (spark) => {
@@ -216,7 +230,14 @@ export class ActionheroWs implements ServerContext {
     }
     this.#cluster?.connected(connection)
     this.#transport.attach(spark, connection)
-    if (this.#hooks.onConnect.length > 0) this.#runHooks('onConnect', connection)
+    if (this.#hooks.onConnect.length > 0) this.#onConnect(connection)
+  }
+
+  /** Runs the onConnect hooks, tracked (close() waits for them) and remembered until done, for #depart to wait on. */
+  #onConnect (connection: Connection): void {
+    const running = this.lifecycle.track(this.#runHooks('onConnect', connection))
+      .finally(() => this.#connecting.delete(connection))
+    this.#connecting.set(connection, running)
   }
 
   #disconnect (spark: Spark): void {
@@ -234,9 +255,13 @@ export class ActionheroWs implements ServerContext {
       this.log.error({ err: error, connection: connection.id }, 'fastify-actionhero-ws: cleaning up a connection failed'))
   }
 
-  /** A closed connection leaves its rooms (after the changes it had in flight), then the onDisconnect hooks run, once. */
+  /**
+   * A closed connection leaves its rooms (after the changes it had in flight), then, once its onConnect
+   * hooks have finished (or failed), the onDisconnect hooks run, once.
+   */
   async #depart (connection: Connection): Promise<void> {
     await this.rooms.leaveAll(connection)
+    await this.#connecting.get(connection)
     await this.#runHooks('onDisconnect', connection)
   }
 

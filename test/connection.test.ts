@@ -143,6 +143,67 @@ test('onConnect and onDisconnect hooks see every connection, in order; a failing
   assert.deepEqual(events, [`connect:${data.id}`, `connect2:${data.id}`, `disconnect:${data.id}`])
 })
 
+test('onDisconnect waits for onConnect: a connection closed while onConnect runs sees it finish first, then onDisconnect once', { timeout: 30_000 }, async (t) => {
+  const events: string[] = []
+  const { url } = await startApp(t, {}, {
+    setup: (app) => {
+      app.actionheroWs
+        .addHook('onConnect', async () => { events.push('onConnect start'); await sleep(200); events.push('onConnect end') })
+        .addHook('onDisconnect', () => { events.push('onDisconnect') })
+    }
+  })
+  const client = await TestClient.connect(t, url)
+  await waitFor(() => events.includes('onConnect start'))
+  client.end()
+  await waitFor(() => events.includes('onDisconnect'))
+  // A marker after the disconnect: a second onDisconnect for this connection would come before it.
+  const marker = await TestClient.connect(t, url)
+  await waitFor(() => events.filter((event) => event === 'onConnect start').length === 2)
+  marker.end()
+  await waitFor(() => events.filter((event) => event === 'onDisconnect').length === 2)
+  assert.deepEqual(events, ['onConnect start', 'onConnect end', 'onDisconnect', 'onConnect start', 'onConnect end', 'onDisconnect'])
+})
+
+test('a failing onConnect is logged and leaves the connection open; its onDisconnect still runs, once', { timeout: 30_000 }, async (t) => {
+  const events: string[] = []
+  const logged: string[] = []
+  const { url } = await startApp(t, {}, {
+    fastify: {
+      logger: {
+        level: 'error',
+        stream: { write: (line: string) => { logged.push(String((JSON.parse(line) as { msg?: unknown }).msg)) } }
+      }
+    },
+    setup: (app) => {
+      app.actionheroWs
+        .addHook('onConnect', async () => { await sleep(20); throw new Error('the database is away') })
+        .addHook('onDisconnect', () => { events.push('onDisconnect') })
+    }
+  })
+  const client = await TestClient.connect(t, url)
+  await waitFor(() => logged.some((message) => message.includes('an onConnect hook failed')))
+  const { status } = await client.request({ event: 'detailsView' })
+  assert.equal(status, 'OK', 'the connection is still served')
+  client.end()
+  await waitFor(() => events.length === 1)
+  assert.deepEqual(events, ['onDisconnect'])
+})
+
+test('close() waits for the onConnect hooks still running, then runs onDisconnect, within its bound', { timeout: 30_000 }, async (t) => {
+  const events: string[] = []
+  const { app, url } = await startApp(t, { shutdownTimeout: 2000 }, {
+    setup: (app) => {
+      app.actionheroWs
+        .addHook('onConnect', async () => { events.push('onConnect start'); await sleep(300); events.push('onConnect end') })
+        .addHook('onDisconnect', () => { events.push('onDisconnect') })
+    }
+  })
+  await TestClient.connect(t, url)
+  await waitFor(() => events.includes('onConnect start'))
+  await app.close()
+  assert.deepEqual(events, ['onConnect start', 'onConnect end', 'onDisconnect'])
+})
+
 test('addHook refuses unknown hooks and non-functions with a coded error', { timeout: 30_000 }, async (t) => {
   const { app } = await startApp(t)
   assert.throws(() => app.actionheroWs.addHook('onMessage' as never, () => {}), { code: 'FST_AHWS_INVALID_HOOK' })

@@ -120,3 +120,23 @@ test('a custom transformer: maxBufferedBytes counts its socket\'s bufferedAmount
   }
   assert.equal(stalled.open, false, `still open after ${sent} messages of 64 KiB`)
 })
+
+test('websockets: connection.drained resolves for bytes the socket took without refusing them (no drain event follows those)', { timeout: 60_000 }, async (t) => {
+  const { app, port } = await startApp(t, { maxBufferedBytes: 8 * 1024 * 1024 })
+  const socket = await deafWebSocket(t, port, webSocketPath('websockets'))
+  await waitFor(() => app.actionheroWs.connections.size === 1)
+  const [connection] = app.actionheroWs.connections.values() as Iterable<Connection>
+  assert.ok(connection !== undefined)
+  // Small messages until the kernel holds no more: the first one it does not take waits in the socket,
+  // below the socket's high-water mark, so the write was not refused.
+  const small = { context: 'alert', payload: 'z'.repeat(1000) }
+  for (let sent = 0; connection.bufferedBytes === 0 && sent < 100_000; sent++) {
+    connection.send(small)
+    if (sent % 100 === 99) await sleep(1)
+  }
+  assert.ok(connection.bufferedBytes > 0 && connection.bufferedBytes < 16 * 1024, `${connection.bufferedBytes} bytes queued`)
+  const drained = connection.drained(0)
+  socket.resume()
+  await drained
+  assert.equal(connection.bufferedBytes, 0)
+})

@@ -34,7 +34,7 @@ interface Waiter {
   readonly resolve: () => void
 }
 
-/** How often a wire whose transformer tells nothing when its queue falls asks again, while someone waits. */
+/** How often a wire asks again how much is queued, while someone waits (besides its transformer's events). */
 const DRAIN_POLL_MS = 25
 
 export abstract class BaseWire implements Wire {
@@ -56,7 +56,7 @@ export abstract class BaseWire implements Wire {
   abstract get bufferedBytes (): number
   abstract write (frame: string | Buffer, message?: object): boolean
   abstract terminate (): void
-  /** What emits `drain` when the queue falls and `close` when it never will; null: poll. */
+  /** What emits `drain` when the queue falls and `close` when it never will; null: none (the timer alone). */
   protected abstract get drains (): EventEmitter | null
 
   get closed (): boolean {
@@ -107,22 +107,19 @@ export abstract class BaseWire implements Wire {
 
   #listen (): void {
     const release = this.#release = () => { this.#releaseWaiters() }
-    const drains = this.drains
-    if (drains === null) {
-      this.#timer = setInterval(release, DRAIN_POLL_MS).unref()
-      return
-    }
-    drains.on('drain', release)
-    drains.on('close', release)
+    // A stream emits 'drain' only after a write it refused; what it took below its high-water mark
+    // leaves without one: the timer sees that, the events see the rest at once.
+    this.#timer = setInterval(release, DRAIN_POLL_MS).unref()
+    this.drains?.on('drain', release)
+    this.drains?.on('close', release)
   }
 
   #unlisten (): void {
     const release = this.#release
     this.#release = null
-    if (this.#timer !== null) {
-      clearInterval(this.#timer)
-      this.#timer = null
-    } else if (release !== null) {
+    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#timer = null
+    if (release !== null) {
       this.drains?.removeListener('drain', release)
       this.drains?.removeListener('close', release)
     }
