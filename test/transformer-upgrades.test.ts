@@ -4,9 +4,10 @@
  * long-polls waiting and handshakes in flight.
  */
 import assert from 'node:assert/strict'
+import type { Socket } from 'node:net'
 import { test } from 'node:test'
 import { ActionheroClient } from '../lib/client/node.js'
-import { startApp, waitFor } from './helpers.js'
+import { sleep, startApp, waitFor } from './helpers.js'
 import { deafWebSocket, openPollingSession, outcome, sendUpgrade, TRANSFORMERS, webSocketPath } from './transformer-helpers.js'
 
 /** Paths under the socket's that some transformer serves over HTTP, or none does. */
@@ -33,17 +34,23 @@ for (const transformer of TRANSFORMERS) {
       await openPollingSession(url, transformer)
       expected++
     }
+    const sockets: Socket[] = []
     if (transformer !== 'browserchannel') {
-      await deafWebSocket(t, port, webSocketPath(transformer))
+      sockets.push(await deafWebSocket(t, port, webSocketPath(transformer)))
       expected++
     }
     await waitFor(() => app.actionheroWs.connections.size === expected)
-    // Handshakes in flight, on every path.
-    for (const path of PATHS) sendUpgrade(t, port, path)
+    // Handshakes in flight, on every path, from clients that read nothing.
+    for (const path of PATHS) sockets.push(sendUpgrade(t, port, path))
 
-    const closing = Date.now()
-    await app.close()
-    const took = Date.now() - closing
-    assert.ok(took <= 2 * shutdownTimeout + 1000, `close() took ${took} ms`)
+    try {
+      const closing = Date.now()
+      const closed = await Promise.race([app.close().then(() => true), sleep(4 * shutdownTimeout).then(() => false)])
+      const took = Date.now() - closing
+      assert.ok(closed && took <= 2 * shutdownTimeout + 1000, closed ? `close() took ${took} ms` : `close() still running after ${took} ms`)
+    } finally {
+      // So that a close() that waits on them ends, and the test with it.
+      for (const socket of sockets) socket.destroy()
+    }
   })
 }
