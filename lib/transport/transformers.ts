@@ -16,9 +16,9 @@ import type { Spark } from '../primus.js'
 export interface Queue {
   /** Bytes waiting for the client, as far as they can be told; null when the transformer's queue cannot be read. */
   bytes (): number | null
-  /** False when `bytes()` walks the transformer's arrays: then a write checks it only every `sampleBytes` written. */
+  /** False when `bytes()` walks the transformer's arrays: then a write checks it only every so many bytes written (index.ts). */
   readonly cheap: boolean
-  /** What emits `drain` and `close` when what is queued leaves or cannot anymore; null: ask `bytes()` again on a timer. */
+  /** What emits `drain` and `close` when what is queued leaves or cannot anymore; null: only the timer asks `bytes()` again (wire.ts). */
   readonly drains: EventEmitter | null
   /** Closes the connection at once, without waiting for what is queued. */
   terminate (): void
@@ -34,7 +34,7 @@ export interface TransformerAdapter {
   queue (spark: Spark): Queue
 }
 
-/** A message, as the transformers hold it. */
+/** The size of a message as a transformer holds it (string length: UTF-16 units, close to bytes for what JSON carries). */
 export function sizeOf (data: unknown): number {
   if (typeof data === 'string') return data.length
   if (Buffer.isBuffer(data)) return data.length

@@ -10,7 +10,7 @@
 import { createRequire } from 'node:module'
 import type { Duplex } from 'node:stream'
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
-import { primusHeartbeat, PrimusTransformer, type PrimusServer, type Spark, type TransformerConstructor, type TransformerContext } from '../primus.js'
+import { primusHeartbeat, PrimusTransformer, SPARK_CLOSED, type PrimusServer, type Spark, type TransformerConstructor, type TransformerContext } from '../primus.js'
 import { BaseWire, type WireEnvironment } from './wire.js'
 
 const require = createRequire(import.meta.url)
@@ -37,20 +37,26 @@ const PONG_PREFIX = Buffer.from('"primus::pong::')
 const TEXT_FRAME = { binary: false }
 
 /**
- * The spark events whose listeners observe messages. A spark's count of each, as Primus's own
- * initialiser leaves it, is taken when the spark is created (one small integer, six bits per event);
- * a listener beyond it, and beyond the plugin's own, observes.
+ * The spark events whose listeners observe messages, and where each one's limit sits in one small
+ * integer (six bits each): a spark's count of each, as Primus's own initialiser leaves it, taken when
+ * the spark is created, plus the listeners the plugin itself adds after that (the transport's `data`
+ * listener, index.ts, and this transformer's writer on `outgoing::data`). A listener beyond its limit
+ * observes.
  */
-const OBSERVED = ['data', 'incoming::data', 'outgoing::data', 'incoming::pong', 'outgoing::ping'] as const
-type ObservedEvent = typeof OBSERVED[number]
-const SHIFT: Record<ObservedEvent, number> = { data: 0, 'incoming::data': 6, 'outgoing::data': 12, 'incoming::pong': 18, 'outgoing::ping': 24 }
-/** Listeners the plugin itself adds after the baseline: the transport's `data` listener (index.ts) and this transformer's writer. */
-const OWN: Record<ObservedEvent, number> = { data: 1, 'incoming::data': 0, 'outgoing::data': 1, 'incoming::pong': 0, 'outgoing::ping': 0 }
+const DATA = 0
+const INCOMING_DATA = 6
+const OUTGOING_DATA = 12
+const INCOMING_PONG = 18
+const OUTGOING_PING = 24
+const OBSERVED: ReadonlyArray<[event: string, shift: number, own: number]> = [
+  ['data', DATA, 1], ['incoming::data', INCOMING_DATA, 0], ['outgoing::data', OUTGOING_DATA, 1],
+  ['incoming::pong', INCOMING_PONG, 0], ['outgoing::ping', OUTGOING_PING, 0]
+]
 
-function listenerBaseline (spark: Spark): number {
-  let baseline = 0
-  for (const event of OBSERVED) baseline |= Math.min(spark.listenerCount(event), 63) << SHIFT[event]
-  return baseline
+function listenerLimits (spark: Spark): number {
+  let limits = 0
+  for (const [event, shift, own] of OBSERVED) limits |= Math.min(spark.listenerCount(event) + own, 63) << shift
+  return limits
 }
 
 function isPong (data: Buffer): boolean {
@@ -72,19 +78,20 @@ export class DirectWire extends BaseWire {
   readonly #socket: Duplex
   readonly #primus: PrimusServer
   readonly #direct: boolean
-  readonly #baseline: number
+  /** Per observed event, how many listeners are Primus's own and the plugin's (`listenerLimits`). */
+  readonly #limits: number
   readonly #receive: DirectEnvironment['receive']
   /** What arrived before Primus announced the connection, in order (frame, isBinary, ...); null once attached. */
   #early: Array<Buffer | boolean> | null = []
   greeted = false
 
-  constructor (spark: Spark, ws: WebSocket, socket: Duplex, primus: PrimusServer, baseline: number, environment: DirectEnvironment) {
+  constructor (spark: Spark, ws: WebSocket, socket: Duplex, primus: PrimusServer, limits: number, environment: DirectEnvironment) {
     super(spark, environment)
     this.#ws = ws
     this.#socket = socket
     this.#primus = primus
     this.#direct = environment.direct
-    this.#baseline = baseline
+    this.#limits = limits
     this.#receive = environment.receive
   }
 
@@ -96,22 +103,23 @@ export class DirectWire extends BaseWire {
     return this.#socket
   }
 
-  #observed (event: ObservedEvent): boolean {
-    return this.spark.listenerCount(event) > ((this.#baseline >> SHIFT[event]) & 63) + OWN[event]
+  #observed (event: string, shift: number): boolean {
+    return this.spark.listenerCount(event) > ((this.#limits >> shift) & 63)
   }
 
   /** True while something besides the socket would see a message written to this connection. */
   get writesObserved (): boolean {
-    return !this.#direct || this.#primus.transformers.outgoing.length > 0 || this.#observed('outgoing::data')
+    return !this.#direct || this.#primus.transformers.outgoing.length > 0 || this.#observed('outgoing::data', OUTGOING_DATA)
   }
 
   /** True while something besides the plugin would see a message this connection receives. */
   get readsObserved (): boolean {
-    return !this.#direct || this.#primus.transformers.incoming.length > 0 || this.#observed('data') || this.#observed('incoming::data')
+    return !this.#direct || this.#primus.transformers.incoming.length > 0 || this.#observed('data', DATA) ||
+      this.#observed('incoming::data', INCOMING_DATA)
   }
 
   write (frame: string | Buffer, message?: object): boolean {
-    if (this.closed) return false
+    if (this.spark.readyState === SPARK_CLOSED) return false
     // Through Primus: its transformers, its parser's encoder and every outgoing::data listener.
     if (this.writesObserved) return this.spark.write(message ?? JSON.parse(String(frame)))
     this.send(frame)
@@ -154,7 +162,7 @@ export class DirectWire extends BaseWire {
    */
   ping (): boolean {
     const spark = this.spark
-    if (!spark.alive || this.writesObserved || this.#observed('outgoing::ping')) return false
+    if (!spark.alive || this.writesObserved || this.#observed('outgoing::ping', OUTGOING_PING)) return false
     spark.alive = false
     this.send(pingFrame())
     return true
@@ -171,7 +179,7 @@ export class DirectWire extends BaseWire {
       if (!this.closed) this.#early.push(data, isBinary)
       return
     }
-    if (!isBinary && data[0] === QUOTE && isPong(data) && !this.readsObserved && !this.#observed('incoming::pong')) {
+    if (!isBinary && data[0] === QUOTE && isPong(data) && !this.readsObserved && !this.#observed('incoming::pong', INCOMING_PONG)) {
       // What Primus's pong listener does, without decoding the frame and emitting it twice first.
       this.spark.alive = true
       this.spark.emit('heartbeat')
@@ -233,9 +241,9 @@ export function webSocketsTransformer (environment: DirectEnvironment): Transfor
       noServer: true
     })
     // Right after Primus's own initialiser and before any plugin's (plugins come after the transformer),
-    // so that the baseline counts Primus's listeners alone.
-    let baseline = 0
-    Spark.prototype.initialise = function (this: Spark) { baseline = listenerBaseline(this) }
+    // so that the limits count Primus's listeners alone.
+    let limits = 0
+    Spark.prototype.initialise = function (this: Spark) { limits = listenerLimits(this) }
 
     this.on('upgrade', (request, socket, head) => {
       // The 101 answer and the welcome leave in one write: ws calls back synchronously as it completes the upgrade.
@@ -243,7 +251,7 @@ export function webSocketsTransformer (environment: DirectEnvironment): Transfor
       service.handleUpgrade(request, socket, head, (ws) => {
         const query = request.url?.includes('?') === true ? request.url.slice(request.url.indexOf('?') + 1) : ''
         const spark = new Spark(request.headers, request, query, null, request, ws)
-        open(spark, ws, socket, primus, baseline)
+        open(spark, ws, socket, primus, limits)
       })
       socket.uncork()
     })
@@ -254,8 +262,8 @@ export function webSocketsTransformer (environment: DirectEnvironment): Transfor
     this.once('close', () => { service.close() })
   }
 
-  function open (spark: Spark, ws: WebSocket, socket: Duplex, primus: PrimusServer, baseline: number): void {
-    const wire = new DirectWire(spark, ws, socket, primus, baseline, environment)
+  function open (spark: Spark, ws: WebSocket, socket: Duplex, primus: PrimusServer, limits: number): void {
+    const wire = new DirectWire(spark, ws, socket, primus, limits, environment)
     environment.adopt(spark, wire)
     spark.on('outgoing::end', () => { ws.close() })
     spark.on('outgoing::data', (data: string | Buffer) => { wire.send(data) })
