@@ -215,5 +215,11 @@ export const ERRORS = {
   /** Server API only (`rooms.addMember` and the like): no such connection on any node. */
   connectionNotFound: (id: string) => `connection ${id} is not connected`,
   /** Server API only: the node that holds a connection did not answer a membership change in time. */
-  nodeDidNotAnswer: (id: string) => `the server of connection ${id} did not answer`
+  nodeDidNotAnswer: (id: string) => `the server of connection ${id} did not answer`,
+  /** With `redis`: Redis did not answer a request (a join, leave, say, view, destroy) within `redis.requestTimeout`. */
+  clusterTimeout: 'the cluster did not answer in time',
+  /** With `redis`: Redis could not be reached for a request; nothing was done, try again. */
+  clusterUnavailable: 'the cluster could not be reached; try again',
+  /** With `redis` and history off: a `say` reached this server's members, but could not be sent to the other servers. */
+  deliveredHereOnly: 'the message reached only the members on this server'
 } as const

@@ -12,7 +12,7 @@ import {
   decodeMember, DESTROY, encodeMember, JOIN, LEAVE, membershipOf, parseMembership, RESTORE_MEMBERSHIPS, RESTORE_ROOMS
 } from '../cluster/redis-schema.js'
 import type { HistoryOptions } from './history.js'
-import { RedisHistory } from './redis-history.js'
+import { RedisHistory, roomStream } from './redis-history.js'
 import type { JoinResult, RoomMember, RoomStore, RoomStoreEvents } from './store.js'
 
 /** How many memberships one write-back script carries, so that no single call blocks Redis for long. */
@@ -35,7 +35,7 @@ export class RedisRoomStore implements RoomStore {
 
   constructor (node: RedisNode, history: HistoryOptions | false = false) {
     this.#node = node
-    this.history = history === false ? null : new RedisHistory(node, history)
+    this.history = history === false ? null : new RedisHistory(node, history, roomStream(node, Infinity))
     node.onResync(() => this.#resync())
     node.onReap((removed) => {
       for (const [room, id] of removed) this.#events?.departed(room, id)
@@ -125,7 +125,7 @@ export class RedisRoomStore implements RoomStore {
     if (this.history !== null) {
       // Stamped and published by Redis in one step; every node, this one too, delivers it from the channel.
       try {
-        await this.history.publish(message)
+        await this.history.publish(message.room, message, null)
         return
       } catch (error) {
         this.#node.warn('publish', error, 'a message reached this node\'s members only, without an offset', { room: message.room })
