@@ -128,6 +128,13 @@ export function createCluster (t: TestContext, { redisUrl = SHARED_REDIS, prefix
   }
 }
 
+/** A unique prefix on the shared Redis whose keys are deleted when the test ends. */
+export function sharedPrefix (t: TestContext): string {
+  const prefix = uniquePrefix()
+  t.after(() => deleteKeys(SHARED_REDIS, prefix))
+  return prefix
+}
+
 export function uniquePrefix (): string {
   return `ahws-test-${randomBytes(4).toString('hex')}:`
 }

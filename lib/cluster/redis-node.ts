@@ -115,14 +115,16 @@ export class RedisNode {
     const { client, cluster, url } = this.#options
     // Named, so that an operator's CLIENT LIST tells which node each connection is.
     const name = (role: string): string => `${this.#options.prefix}node:${this.id}:${role}`
-    // Without an offline queue a command fails at once while Redis is away, instead of piling up.
-    const standalone = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: name('command') }
+    // Without an offline queue a command fails at once while Redis is away, instead of piling up; one
+    // whose answer a lost connection took is not sent again (it may have run): its caller's deadline
+    // fails it, and the write-back repairs what it may have written.
+    const standalone = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, autoResendUnfulfilledCommands: false, connectionName: name('command') }
     if (client !== null) {
       this.command = client as RedisClient
       this.#sharded = client instanceof Cluster || (client as { isCluster?: unknown }).isCluster === true
     } else if (cluster !== null) {
       // ioredis's cluster ready check goes through the offline queue: without one, the node waits for the masters itself.
-      this.command = new Cluster(cluster, { lazyConnect: true, enableOfflineQueue: false, enableReadyCheck: false, redisOptions: { maxRetriesPerRequest: 1, connectionName: name('command') } })
+      this.command = new Cluster(cluster, { lazyConnect: true, enableOfflineQueue: false, enableReadyCheck: false, redisOptions: { maxRetriesPerRequest: 1, autoResendUnfulfilledCommands: false, connectionName: name('command') } })
       this.#sharded = true
     } else {
       this.command = new Redis(url, standalone)

@@ -25,8 +25,17 @@
  * publish a message on Redis Cluster too; both keys expire when the room has been silent for the
  * history's ttl:
  *
- *   <prefix>history:{<room>}:position   hash: epoch (the history's name), offset (of its latest message)
+ *   <prefix>history:{<room>}:position   hash: epoch (the history's name), offset (of its latest message),
+ *                                       bytes (of the messages kept)
  *   <prefix>history:{<room>}:messages   list, oldest first: "<kept at, ms> <message JSON>"
+ *
+ * A visitor's pushes (`sendToFingerprint` with history on) are a stream of the same shape, its keys and
+ * channel under a hash tag of the fingerprint, and `push` messages (the push as written to the client)
+ * on its channel, which every node that holds a connection of the visitor listens to:
+ *
+ *   <prefix>pushes:{<fingerprint>}             channel
+ *   <prefix>pushes:{<fingerprint>}:position    hash: epoch, offset, bytes
+ *   <prefix>pushes:{<fingerprint>}:messages    list, as a room's
  */
 import type { RoomMember } from '../rooms/store.js'
 
@@ -77,6 +86,21 @@ export class RedisSchema {
   /** The room's kept messages. */
   historyMessages (room: string): string {
     return `${this.prefix}history:{${room}}:messages`
+  }
+
+  /** A visitor's push stream (`sendToFingerprint`): its history position, shaped as a room's. */
+  pushPosition (fingerprint: string): string {
+    return `${this.prefix}pushes:{${fingerprint}}:position`
+  }
+
+  /** The visitor's kept pushes. */
+  pushMessages (fingerprint: string): string {
+    return `${this.prefix}pushes:{${fingerprint}}:messages`
+  }
+
+  /** The channel of the visitor's pushes, which every node holding one of its connections listens to. */
+  pushChannel (fingerprint: string): string {
+    return `${this.prefix}pushes:{${fingerprint}}`
   }
 
   /** The room of a room channel, or null when `channel` is not one. */
