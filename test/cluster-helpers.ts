@@ -230,11 +230,11 @@ export async function startOwnRedis (t: TestContext): Promise<OwnRedis> {
 }
 
 /**
- * A Redis Cluster of three masters of the test's own (see bench/load/redis-cluster.ts), stopped when
- * the test ends.
+ * A Redis Cluster of three masters of the test's own (and a replica of each, when asked), see
+ * bench/load/redis-cluster.ts, stopped when the test ends.
  */
-export async function startRedisCluster (t: TestContext): Promise<LocalRedisCluster> {
-  const cluster = await startLocalRedisCluster()
+export async function startRedisCluster (t: TestContext, options: { replicas?: boolean } = {}): Promise<LocalRedisCluster> {
+  const cluster = await startLocalRedisCluster(options)
   t.after(() => cluster.stop())
   return cluster
 }
