@@ -2,9 +2,11 @@
  * The public folder as the `file` event reads it (PROTOCOL.md 3.4): a file by its path under the
  * folder, a directory by its `index.html`, and nothing outside the folder, ever: `..` cannot climb
  * out, an absolute path is taken from the folder's root, and a symlink is followed only when where it
- * leads is inside the folder too. Only regular files are read, opened so that a FIFO or a device can
- * never block a libuv thread, and never more than `maxConcurrentReads` at once for all connections,
- * so that a flood of requests cannot take every file descriptor of the process.
+ * leads is inside the folder too. Dotfiles (`.env`, `.git/config`) are never served: the folder may be
+ * a checkout. `publicRealPath` is that rule, for the folder over HTTP too (public-files.ts). Only
+ * regular files are read, opened so that a FIFO or a device can never block a libuv thread, and never
+ * more than `maxConcurrentReads` at once for all connections, so that a flood of requests cannot take
+ * every file descriptor of the process; a read whose requester is gone when its turn comes is dropped.
  */
 import { constants } from 'node:fs'
 import { open, realpath, type FileHandle } from 'node:fs/promises'
@@ -88,29 +90,28 @@ export class PublicFolder {
   }
 
   /**
-   * The file at `name` (a path under the folder), or the error string of PROTOCOL.md 3.2. Rejects
-   * when the server cannot read files at all now (out of file descriptors, an I/O error).
+   * The file at `name` (a path under the folder), or the error string of PROTOCOL.md 3.2; null when
+   * `wanted` said no more when the read's turn came (its connection left): then nothing was opened.
+   * Rejects when the server cannot read files at all now (out of file descriptors, an I/O error).
    */
-  async read (name: unknown): Promise<PublicFile | string> {
+  async read (name: unknown, wanted: () => boolean): Promise<PublicFile | string | null> {
     if (typeof name !== 'string' || name.includes('\0')) return ERRORS.fileNotFound
     const path = join(this.#root, name)
-    // `..` that climbs out is refused before the file system is asked anything about such a path.
-    if (!isInside(this.#root, path)) return ERRORS.fileNotFound
-    return this.#reads.run(() => this.#read(path))
+    // `..` that climbs out, and dotfiles, are refused before the file system is asked anything.
+    if (!isPublicPath(this.#root, path)) return ERRORS.fileNotFound
+    return this.#reads.run(async () => wanted() ? await this.#read(path) : null)
   }
 
   async #read (path: string): Promise<PublicFile | string> {
     let handle: FileHandle | null = null
     try {
-      // The folder may itself be a symlink: containment is checked between real paths.
-      const root = await realpath(this.#root)
-      handle = await openInside(root, path)
+      handle = await openPublic(this.#root, path)
       let stats = await handle.stat()
       if (stats.isDirectory()) {
         await handle.close()
         handle = null
         path = join(path, 'index.html')
-        handle = await openInside(root, path)
+        handle = await openPublic(this.#root, path)
         stats = await handle.stat()
       }
       if (!stats.isFile()) return ERRORS.fileNotFound
@@ -128,15 +129,27 @@ export class PublicFolder {
   }
 }
 
-function isInside (root: string, path: string): boolean {
-  const route = relative(root, path)
-  return route === '' || (route !== '..' && !route.startsWith(`..${sep}`) && !isAbsolute(route))
+/**
+ * The real path of `path` when the public folder `root` may serve it, null otherwise: it is inside the
+ * folder once every symlink is resolved (the folder itself may be a symlink), and no part of it below
+ * the folder, as asked or as resolved, starts with a dot. Rejects as the file system does (ENOENT...).
+ */
+export async function publicRealPath (root: string, path: string): Promise<string | null> {
+  if (!isPublicPath(root, path)) return null
+  const [realRoot, real] = await Promise.all([realpath(root), realpath(path)])
+  return isPublicPath(realRoot, real) ? real : null
 }
 
-/** Opens `path` for reading when its real path is inside `root`; throws otherwise. */
-async function openInside (root: string, path: string): Promise<FileHandle> {
-  const real = await realpath(path)
-  if (!isInside(root, real)) throw new Error('outside the public folder')
+/** Whether `path` is `root` or below it with no part starting with a dot (`..` included), as written. */
+function isPublicPath (root: string, path: string): boolean {
+  const route = relative(root, path)
+  return route === '' || (!isAbsolute(route) && route.split(sep).every((part) => !part.startsWith('.')))
+}
+
+/** Opens `path` for reading when the public folder `root` may serve it; throws otherwise. */
+async function openPublic (root: string, path: string): Promise<FileHandle> {
+  const real = await publicRealPath(root, path)
+  if (real === null) throw new Error('not a public file')
   // O_NOFOLLOW: a symlink swapped in since realpath() is refused, not followed.
   return open(real, OPEN_FLAGS)
 }

@@ -20,7 +20,7 @@ declare module 'fastify' {
     actionheroWs: ActionheroWs
   }
   interface FastifyRequest {
-    /** The visitor's fingerprint cookie (PROTOCOL.md 5), or null. */
+    /** The visitor's fingerprint (PROTOCOL.md 5: the cookie's value, or the id of a signed one), or null. */
     fingerprint: string | null
   }
 }

@@ -12,6 +12,7 @@ import { DEFAULT_HISTORY, type HistoryOptions } from './rooms/history.js'
 import type { MemberDetails } from './rooms/member-details.js'
 import type { PrimusClientOptions } from '../types/primus.js'
 import { InvalidOptionError } from './errors.js'
+import { ISSUED_LENGTH } from './fingerprint.js'
 
 /** Options passed to Primus unchanged (see Primus's README); the plugin sets safer defaults. */
 export interface PrimusServerOptions {
@@ -47,6 +48,13 @@ export interface FingerprintOptions {
   setCookie?: boolean
   /** Attributes of the cookie, merged over `{ httpOnly: true, sameSite: 'lax', path: '/', secure: 'auto' }`. */
   cookie?: FingerprintCookieOptions
+  /** The longest cookie value taken as a fingerprint; a longer one counts as none. Default 256. */
+  maxLength?: number
+  /**
+   * Signs the fingerprints the plugin issues and takes no other: a string of at least 32 characters,
+   * or an array of them to rotate secrets (the first signs, every one verifies).
+   */
+  secret?: string | string[]
 }
 
 /**
@@ -163,7 +171,7 @@ export interface ResolvedOptions {
   maxPendingRequests: number
   actions: ActionDefinition[]
   apiPath: string | false
-  fingerprint: { cookieKey: string, setCookie: boolean, cookie: FingerprintCookieOptions }
+  fingerprint: { cookieKey: string, setCookie: boolean, cookie: FingerprintCookieOptions, maxLength: number, secrets: string[] }
   /** `'*'`, or the normalised origins allowed besides the app's own. */
   allowedOrigins: '*' | ReadonlySet<string>
   authorize: Authorize | null
@@ -277,7 +285,7 @@ export function parseOrigin (value: string): string | null {
 function readFingerprint (options: Record<string, unknown>): ResolvedOptions['fingerprint'] {
   const fingerprint = readObject(options, 'fingerprint')
   for (const key of Object.keys(fingerprint)) {
-    if (!['cookieKey', 'setCookie', 'cookie'].includes(key)) throw new InvalidOptionError(`fingerprint.${key}`, 'is not a known option')
+    if (!['cookieKey', 'setCookie', 'cookie', 'maxLength', 'secret'].includes(key)) throw new InvalidOptionError(`fingerprint.${key}`, 'is not a known option')
   }
   const cookieKey = fingerprint.cookieKey ?? 'sessionID'
   if (typeof cookieKey !== 'string' || !COOKIE_NAME.test(cookieKey)) {
@@ -298,7 +306,24 @@ function readFingerprint (options: Record<string, unknown>): ResolvedOptions['fi
   } catch (error) {
     throw new InvalidOptionError('fingerprint.cookie', `is refused: ${(error as Error).message}`)
   }
-  return { cookieKey, setCookie, cookie: attributes }
+  const secrets = readSecrets(fingerprint.secret)
+  // Below what the plugin issues, every fingerprint it set would be refused and issued again.
+  const shortest = secrets.length === 0 ? ISSUED_LENGTH.unsigned : ISSUED_LENGTH.signed
+  const maxLength = read(fingerprint, 'maxLength', 256, (v): v is number => isPositiveInteger(v) && v >= shortest,
+    `an integer of at least ${shortest} (the length of the fingerprints the plugin issues${secrets.length === 0 ? '' : ' signed'})`, 'fingerprint.maxLength')
+  return { cookieKey, setCookie, cookie: attributes, maxLength, secrets }
+}
+
+const MIN_SECRET_LENGTH = 32
+
+function readSecrets (secret: unknown): string[] {
+  if (secret === undefined) return []
+  const secrets = typeof secret === 'string' ? [secret] : secret
+  if (!Array.isArray(secrets) || secrets.length === 0 ||
+      !secrets.every((entry) => typeof entry === 'string' && entry.length >= MIN_SECRET_LENGTH)) {
+    throw new InvalidOptionError('fingerprint.secret', `must be a string of at least ${MIN_SECRET_LENGTH} characters, or a non-empty array of them (the first signs, every one verifies)`)
+  }
+  return [...secrets] as string[]
 }
 
 function readServer (options: Record<string, unknown>): ResolvedOptions['server'] {
@@ -404,6 +429,10 @@ function readRelativeFolder (options: Record<string, unknown>, name: string, fal
   const folder = normalize(value === '' ? '.' : value)
   if (isAbsolute(folder) || folder === '..' || folder.startsWith('../')) {
     throw new InvalidOptionError(name, 'must be a folder inside publicDir')
+  }
+  // The public folder serves no dotfile: a client written under a dot folder could not be loaded.
+  if (folder !== '.' && folder.split(/[/\\]/).some((part) => part.startsWith('.'))) {
+    throw new InvalidOptionError(name, 'must not name a folder starting with "." (the public folder serves no dotfile)')
   }
   return folder
 }

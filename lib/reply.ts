@@ -21,9 +21,11 @@ export interface ReplyTarget {
  * override. The server's keys are appended to the encoded body, so a result is never copied for it;
  * a body that does not encode to an object (a boxed primitive, a `toJSON` that returns one) goes
  * under `data`. Returns false when `body` cannot be encoded at all: the client got
- * `resultNotEncodable` instead of a broken frame.
+ * `resultNotEncodable` instead of a broken frame. A closed connection's reply is not even encoded.
  */
 export function reply (request: ReplyTarget, body: object | null, error?: string): boolean {
+  // Whatever answers a connection that has left, its reply is not encoded for nobody.
+  if (!request.connection.open) return true
   let encoded: string | undefined
   try {
     encoded = body === null ? undefined : encodeJson(body)

@@ -74,7 +74,7 @@ export class ActionheroWs implements ServerContext {
     const redis = options.redis === null ? null : new RedisNode(options.redis, log)
     const store: RoomStore = redis === null ? new MemoryRoomStore({ history: options.history, largest: options.server.maxLength }) : new RedisRoomStore(redis, options.history)
     this.#redis = redis
-    const cluster = redis === null ? null : new RedisCluster(redis)
+    const cluster = redis === null ? null : new RedisCluster(redis, this.connections)
     this.#cluster = cluster
     const largest = options.server.maxLength
     this.pushes = new Pushes(redis === null || cluster === null

@@ -80,28 +80,33 @@ describe('the generated client in Chromium', { skip: skipWithoutChromium }, () =
     })
   }
 
-  test('detailsView, client.details, and the fingerprint cookie of the page load as client.fingerprint', async (t) => {
-    const { app, url } = await startClientApp(t, await publicFolder(t))
-    const { page, errors } = await openPage(t, browser, url)
-    const result = await page.evaluate(async () => {
-      globalThis.client = new ActionheroClient()
-      await client.connect()
-      const viaCallback = await new Promise<{ failed: boolean, id: string | undefined }>((resolve) =>
-        client.detailsView((error, response) => resolve({ failed: error !== null, id: response.data?.id })))
-      const viaPromise = await client.detailsView()
-      return { viaCallback, viaPromise: viaPromise.data, details: client.details, id: client.id, fingerprint: client.fingerprint }
+  for (const secret of [undefined, 'a-secret-of-the-app-32-characters-at-least']) {
+    test(`detailsView, client.details, and the fingerprint cookie of the page load as client.fingerprint${secret === undefined ? '' : ' (signed)'}`, async (t) => {
+      const { app, url } = await startClientApp(t, await publicFolder(t), secret === undefined ? {} : { fingerprint: { secret } })
+      const { page, errors } = await openPage(t, browser, url)
+      const result = await page.evaluate(async () => {
+        globalThis.client = new ActionheroClient()
+        await client.connect()
+        const viaCallback = await new Promise<{ failed: boolean, id: string | undefined }>((resolve) =>
+          client.detailsView((error, response) => resolve({ failed: error !== null, id: response.data?.id })))
+        const viaPromise = await client.detailsView()
+        return { viaCallback, viaPromise: viaPromise.data, details: client.details, id: client.id, fingerprint: client.fingerprint }
+      })
+      const cookie = (await page.context().cookies(url)).find((candidate) => candidate.name === 'sessionID')
+      assert.ok(cookie !== undefined && cookie.value.length >= 32, 'the page load set the fingerprint cookie')
+      // Signed, the cookie is `<id>.<signature>` and the fingerprint is its id.
+      const fingerprint = secret === undefined ? cookie.value : /^([0-9a-f]{32})\.[\w-]{43}$/.exec(cookie.value)?.[1]
+      assert.ok(fingerprint !== undefined, `a signed cookie: ${cookie.value}`)
+      assert.equal(result.fingerprint, fingerprint)
+      assert.equal(app.actionheroWs.connections.get(result.id ?? '')?.fingerprint, fingerprint)
+      assert.deepEqual(result.viaCallback, { failed: false, id: result.id })
+      assert.equal(result.details?.id, result.id)
+      assert.equal(result.details?.remoteIP, '127.0.0.1')
+      assert.deepEqual(result.details?.rooms, [])
+      assert.equal(result.viaPromise?.fingerprint, fingerprint)
+      assert.deepEqual(errors, [])
     })
-    const cookie = (await page.context().cookies(url)).find((candidate) => candidate.name === 'sessionID')
-    assert.ok(cookie !== undefined && cookie.value.length >= 32, 'the page load set the fingerprint cookie')
-    assert.equal(result.fingerprint, cookie.value)
-    assert.equal(app.actionheroWs.connections.get(result.id ?? '')?.fingerprint, cookie.value)
-    assert.deepEqual(result.viaCallback, { failed: false, id: result.id })
-    assert.equal(result.details?.id, result.id)
-    assert.equal(result.details?.remoteIP, '127.0.0.1')
-    assert.deepEqual(result.details?.rooms, [])
-    assert.equal(result.viaPromise?.fingerprint, cookie.value)
-    assert.deepEqual(errors, [])
-  })
+  }
 
   test('file: text as text, an image as base64, nothing outside the public folder', async (t) => {
     const publicDir = await publicFolder(t)

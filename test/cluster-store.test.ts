@@ -11,7 +11,7 @@ import * as schemaModule from '../lib/cluster/redis-schema.js'
 import { RedisSchema } from '../lib/cluster/redis-schema.js'
 import actionheroWs from '../lib/index.js'
 import { RedisRoomStore } from '../lib/rooms/redis-store.js'
-import type { RoomStoreEvents } from '../lib/rooms/store.js'
+import type { LocalMembers, RoomMember, RoomStoreEvents } from '../lib/rooms/store.js'
 import { FaultProxy } from './fixtures/fault-proxy.js'
 import { keysUnder, needRedis, needRedisServer, SHARED_REDIS, startOwnRedis, uniquePrefix } from './cluster-helpers.js'
 import { sleep, startApp, TestClient, waitFor } from './helpers.js'
@@ -19,16 +19,49 @@ import { sleep, startApp, TestClient, waitFor } from './helpers.js'
 const silent = Fastify({ logger: false }).log
 const ignore: RoomStoreEvents = { deliver: () => {}, destroyed: () => {}, departed: () => {} }
 
+/**
+ * A node's members as their owner (lib/rooms/membership.ts) lists them for the store: from before it
+ * asks the store to add one until before it asks the store to remove it.
+ */
+class ListedMembers implements LocalMembers {
+  readonly #rooms = new Map<string, Map<string, RoomMember>>()
+
+  list (room: string, member: RoomMember): void {
+    let members = this.#rooms.get(room)
+    if (members === undefined) this.#rooms.set(room, members = new Map())
+    members.set(member.id, member)
+  }
+
+  unlist (room: string, id: string): void {
+    const members = this.#rooms.get(room)
+    if (members?.delete(id) === true && members.size === 0) this.#rooms.delete(room)
+  }
+
+  rooms (): Iterable<string> {
+    return this.#rooms.keys()
+  }
+
+  members (room: string): Iterable<RoomMember> {
+    return this.#rooms.get(room)?.values() ?? []
+  }
+
+  has (room: string, id?: string): boolean {
+    const members = this.#rooms.get(room)
+    return members !== undefined && (id === undefined || members.has(id))
+  }
+}
+
 async function startStore (t: TestContext, options: Partial<RedisNodeOptions> & { url: string, prefix: string }, events = ignore) {
   const node = new RedisNode({ client: null, cluster: null, heartbeatInterval: 100, nodeTimeout: 1000, requestTimeout: 1000, ...options }, silent)
   const store = new RedisRoomStore(node)
+  const listed = new ListedMembers()
   await node.start()
-  await store.start(events)
+  await store.start(events, listed)
   t.after(async () => {
     await store.close()
     await node.close()
   })
-  return { node, store }
+  return { node, store, listed }
 }
 
 async function removeKeys (url: string, prefix: string): Promise<void> {
@@ -59,12 +92,12 @@ test('write-back under concurrent joins and leaves while the connection is kille
   const proxy = await FaultProxy.start(redis.port)
   t.after(() => proxy.close())
   proxy.delay(15)
-  const { node, store } = await startStore(t, { url: proxy.url, prefix })
+  const { node, store, listed } = await startStore(t, { url: proxy.url, prefix })
   const rooms = ['r0', 'r1', 'r2']
   for (const room of rooms) await store.create(room)
   const expected = new Map(rooms.map((room) => [room, new Set<string>()]))
   const stats: Record<string, number> = {}
-  // As Rooms does, one change at a time per membership; many memberships change at once.
+  // As the owner of memberships does, one change at a time per membership; many memberships change at once.
   const chains = new Map<string, Promise<void>>()
   const kills: Array<Promise<unknown>> = []
   for (let n = 0; n < 400; n++) {
@@ -74,12 +107,21 @@ test('write-back under concurrent joins and leaves while the connection is kille
     const change = async (): Promise<void> => {
       if (members.has(id)) {
         members.delete(id)
+        listed.unlist(room, id)
         await store.leave(room, id).catch(() => {})
         return
       }
-      const joined = await store.join(room, { id, joinedAt: n }).catch(() => 'failed')
+      const member = { id, joinedAt: n }
+      listed.list(room, member)
+      const joined = await store.join(room, member).catch(() => 'failed')
       stats[joined] = (stats[joined] ?? 0) + 1
-      if (joined === 'joined') members.add(id)
+      if (joined === 'joined') {
+        members.add(id)
+        return
+      }
+      listed.unlist(room, id)
+      // Whatever of a failed join reached Redis is undone.
+      if (joined === 'failed') store.leave(room, id).catch(() => {})
     }
     const key = `${room}/${id}`
     chains.set(key, (chains.get(key) ?? Promise.resolve()).then(change))

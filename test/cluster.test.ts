@@ -190,7 +190,7 @@ test('a node cleans up after itself: no keys of its own remain once it closes', 
   const schema = new RedisSchema(cluster.prefix)
   const keys = await keysUnder(SHARED_REDIS, cluster.prefix)
   const history = keys.filter((key) => key.startsWith(`${cluster.prefix}history:`))
-  assert.deepEqual(keys.filter((key) => !history.includes(key)).sort(), [schema.epoch, schema.rooms].sort(), 'only the room list and its epoch stay, for the next node')
+  assert.deepEqual(keys.filter((key) => !history.includes(key)).sort(), [schema.dataId, schema.rooms].sort(), 'only the room list and the id of Redis\'s data stay, for the next node')
   // And the room's history position (issue 12), which expires on its own once the room is silent.
   const redis = new Redis(SHARED_REDIS)
   t.after(() => redis.disconnect())

@@ -5,12 +5,15 @@ import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
 import { closeSync, constants, openSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import { get } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import Fastify from 'fastify'
 import WebSocket from 'ws'
-import type { ActionheroWsOptions } from '../lib/index.js'
+import actionheroWs, { type ActionheroWsOptions } from '../lib/index.js'
 import { startApp, TestClient, waitFor } from './helpers.js'
 
 const PIXEL = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex')
@@ -31,10 +34,28 @@ async function site (t: TestContext): Promise<{ folder: string, publicDir: strin
   return { folder, publicDir }
 }
 
-async function fileClient (t: TestContext, options: ActionheroWsOptions): Promise<(file: unknown) => Promise<Record<string, unknown>>> {
+/** The `file` event of a client of an app serving `options.publicDir`; `url` is the app's. */
+async function fileClient (t: TestContext, options: ActionheroWsOptions): Promise<((file: unknown) => Promise<Record<string, unknown>>) & { url: string }> {
   const { url } = await startApp(t, options)
   const client = await TestClient.connect(t, url)
-  return (file) => client.request({ event: 'file', file })
+  return Object.assign((file: unknown) => client.request({ event: 'file', file }), { url })
+}
+
+/** GET `path` as written (no URL normalisation on the way), over a real socket. */
+function httpGet (url: string, path: string): Promise<{ status: number, body: string }> {
+  return new Promise((resolve, reject) => {
+    get(`${url}${path}`, (response) => {
+      let body = ''
+      response.setEncoding('utf8').on('data', (chunk: string) => { body += chunk }).on('end', () => resolve({ status: response.statusCode ?? 0, body }))
+    }).on('error', reject)
+  })
+}
+
+/** Asserts that the folder over HTTP answers `path` exactly as it answers a file that is not there. */
+async function assertNotFoundOverHttp (url: string, path: string): Promise<void> {
+  const missing = await httpGet(url, '/public/missing.txt')
+  assert.equal(missing.status, 404)
+  assert.deepEqual(await httpGet(url, path), { ...missing, body: missing.body.replace('/public/missing.txt', path) }, path)
 }
 
 test('a text file comes as text, with its mime type, length and modification time', { timeout: 30_000 }, async (t) => {
@@ -91,19 +112,58 @@ test('nothing outside the public folder is read: .., absolute paths, encoded sep
   }
 })
 
-test('symlinks are followed only to where the public folder is', { timeout: 30_000 }, async (t) => {
+test('symlinks are followed only to where the public folder is, by the file event and over HTTP', { timeout: 30_000 }, async (t) => {
   const { folder, publicDir } = await site(t)
+  await mkdir(join(folder, 'elsewhere'))
+  await writeFile(join(folder, 'elsewhere', 'index.html'), '<h1>elsewhere</h1>')
+  await mkdir(join(publicDir, '.git'))
+  await writeFile(join(publicDir, '.git', 'config'), '[core]')
   await symlink(join(publicDir, 'hello.txt'), join(publicDir, 'greeting.txt'))
+  await symlink(join(publicDir, 'docs'), join(publicDir, 'manual'))
   await symlink(join(folder, 'secret.txt'), join(publicDir, 'leak.txt'))
   await symlink(folder, join(publicDir, 'up'))
+  await symlink(join(folder, 'elsewhere'), join(publicDir, 'away'))
+  await symlink(join(publicDir, '.git', 'config'), join(publicDir, 'config'))
   await symlink(publicDir, join(folder, 'linked-public'))
   const file = await fileClient(t, { publicDir })
   assert.equal((await file('greeting.txt')).content, 'Grüße 👋')
-  assert.equal((await file('leak.txt')).error, 'That file is not found')
-  assert.equal((await file('up/secret.txt')).error, 'That file is not found')
+  assert.equal((await file('manual/')).content, '<h1>docs</h1>')
+  for (const name of ['leak.txt', 'up/secret.txt', 'away', 'away/index.html', 'config']) {
+    assert.equal((await file(name)).error, 'That file is not found', name)
+  }
+  assert.equal(await (await fetch(`${file.url}/public/greeting.txt`)).text(), 'Grüße 👋', 'a symlink inside is served')
+  assert.equal(await (await fetch(`${file.url}/public/manual/`)).text(), '<h1>docs</h1>')
+  for (const path of ['/public/leak.txt', '/public/up/secret.txt', '/public/away/', '/public/away/index.html', '/public/config']) {
+    await assertNotFoundOverHttp(file.url, path)
+  }
 
   const throughLink = await fileClient(t, { publicDir: join(folder, 'linked-public') })
   assert.equal((await throughLink('hello.txt')).content, 'Grüße 👋', 'a public folder that is itself a symlink works')
+  assert.equal(await (await fetch(`${throughLink.url}/public/hello.txt`)).text(), 'Grüße 👋', 'over HTTP too')
+  await assertNotFoundOverHttp(throughLink.url, '/public/leak.txt')
+})
+
+test('dotfiles are not found, by the file event and over HTTP (404, as a missing file); the generated client is served', { timeout: 30_000 }, async (t) => {
+  const { publicDir } = await site(t)
+  await writeFile(join(publicDir, '.env'), 'SECRET=1')
+  await writeFile(join(publicDir, 'docs', '.env'), 'SECRET=2')
+  await mkdir(join(publicDir, '.git'))
+  await writeFile(join(publicDir, '.git', 'config'), '[core]')
+  await writeFile(join(publicDir, '.git', 'index.html'), '<h1>git</h1>')
+  const file = await fileClient(t, { publicDir, clientJsName: 'actionheroClient' })
+  const names = ['.env', '/.env', './.env', 'docs/../.env', 'docs/.env', '.git/config', '.git', '.git/', 'docs/../.git/config', '%2eenv', '%2Egit/config']
+  for (const name of names) {
+    const reply = await file(name)
+    assert.deepEqual({ error: reply.error, content: reply.content }, { error: 'That file is not found', content: null }, name)
+  }
+  assert.equal((await file('docs/')).content, '<h1>docs</h1>', 'the folders beside them still answer')
+  const paths = ['/public/.env', '/public/.git/config', '/public/.git/', '/public/docs/.env', '/public/%2eenv', '/public/%2Eenv',
+    '/public/%2egit/config', '/public/docs/%2eenv', '/public/.git%2fconfig', '/public/docs/%2e%65nv']
+  for (const path of paths) await assertNotFoundOverHttp(file.url, path)
+  assert.equal(await (await fetch(`${file.url}/public/hello.txt`)).text(), 'Grüße 👋')
+  const client = await fetch(`${file.url}/public/javascript/actionheroClient.js`)
+  assert.equal(client.status, 200)
+  assert.match(await client.text(), /ActionheroClient/)
 })
 
 test('a file larger than maxFileBytes is refused', { timeout: 30_000 }, async (t) => {
@@ -185,4 +245,17 @@ test('out of file descriptors, a file request is answered as a server error, nev
     client.once('error', reject)
   })
   assert.deepEqual({ error: reply.error, content: reply.content }, { error: 'The server experienced an internal error', content: null })
+})
+
+test('the public folder\'s other errors still go to the app\'s error handler', { timeout: 30_000 }, async (t) => {
+  const { publicDir } = await site(t)
+  const app = Fastify()
+  t.after(() => app.close())
+  app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => reply.code(error.statusCode ?? 500).send({ handledByApp: error.message }))
+  await app.register(actionheroWs, { clientJsName: null, publicDir })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+  // @fastify/static refuses a path that is not canonical with an error, before any file is looked up.
+  assert.deepEqual(await httpGet(url, '/public//hello.txt'), { status: 403, body: '{"handledByApp":"Forbidden"}' })
+  await assertNotFoundOverHttp(url, '/public/.env')
 })

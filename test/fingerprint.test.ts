@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import fastifyCookie from '@fastify/cookie'
-import Fastify from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { Redis } from 'ioredis'
+import { RedisSchema } from '../lib/cluster/redis-schema.js'
 import actionheroWs from '../lib/index.js'
-import { sleep, startApp, TestClient } from './helpers.js'
+import { createCluster, keysUnder, needRedis } from './cluster-helpers.js'
+import { sleep, startApp, TestClient, waitFor } from './helpers.js'
 
 function cookieFrom (setCookie: string | string[] | undefined, key = 'sessionID'): { value: string, attributes: string[] } {
   const header = [setCookie ?? []].flat().find((cookie) => cookie.startsWith(`${key}=`))
@@ -98,4 +101,139 @@ test('an app that registered @fastify/cookie itself keeps it', async (t) => {
   const response = await app.inject('/')
   assert.ok(cookieFrom(response.headers['set-cookie'], 'signed').value.startsWith('value.'), 'the app\'s secret signs')
   assert.equal(response.json().fingerprint, cookieFrom(response.headers['set-cookie']).value)
+})
+
+const SECRET = 'a-secret-of-the-app-32-characters-at-least'
+const SIGNED = /^([0-9a-f]{32})\.[A-Za-z0-9_-]{43}$/
+
+function withCookie (value: string, key = 'sessionID'): Record<string, unknown> {
+  return { transport: { headers: { cookie: `${key}=${value}` } } }
+}
+
+async function fingerprintOf (client: TestClient): Promise<string | null> {
+  return ((await client.request({ event: 'detailsView' })).data as { fingerprint: string | null }).fingerprint
+}
+
+/** Proves that `client` did not get `push`: a message sent after it arrives, and the push had not. */
+async function assertNotReached (app: FastifyInstance, client: TestClient, push: string): Promise<void> {
+  const id = ((await client.request({ event: 'detailsView' })).data as { id: string }).id
+  const marker = `after ${push}`
+  assert.equal(await app.actionheroWs.send(id, { context: 'alert', message: marker }), true)
+  await client.next((message) => message.message === marker)
+  assert.equal(client.messages.some((message) => message.message === push), false, `${push} did not reach this socket`)
+}
+
+test('without a secret, any bounded value is taken as it is (ActionHero\'s behaviour): a copied value shares the pushes', async (t) => {
+  const { app, url } = await startApp(t)
+  const visitor = await TestClient.connect(t, url, withCookie('visitor-1'))
+  const copy = await TestClient.connect(t, url, withCookie('visitor-1'))
+  assert.equal(await app.actionheroWs.sendToFingerprint('visitor-1', { context: 'alert', message: 'shared' }), 2)
+  await visitor.next((message) => message.message === 'shared')
+  await copy.next((message) => message.message === 'shared')
+})
+
+test('with fingerprint.secret, a socket presenting a copied or forged fingerprint has none and gets no pushes of the visitor', async (t) => {
+  const { app, url } = await startApp(t, { fingerprint: { secret: SECRET } },
+    { setup: (app) => { app.get('/me', async (request) => ({ fingerprint: request.fingerprint })) } })
+  const page = await fetch(`${url}/me`)
+  const { value } = cookieFrom(page.headers.getSetCookie())
+  const id = SIGNED.exec(value)?.[1]
+  assert.ok(id !== undefined, `a signed value is issued: ${value}`)
+  assert.deepEqual(await page.json(), { fingerprint: id }, 'request.fingerprint is the id, not the signed value')
+
+  const visitor = await TestClient.connect(t, url, withCookie(value))
+  assert.equal(await fingerprintOf(visitor), id)
+  const signature = value.slice(id.length + 1)
+  const forged = `${id}.${signature[0] === 'A' ? 'B' : 'A'}${signature.slice(1)}`
+  const otherSecret = await startApp(t, { fingerprint: { secret: 'another-secret-of-another-app-32-characters' } })
+  const signedElsewhere = cookieFrom((await fetch(`${otherSecret.url}/`)).headers.getSetCookie()).value
+  const attackers = []
+  for (const presented of [id, forged, `${id}.`, `${signedElsewhere.split('.')[0]}.${signature}`, signedElsewhere]) {
+    const attacker = await TestClient.connect(t, url, withCookie(presented))
+    assert.equal(await fingerprintOf(attacker), null, `${presented} is no fingerprint`)
+    attackers.push(attacker)
+  }
+  assert.equal(await app.actionheroWs.sendToFingerprint(id, { context: 'alert', message: 'for the visitor' }), 1)
+  await visitor.next((message) => message.message === 'for the visitor')
+  for (const attacker of attackers) await assertNotReached(app, attacker, 'for the visitor')
+})
+
+test('with fingerprint.secret, an unsigned or forged cookie is replaced over HTTP with a fresh signed one', async (t) => {
+  const { app } = await startApp(t, { fingerprint: { secret: SECRET } },
+    { setup: (app) => { app.get('/me', async (request) => ({ fingerprint: request.fingerprint })) } })
+  const first = await app.inject('/me')
+  const signed = cookieFrom(first.headers['set-cookie']).value
+  const kept = await app.inject({ url: '/me', cookies: { sessionID: signed } })
+  assert.equal(kept.headers['set-cookie'], undefined, 'a good signed value is kept')
+  assert.deepEqual(kept.json(), first.json())
+  const id = String(first.json().fingerprint)
+  for (const presented of [id, `${id}.${'A'.repeat(43)}`, `${id}x.${signed.split('.')[1]}`]) {
+    const response = await app.inject({ url: '/me', cookies: { sessionID: presented } })
+    const fresh = cookieFrom(response.headers['set-cookie']).value
+    assert.match(fresh, SIGNED)
+    assert.notEqual(fresh, signed)
+    assert.equal(response.json().fingerprint, SIGNED.exec(fresh)?.[1], `${presented} is replaced`)
+  }
+})
+
+test('fingerprint.secret rotates: the first signs, every one verifies, and an old signature is renewed with the same id', async (t) => {
+  const old = await startApp(t, { fingerprint: { secret: 'the-secret-of-last-year-32-characters-long' } })
+  const oldValue = cookieFrom((await fetch(`${old.url}/`)).headers.getSetCookie()).value
+  const id = SIGNED.exec(oldValue)?.[1]
+  const { app, url } = await startApp(t, { fingerprint: { secret: [SECRET, 'the-secret-of-last-year-32-characters-long'] } },
+    { setup: (app) => { app.get('/me', async (request) => ({ fingerprint: request.fingerprint })) } })
+  const response = await app.inject({ url: '/me', cookies: { sessionID: oldValue } })
+  assert.equal(response.json().fingerprint, id)
+  const renewed = cookieFrom(response.headers['set-cookie']).value
+  assert.equal(SIGNED.exec(renewed)?.[1], id, 'the same id')
+  assert.notEqual(renewed, oldValue, 'signed with the current secret')
+  assert.equal((await app.inject({ url: '/me', cookies: { sessionID: renewed } })).headers['set-cookie'], undefined)
+  const socket = await TestClient.connect(t, url, withCookie(oldValue))
+  assert.equal(await fingerprintOf(socket), id, 'the socket takes an old signature too')
+})
+
+test('a value too long, empty or with other characters than [A-Za-z0-9._~-] is no fingerprint: a new cookie over HTTP, null on the socket', async (t) => {
+  const { app, url } = await startApp(t, {}, { setup: (app) => { app.get('/me', async (request) => ({ fingerprint: request.fingerprint })) } })
+  const longest = 'a'.repeat(256)
+  assert.deepEqual((await app.inject({ url: '/me', headers: { cookie: `sessionID=${longest}` } })).json(), { fingerprint: longest })
+  assert.equal(await fingerprintOf(await TestClient.connect(t, url, withCookie(longest))), longest)
+  assert.equal(await fingerprintOf(await TestClient.connect(t, url, withCookie('Az09._~-'))), 'Az09._~-')
+  const refused = ['a'.repeat(257), 'x'.repeat(7 * 1024), 'a%20b', '"quoted"', 'a%2Cb', 'caf%C3%A9', 'a%00b', 'a/b', 'a:b', '%3Cscript%3E']
+  for (const value of refused) {
+    const response = await app.inject({ url: '/me', headers: { cookie: `sessionID=${value}` } })
+    const { value: fresh } = cookieFrom(response.headers['set-cookie'])
+    assert.match(fresh, /^[0-9a-f]{32}$/, `${value.slice(0, 20)} gets a new cookie`)
+    assert.deepEqual(response.json(), { fingerprint: fresh })
+    assert.equal(await fingerprintOf(await TestClient.connect(t, url, withCookie(value))), null, `${value.slice(0, 20)} is none on the socket`)
+  }
+  const empty = await app.inject({ url: '/me', headers: { cookie: 'sessionID=' } })
+  assert.match(cookieFrom(empty.headers['set-cookie']).value, /^[0-9a-f]{32}$/)
+})
+
+test('fingerprint.maxLength moves the bound', async (t) => {
+  const { app } = await startApp(t, { fingerprint: { maxLength: 40 } }, { setup: (app) => { app.get('/me', async (request) => ({ fingerprint: request.fingerprint })) } })
+  assert.deepEqual((await app.inject({ url: '/me', cookies: { sessionID: 'b'.repeat(40) } })).json(), { fingerprint: 'b'.repeat(40) })
+  assert.notEqual((await app.inject({ url: '/me', cookies: { sessionID: 'b'.repeat(41) } })).json().fingerprint, 'b'.repeat(41))
+})
+
+test('a 7 KB value becomes no Redis key of a cluster node; a bounded one does', { timeout: 60_000 }, async (t) => {
+  if (!await needRedis(t)) return
+  const cluster = createCluster(t)
+  const node = await cluster.startNode()
+  const huge = 'h'.repeat(7 * 1024)
+  const big = await TestClient.connect(t, node.url, withCookie(huge))
+  const bounded = await TestClient.connect(t, node.url, withCookie('bounded-visitor'))
+  const schema = new RedisSchema(cluster.prefix)
+  await waitFor(async () => (await keysUnder(cluster.redisUrl, cluster.prefix)).includes(schema.fingerprint('bounded-visitor')))
+  const keys = await keysUnder(cluster.redisUrl, cluster.prefix)
+  assert.equal(keys.some((key) => key.includes('hhhhhhhh')), false, 'no key holds the value')
+  const redis = new Redis(cluster.redisUrl)
+  t.after(() => redis.disconnect())
+  for (const key of keys.filter((key) => key.endsWith(':connections'))) {
+    const values = await redis.hvals(key)
+    assert.equal(values.some((value) => value.includes('hhhhhhhh')), false, `${key} holds no such value`)
+  }
+  assert.equal(await fingerprintOf(big), null)
+  assert.equal(await fingerprintOf(bounded), 'bounded-visitor')
+  assert.equal(await node.call('sendToFingerprint', { fingerprint: huge, message: { text: 'nobody' } }), 0)
 })

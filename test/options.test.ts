@@ -26,7 +26,7 @@ test('every option has the default of docs/DESIGN.md', () => {
     maxPendingRequests: 1000,
     actions: [],
     apiPath: '/api',
-    fingerprint: { cookieKey: 'sessionID', setCookie: true, cookie: { httpOnly: true, sameSite: 'lax', path: '/', secure: 'auto' } },
+    fingerprint: { cookieKey: 'sessionID', setCookie: true, cookie: { httpOnly: true, sameSite: 'lax', path: '/', secure: 'auto' }, maxLength: 256, secrets: [] },
     allowedOrigins: [],
     authorize: null,
     maxBufferedBytes: 16 * 1024 * 1024,
@@ -57,8 +57,12 @@ test('options are normalised', () => {
   assert.deepEqual(options.rooms, ['a', 'b'])
   assert.deepEqual([...(options.allowedOrigins as Set<string>)], ['https://example.com', 'http://localhost:3000'])
   assert.deepEqual(options.fingerprint, {
-    cookieKey: 'visitor', setCookie: true, cookie: { httpOnly: true, sameSite: 'strict', path: '/', secure: 'auto' }
+    cookieKey: 'visitor', setCookie: true, cookie: { httpOnly: true, sameSite: 'strict', path: '/', secure: 'auto' }, maxLength: 256, secrets: []
   })
+  const secret = 's'.repeat(32)
+  assert.deepEqual(resolveOptions({ fingerprint: { secret } }).fingerprint.secrets, [secret], 'one secret is a list of one')
+  assert.deepEqual(resolveOptions({ fingerprint: { secret: [secret, 'o'.repeat(40)], maxLength: 76 } }).fingerprint,
+    { ...resolveOptions({}).fingerprint, secrets: [secret, 'o'.repeat(40)], maxLength: 76 })
   assert.deepEqual(options.server, { pathname: '/primus', transformer: 'websockets', parser: 'JSON', maxLength: 1000, pingInterval: 10000 })
   assert.equal(resolveOptions({ allowedOrigins: '*' }).allowedOrigins, '*')
   assert.equal(resolveOptions({ publicPrefix: false, apiPath: false, clientJsName: null }).publicPrefix, false)
@@ -73,6 +77,7 @@ const badOptions: Array<[string, unknown, string]> = [
   ['publicPrefix', true, 'must be a URL path or false'],
   ['clientJsPath', '../outside', 'must be a folder inside publicDir'],
   ['clientJsPath', '/etc', 'must be a folder inside publicDir'],
+  ['clientJsPath', 'js/.hidden/', 'must not name a folder starting with "."'],
   ['clientJsName', 'a/b', 'must be a file name'],
   ['clientJsName', '', 'must be a file name'],
   ['destroyClientsOnShutdown', 1, 'must be a boolean'],
@@ -121,6 +126,11 @@ test('nested options are checked and named with their path', () => {
     [{ fingerprint: { setCookie: 'yes' } }, '"fingerprint.setCookie" option must be a boolean'],
     [{ fingerprint: { cookie: 'HttpOnly' } }, '"fingerprint.cookie" option must be an object'],
     [{ fingerprint: { key: 'x' } }, '"fingerprint.key" option is not a known option'],
+    [{ fingerprint: { secret: 'short' } }, '"fingerprint.secret" option must be a string of at least 32 characters, or a non-empty array of them'],
+    [{ fingerprint: { secret: [] } }, '"fingerprint.secret" option must be a string of at least 32 characters'],
+    [{ fingerprint: { secret: ['s'.repeat(32), 'short'] } }, '"fingerprint.secret" option must be a string of at least 32 characters'],
+    [{ fingerprint: { maxLength: 0 } }, '"fingerprint.maxLength" option must be an integer of at least 32 (the length of the fingerprints the plugin issues)'],
+    [{ fingerprint: { maxLength: 75, secret: 's'.repeat(32) } }, '"fingerprint.maxLength" option must be an integer of at least 76 (the length of the fingerprints the plugin issues signed)'],
     [{ server: { pathname: 'primus' } }, '"server.pathname" option must be a path starting with "/"'],
     [{ server: { maxLength: '1mb' } }, '"server.maxLength" option must be a positive integer']
   ]

@@ -18,7 +18,7 @@ export interface ClusterHandlers {
 export interface Cluster {
   start (handlers: ClusterHandlers): Promise<void>
   close (): Promise<void>
-  /** Registers a connection of this node, so that other nodes can find it. */
+  /** Registers a connection of this node, so that other nodes can find it; called as the server adds it to its connections. */
   connected (connection: Connection): void
   disconnected (connection: Connection): void
   /** Sends to a connection on another node; false when no node has it. */

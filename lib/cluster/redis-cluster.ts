@@ -23,13 +23,17 @@ interface PendingRequest {
 export class RedisCluster implements Cluster {
   readonly #node: RedisNode
   #handlers: ClusterHandlers | null = null
-  /** This node's connections: id -> fingerprint (or ''). The truth it writes back after an outage. */
-  readonly #local = new Map<string, string>()
+  /**
+   * This node's connections, as the server keeps them: the truth it writes back after an outage. The
+   * server changes them and calls `connected`/`disconnected` in the same step.
+   */
+  readonly #connections: ReadonlyMap<string, Pick<Connection, 'fingerprint'>>
   /** Membership changes asked of other nodes, waiting for their answer (each bounded by requestTimeout). */
   readonly #pending = new Map<string, PendingRequest>()
 
-  constructor (node: RedisNode) {
+  constructor (node: RedisNode, connections: ReadonlyMap<string, Pick<Connection, 'fingerprint'>>) {
     this.#node = node
+    this.#connections = connections
     node.onResync(() => this.#resync())
   }
 
@@ -50,7 +54,6 @@ export class RedisCluster implements Cluster {
   connected (connection: Connection): void {
     const { schema, id: node } = this.#node
     const fingerprint = connection.fingerprint ?? ''
-    this.#local.set(connection.id, fingerprint)
     const batch = this.#node.command.multi()
       .hset(schema.connections, connection.id, node)
       .hset(schema.connectionsOf(node), connection.id, fingerprint)
@@ -60,7 +63,6 @@ export class RedisCluster implements Cluster {
 
   disconnected (connection: Connection): void {
     const { schema, id: node } = this.#node
-    this.#local.delete(connection.id)
     const batch = this.#node.command.multi()
       .hdel(schema.connections, connection.id)
       .hdel(schema.connectionsOf(node), connection.id)
@@ -166,11 +168,12 @@ export class RedisCluster implements Cluster {
       return batches[batches.length - 1] as ReturnType<typeof command.multi>
     }
     for (const [id, fingerprint] of Object.entries(recorded)) {
-      if (this.#local.has(id)) continue
+      if (this.#connections.has(id)) continue
       const gone = batch().hdel(schema.connections, id).hdel(schema.connectionsOf(node), id)
       if (fingerprint !== '') gone.srem(schema.fingerprint(fingerprint), id)
     }
-    for (const [id, fingerprint] of this.#local) {
+    for (const [id, connection] of this.#connections) {
+      const fingerprint = connection.fingerprint ?? ''
       const here = batch().hset(schema.connections, id, node).hset(schema.connectionsOf(node), id, fingerprint)
       if (fingerprint !== '') here.sadd(schema.fingerprint(fingerprint), id)
     }

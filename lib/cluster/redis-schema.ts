@@ -7,7 +7,7 @@
  * or MULTI may touch any of them together:
  *
  *   <prefix>{cluster}nodes                     sorted set: node id -> its last heartbeat (ms, Redis's clock)
- *   <prefix>{cluster}epoch                     a random id of this Redis's data: a new one means Redis lost it
+ *   <prefix>{cluster}data-id                   a random id of this Redis's data: a new one means Redis lost it
  *   <prefix>{cluster}rooms                     set of rooms
  *   <prefix>{cluster}room:<room>               hash: member id -> JSON [joinedAt, node, details?]
  *   <prefix>{cluster}connections               hash: connection id -> node
@@ -42,14 +42,14 @@ import type { RoomMember } from '../rooms/store.js'
 export class RedisSchema {
   readonly prefix: string
   readonly nodes: string
-  readonly epoch: string
+  readonly dataId: string
   readonly rooms: string
   readonly connections: string
 
   constructor (prefix: string) {
     this.prefix = prefix
     this.nodes = this.#key('nodes')
-    this.epoch = this.#key('epoch')
+    this.dataId = this.#key('data-id')
     this.rooms = this.#key('rooms')
     this.connections = this.#key('connections')
   }
@@ -204,20 +204,20 @@ end
 return result`
 
 /**
- * KEYS: epoch, rooms. ARGV: the epoch this node last saw, a new epoch, then rooms.
- * When Redis lost its data (its epoch is missing, or not the one this node saw) the rooms are written
+ * KEYS: data id, rooms. ARGV: the data id this node last saw, a new data id, then rooms.
+ * When Redis lost its data (its data id is missing, or not the one this node saw) the rooms are written
  * back; otherwise those of them that are gone were destroyed meanwhile, and are answered. The first
- * element of the answer is the epoch of Redis's data now.
+ * element of the answer is the id of Redis's data now.
  */
 export const RESTORE_ROOMS = `
-local epoch = redis.call('GET', KEYS[1])
-if not epoch then
-  epoch = ARGV[2]
-  redis.call('SET', KEYS[1], epoch)
+local dataId = redis.call('GET', KEYS[1])
+if not dataId then
+  dataId = ARGV[2]
+  redis.call('SET', KEYS[1], dataId)
 end
-local result = { epoch }
+local result = { dataId }
 for i = 3, #ARGV do
-  if epoch ~= ARGV[1] then redis.call('SADD', KEYS[2], ARGV[i])
+  if dataId ~= ARGV[1] then redis.call('SADD', KEYS[2], ARGV[i])
   elseif redis.call('SISMEMBER', KEYS[2], ARGV[i]) == 0 then table.insert(result, ARGV[i]) end
 end
 return result`

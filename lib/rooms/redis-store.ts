@@ -13,24 +13,25 @@ import {
 } from '../cluster/redis-schema.js'
 import type { HistoryOptions } from './history.js'
 import { RedisHistory, roomStream } from './redis-history.js'
-import type { JoinResult, RoomMember, RoomStore, RoomStoreEvents } from './store.js'
+import type { JoinResult, LocalMembers, RoomMember, RoomStore, RoomStoreEvents } from './store.js'
 
 /** How many memberships one write-back script carries, so that no single call blocks Redis for long. */
 const RESTORE_BATCH = 200
 
+/** Before `start`: no members. */
+const NO_MEMBERS: LocalMembers = { rooms: () => [], members: () => [], has: () => false }
+
 export class RedisRoomStore implements RoomStore {
   readonly #node: RedisNode
   #events: RoomStoreEvents | null = null
-  /** This node's members: room -> member id -> member. The truth it writes back after an outage. */
-  readonly #local = new Map<string, Map<string, RoomMember>>()
-  /** Memberships whose join is on its way to Redis: a write-back must not remove them meanwhile. */
-  readonly #joining = new Set<string>()
+  /** This node's members, as their owner keeps them: the truth it writes back after an outage. */
+  #members: LocalMembers = NO_MEMBERS
   /** The subscription to each room's channel, made when its first local member joins. */
   readonly #subscriptions = new Map<string, Promise<void>>()
   /** Rooms this node created: written back if Redis lost its data, unless destroyed meanwhile. */
   readonly #created = new Set<string>()
   /** The id of the Redis data this node last wrote to; a different one means Redis lost it. */
-  #epoch: string = randomUUID()
+  #dataId: string = randomUUID()
   readonly history: RedisHistory | null
 
   constructor (node: RedisNode, history: HistoryOptions | false = false) {
@@ -42,8 +43,9 @@ export class RedisRoomStore implements RoomStore {
     })
   }
 
-  async start (events: RoomStoreEvents): Promise<void> {
+  async start (events: RoomStoreEvents, members: LocalMembers): Promise<void> {
     this.#events = events
+    this.#members = members
   }
 
   async close (): Promise<void> {
@@ -74,39 +76,29 @@ export class RedisRoomStore implements RoomStore {
     return this.#node.command.smembers(this.#node.schema.rooms)
   }
 
+  /** Rejects when Redis failed, or when this node could not listen to the room: its owner then removes the member. */
   async join (room: string, member: RoomMember): Promise<JoinResult> {
     const { schema, id: node } = this.#node
-    const membership = membershipOf(member.id, room)
-    this.#joining.add(membership)
     let result: JoinResult
     try {
       result = await this.#node.runScript(JOIN, [schema.rooms, schema.room(room), schema.membershipsOf(node)],
-        [room, member.id, encodeMember(member, node), membership]) as JoinResult
-      // Connection ids are this node's own: a member already there that this node does not know of was
-      // written by an earlier join of this connection whose answer was lost.
-      if (result === 'already' && this.#local.get(room)?.has(member.id) !== true) result = 'joined'
-      if (result === 'joined') this.#remember(room, member)
+        [room, member.id, encodeMember(member, node), membershipOf(member.id, room)]) as JoinResult
     } catch (error) {
       this.#node.writeFailed(error)
       throw error
-    } finally {
-      this.#joining.delete(membership)
     }
-    if (result !== 'joined') return result
-    try {
-      // Joined only once this node hears the room: no message sent after the reply can be missed.
-      await this.#subscriptions.get(room)
-    } catch (error) {
-      await this.leave(room, member.id).catch(() => {})
-      throw error
-    }
+    if (result === 'missing') return result
+    // 'already' is 'joined' too: connection ids are this node's own, and its owner adds a member once,
+    // so one already there was written by this node, by a write-back or by a join whose answer was lost.
+    // Joined only once this node hears the room: no message sent after the reply can be missed.
+    await this.#listen(room)
     return 'joined'
   }
 
   async leave (room: string, memberId: string): Promise<boolean> {
     const { schema, id: node } = this.#node
-    // Local first: if Redis is away, the write-back after the outage removes the member there too.
-    this.#forget(room, memberId)
+    // The owner lists the member no longer: if Redis is away, the write-back after the outage removes it there too.
+    if (!this.#members.has(room)) this.#stopListening(room)
     try {
       return await this.#node.runScript(LEAVE, [schema.room(room), schema.membershipsOf(node)], [memberId, membershipOf(memberId, room)]) === 1
     } catch (error) {
@@ -153,39 +145,33 @@ export class RedisRoomStore implements RoomStore {
     }
   }
 
-  #remember (room: string, member: RoomMember): void {
-    let members = this.#local.get(room)
-    if (members === undefined) {
-      this.#local.set(room, members = new Map())
-      const channel = this.#node.schema.roomChannel(room)
-      const subscribed = this.#node.subscribe(channel, (kind, payload) => this.#receive(room, kind, payload))
-      // Awaited by the join that made it; observed here too, for a room left before it settles.
+  /** Subscribes to the room's channel unless this node does already; resolves once it does. */
+  #listen (room: string): Promise<void> {
+    let subscribed = this.#subscriptions.get(room)
+    if (subscribed === undefined) {
+      subscribed = this.#node.subscribe(this.#node.schema.roomChannel(room), (kind, payload) => this.#receive(room, kind, payload))
+      // Awaited by the joins that wait for it; observed here too, for a room left before it settles.
       subscribed.catch(() => {})
       this.#subscriptions.set(room, subscribed)
     }
-    members.set(member.id, member)
+    return subscribed
   }
 
   #destroyedHere (room: string): void {
     this.#created.delete(room)
+    // Read before the owner hears of it: the members leave the room then.
+    const memberships = [...this.#members.members(room)].map(({ id }) => membershipOf(id, room))
     this.#events?.destroyed(room)
-    const members = this.#local.get(room)
-    if (members === undefined) return
     // Their memberships go from this node's set, which the destroying node could not reach.
     const { schema, id: node } = this.#node
-    this.#node.command.srem(schema.membershipsOf(node), ...[...members.keys()].map((id) => membershipOf(id, room)))
-      .catch((error: unknown) => this.#node.writeFailed(error))
+    if (memberships.length > 0) {
+      this.#node.command.srem(schema.membershipsOf(node), ...memberships).catch((error: unknown) => this.#node.writeFailed(error))
+    }
     this.#stopListening(room)
   }
 
-  #forget (room: string, memberId: string): void {
-    const members = this.#local.get(room)
-    if (members !== undefined && members.delete(memberId) && members.size === 0) this.#stopListening(room)
-  }
-
   #stopListening (room: string): void {
-    this.#local.delete(room)
-    this.#subscriptions.delete(room)
+    if (!this.#subscriptions.delete(room)) return
     this.#node.unsubscribe(this.#node.schema.roomChannel(room))
   }
 
@@ -197,9 +183,9 @@ export class RedisRoomStore implements RoomStore {
    */
   async #resync (): Promise<void> {
     const { command, schema, id: node } = this.#node
-    const known = [...new Set([...this.#created, ...this.#local.keys()])]
-    const [epoch, ...destroyed] = await this.#node.runScript(RESTORE_ROOMS, [schema.epoch, schema.rooms], [this.#epoch, randomUUID(), ...known]) as string[]
-    this.#epoch = epoch as string
+    const known = [...new Set([...this.#created, ...this.#members.rooms()])]
+    const [dataId, ...destroyed] = await this.#node.runScript(RESTORE_ROOMS, [schema.dataId, schema.rooms], [this.#dataId, randomUUID(), ...known]) as string[]
+    this.#dataId = dataId as string
     for (const room of destroyed) this.#destroyedHere(room)
     const recorded = await command.smembers(schema.membershipsOf(node))
 
@@ -207,7 +193,7 @@ export class RedisRoomStore implements RoomStore {
     const stale = command.multi()
     for (const membership of recorded) {
       const parsed = parseMembership(membership)
-      if (parsed !== null && (this.#local.get(parsed.room)?.has(parsed.id) === true || this.#joining.has(membership))) continue
+      if (parsed !== null && this.#members.has(parsed.room, parsed.id)) continue
       if (parsed !== null) stale.hdel(schema.room(parsed.room), parsed.id)
       stale.srem(schema.membershipsOf(node), membership)
     }
@@ -219,8 +205,8 @@ export class RedisRoomStore implements RoomStore {
       keys = [schema.rooms, schema.membershipsOf(node)]
       args = []
     }
-    for (const [room, members] of this.#local) {
-      for (const member of members.values()) {
+    for (const room of this.#members.rooms()) {
+      for (const member of this.#members.members(room)) {
         keys.push(schema.room(room))
         args.push(room, member.id, encodeMember(member, node), membershipOf(member.id, room))
         if (keys.length - 2 === RESTORE_BATCH) flush()

@@ -26,6 +26,21 @@ export interface RoomStoreEvents {
 }
 
 /**
+ * This node's members, as their one owner (rooms/membership.ts) keeps them: what a shared store
+ * writes back after an outage, and how it knows which rooms to listen to. The owner lists a member
+ * before it asks the store to add it, and stops listing it before it asks the store to remove it, so
+ * a write-back that reads them once, then writes without awaiting, comes before or after each change.
+ */
+export interface LocalMembers {
+  /** The rooms with members on this node. */
+  rooms (): Iterable<string>
+  /** The room's members on this node. */
+  members (room: string): Iterable<RoomMember>
+  /** True when `memberId` (or, without it, anyone) is a member of `room` on this node. */
+  has (room: string, memberId?: string): boolean
+}
+
+/**
  * Membership changes are always made by the node that holds the connection, so a store can tell
  * which rooms have members on its node.
  */
@@ -35,7 +50,8 @@ export interface RoomStore {
    * room's `offset` and `epoch` and keeps it, in the same step as it publishes it.
    */
   readonly history?: RoomHistory | null
-  start (events: RoomStoreEvents): Promise<void>
+  /** `members`: this node's members, which a store shared by nodes reads rather than keep a copy. */
+  start (events: RoomStoreEvents, members: LocalMembers): Promise<void>
   close (): Promise<void>
   /** Creates the room; false when it already existed. */
   create (room: string): Promise<boolean>
@@ -43,9 +59,9 @@ export interface RoomStore {
   destroy (room: string): Promise<boolean>
   exists (room: string): Promise<boolean>
   list (): Promise<string[]>
-  /** Adds a member of this node, atomically: never twice, never to a missing room. */
+  /** Adds a member of this node (its owner lists it already), atomically: never twice, never to a missing room. */
   join (room: string, member: RoomMember): Promise<JoinResult>
-  /** Removes a member of this node; false when it was not a member. */
+  /** Removes a member of this node (its owner lists it no longer); false when it was not a member. */
   leave (room: string, memberId: string): Promise<boolean>
   /** The room's members on every node, or null when there is no such room. */
   members (room: string): Promise<RoomMember[] | null>

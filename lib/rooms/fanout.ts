@@ -1,0 +1,92 @@
+/**
+ * Fan-out: a room message delivered to this node's members. Encoded once, to a Buffer every socket
+ * sends as it is, unless `say` middleware changes it for a receiver; with `say` middleware, the
+ * messages of a room go out one after another, so that async middleware keeps their order.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import type { ChatMessage } from '../../types/protocol.js'
+import type { Connection } from '../connection.js'
+import { encodeJson, escapeLineTerminators } from '../json.js'
+import type { CatchUp } from './catch-up.js'
+import type { Membership } from './membership.js'
+import type { ChatMiddlewareChain } from './middleware.js'
+import { SerialQueues } from './serial-queues.js'
+
+/** A room message as one member gets it: the frame to write and the message it encodes. */
+export interface MemberFrame {
+  data: string | Buffer
+  message: ChatMessage
+}
+
+export interface FanOutOptions {
+  membership: Membership
+  middleware: ChatMiddlewareChain
+  catchUp: CatchUp
+  /** Whether the sender of a message gets it too. */
+  echoSay: boolean
+  log: FastifyBaseLogger
+}
+
+export class FanOut {
+  readonly #membership: Membership
+  readonly #middleware: ChatMiddlewareChain
+  readonly #catchUp: CatchUp
+  readonly #echoSay: boolean
+  readonly #log: FastifyBaseLogger
+  /** Per room, what this node delivers while `say` middleware runs. */
+  readonly #delivering = new SerialQueues()
+
+  constructor ({ membership, middleware, catchUp, echoSay, log }: FanOutOptions) {
+    this.#membership = membership
+    this.#middleware = middleware
+    this.#catchUp = catchUp
+    this.#echoSay = echoSay
+    this.#log = log
+  }
+
+  /** Delivers a room message (`encoded`: its JSON, when the store has it) to the room's members here. */
+  deliver (message: ChatMessage, encoded?: string): void {
+    const members = this.#membership.of(message.room)
+    if (members === undefined) return
+    const frame = Buffer.from(escapeLineTerminators(encoded ?? JSON.stringify(message)))
+    const { from } = message
+    if (!this.#middleware.hasSay && !this.#delivering.busy(message.room)) {
+      for (const { connection, hearing } of members.values()) {
+        if (hearing && (this.#echoSay || connection.id !== from)) this.#catchUp.write(connection, frame, message)
+      }
+      return
+    }
+    const receivers: Connection[] = []
+    for (const { connection, hearing } of members.values()) if (hearing && (this.#echoSay || connection.id !== from)) receivers.push(connection)
+    this.#delivering.run(message.room, () => Promise.all(receivers.map(async (receiver) => {
+      const delivery = await frameFor(this.#middleware, this.#log, receiver, message, frame)
+      if (delivery !== null) this.#catchUp.write(receiver, delivery.data, delivery.message)
+    }))).catch((error: unknown) => this.#log.error({ err: error }, 'fastify-actionhero-ws: delivery failed'))
+  }
+}
+
+/**
+ * What `receiver` gets of a room message (`frame`: the message encoded), through the `say`
+ * middleware when there is one: null when it is not for the receiver, or when the middleware failed
+ * or handed back what cannot be encoded (logged). Live and replayed messages alike.
+ */
+export async function frameFor (
+  middleware: ChatMiddlewareChain, log: FastifyBaseLogger, receiver: Connection, message: ChatMessage, frame: string | Buffer
+): Promise<MemberFrame | null> {
+  if (!middleware.hasSay) return { data: frame, message }
+  try {
+    const payload = await middleware.say(receiver, message.room, { ...message })
+    if (payload === null) return null
+    return isUnchanged(payload, message) ? { data: frame, message } : { data: encodeJson(payload) as string, message: payload }
+  } catch (error) {
+    log.warn({ err: error, connection: receiver.id, room: message.room }, 'fastify-actionhero-ws: say middleware failed; that receiver is skipped')
+    return null
+  }
+}
+
+/** True when `say` middleware handed back the payload with the same values, so the shared encoding fits. */
+function isUnchanged (payload: ChatMessage, original: ChatMessage): boolean {
+  return Object.keys(payload).length === Object.keys(original).length && payload.context === original.context && payload.room === original.room &&
+    payload.from === original.from && payload.message === original.message && payload.sentAt === original.sentAt &&
+    payload.offset === original.offset && payload.epoch === original.epoch
+}
