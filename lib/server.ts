@@ -72,7 +72,7 @@ export class ActionheroWs implements ServerContext {
     this.publicFolder = new PublicFolder(options.publicDir, { maxBytes: options.maxFileBytes, maxConcurrentReads: options.maxConcurrentFileReads })
     // One process keeps rooms in memory; with `redis`, this node shares them with the others.
     const redis = options.redis === null ? null : new RedisNode(options.redis, log)
-    const store: RoomStore = redis === null ? new MemoryRoomStore({ history: options.history, largest: options.server.maxLength }) : new RedisRoomStore(redis, options.history)
+    const store: RoomStore = redis === null ? new MemoryRoomStore({ history: options.history, largest: options.server.maxLength }) : new RedisRoomStore(redis, options.history, options.server.maxLength)
     this.#redis = redis
     const cluster = redis === null ? null : new RedisCluster(redis, this.connections)
     this.#cluster = cluster

@@ -13,7 +13,7 @@ import { MemoryHistory } from '../lib/rooms/history.js'
 import { stampPush } from '../lib/pushes/pushes.js'
 import { needRedis, SHARED_REDIS, sharedPrefix } from './cluster-helpers.js'
 import { FaultProxy } from './fixtures/fault-proxy.js'
-import { startApp, TestClient, waitFor, type RunningApp } from './helpers.js'
+import { rejectsWithin, startApp, TestClient, waitFor, type RunningApp } from './helpers.js'
 
 const FINGERPRINT = 'visitor-1'
 const COOKIE = { transport: { headers: { cookie: `sessionID=${FINGERPRINT}` } } }
@@ -131,10 +131,6 @@ async function proxiedNode (t: TestContext, options: ActionheroWsOptions = {}): 
   await client.request({ event: 'pushesSince' })
   return { running, proxy, client }
 }
-
-/** Whether `work` rejects within `ms` (a command sent as the connection dropped may wait for a reconnect instead). */
-const rejectsWithin = async (work: Promise<unknown>, ms: number): Promise<boolean> =>
-  await Promise.race([work.then(() => false, () => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms))])
 
 const alerts = (client: TestClient): unknown[] => client.messages.filter((m) => m.context === 'alert').map((m) => m.n)
 

@@ -263,7 +263,7 @@ export class RedisNode {
     this.#down.add(name)
     // Whatever happened while away (a message missed, Redis restarted), the state is written back on return.
     this.#resyncNeeded = true
-    if (first) this.log.error({ node: this.id, connection: name }, 'fastify-actionhero-ws: lost Redis; local delivery goes on, the cluster waits')
+    if (first) this.log.error({ node: this.id, connection: name }, 'fastify-actionhero-ws: lost Redis; requests that need it fail until it is back')
   }
 
   #back (name: 'command' | 'subscriber'): void {

@@ -6,11 +6,11 @@
  * a gap from the history. With history off, a push goes to the nodes that hold the fingerprint's
  * connections, over their channels, as before.
  */
-import { ERRORS, type HistoryPosition, type PushMessage } from '../../types/protocol.js'
+import { ERRORS, type PushMessage } from '../../types/protocol.js'
 import { PUSH_FIELDS, type Appended, type HistoryOptions } from '../rooms/history.js'
 import { RedisHistory } from '../rooms/redis-history.js'
 import { Sequencer } from '../rooms/sequencer.js'
-import { pushPosition, stampPush, type PushStore, type PushStoreEvents } from '../pushes/pushes.js'
+import { stampPush, type PushStore, type PushStoreEvents } from '../pushes/pushes.js'
 import { BusError, decodeStreamPush } from './bus.js'
 import type { RedisCluster } from './redis-cluster.js'
 import type { RedisNode } from './redis-node.js'
@@ -40,17 +40,14 @@ export class RedisPushStore implements PushStore {
     this.#sequencer = new Sequencer<Appended<PushMessage>>({
       positionOf: ({ position }) => position,
       deliver: (fingerprint, { item, json }) => this.#events?.deliver(fingerprint, item, json),
-      read: async (fingerprint, after) => {
-        const { items, position } = await (this.history as RedisHistory<PushMessage>).after(fingerprint, after)
-        return { items: items?.map((item) => appended(item)) ?? null, position }
-      },
+      read: (fingerprint, after) => (this.history as RedisHistory<PushMessage>).after(fingerprint, after),
       lost: (fingerprint, position) => this.#events?.lost(fingerprint, position),
       timeout: node.requestTimeout,
       failed: (error) => node.warn('history', error, 'could not read the push history to fill a gap; trying again')
     })
     if (this.history === null) return
     node.onResubscribed(() => { for (const fingerprint of this.#sequencer.keys()) this.#sequencer.catchUp(fingerprint) })
-    node.onResync(() => this.#raiseFloors())
+    node.onResync(() => (this.history as RedisHistory<PushMessage>).raise(this.#sequencer.positions()))
   }
 
   async start (events: PushStoreEvents): Promise<void> {
@@ -116,20 +113,4 @@ export class RedisPushStore implements PushStore {
     const { message, position } = decodeStreamPush(payload)
     this.#sequencer.receive(fingerprint, { item: message, json: payload, position }, true)
   }
-
-  /** After an outage, no stream of this node's goes back below what it delivered (Redis may have come back from an older snapshot). */
-  async #raiseFloors (): Promise<void> {
-    const history = this.history as RedisHistory<PushMessage>
-    const floors: Array<Promise<void>> = []
-    for (const fingerprint of this.#sequencer.keys()) {
-      const floor = this.#sequencer.position(fingerprint)
-      if (floor !== null) floors.push(history.raise(fingerprint, floor))
-    }
-    await Promise.all(floors)
-  }
-}
-
-/** A push read from the history, as the sequencer takes it. */
-function appended (item: PushMessage): Appended<PushMessage> {
-  return { item, json: JSON.stringify(item), position: pushPosition(item) as HistoryPosition }
 }

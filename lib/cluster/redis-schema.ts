@@ -9,6 +9,7 @@
  *   <prefix>{cluster}nodes                     sorted set: node id -> its last heartbeat (ms, Redis's clock)
  *   <prefix>{cluster}data-id                   a random id of this Redis's data: a new one means Redis lost it
  *   <prefix>{cluster}rooms                     set of rooms
+ *   <prefix>{cluster}destroying                set of rooms whose destroy has not finished all its steps
  *   <prefix>{cluster}room:<room>               hash: member id -> JSON [joinedAt, node, details?]
  *   <prefix>{cluster}connections               hash: connection id -> node
  *   <prefix>{cluster}fingerprint:<fp>          set of connection ids
@@ -44,6 +45,7 @@ export class RedisSchema {
   readonly nodes: string
   readonly dataId: string
   readonly rooms: string
+  readonly destroying: string
   readonly connections: string
 
   constructor (prefix: string) {
@@ -51,6 +53,7 @@ export class RedisSchema {
     this.nodes = this.#key('nodes')
     this.dataId = this.#key('data-id')
     this.rooms = this.#key('rooms')
+    this.destroying = this.#key('destroying')
     this.connections = this.#key('connections')
   }
 
@@ -254,14 +257,20 @@ redis.call('SREM', KEYS[2], ARGV[2])
 return removed`
 
 /**
- * KEYS: rooms, the room. ARGV: room.
- * Destroys a room. The memberships sets of its members' nodes are cleaned by those nodes when they
- * hear of it, by their next write-back, or by their reaper.
+ * KEYS: rooms, the room, destroying. ARGV: room.
+ * Destroys a room, and records that its destroy has steps left (its history, the other nodes told);
+ * answers 1, or 2 when the room is gone already but a destroy of it did not finish (a retry finishes
+ * it), or 0. The memberships sets of its members' nodes are cleaned by those nodes when they hear of
+ * it, by their next write-back, or by their reaper.
  */
 export const DESTROY = `
-if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('DEL', KEYS[2])
-return 1`
+if redis.call('SREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('DEL', KEYS[2])
+  redis.call('SADD', KEYS[3], ARGV[1])
+  return 1
+end
+if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return 2 end
+return 0`
 
 /**
  * KEYS: the stream's history position, its messages, its channel (they share one hash tag, so that

@@ -7,16 +7,16 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { ChatMessage, HistoryPosition, RoomAddFields } from '../../types/protocol.js'
 import type { Connection } from '../connection.js'
 import { encodeJson } from '../json.js'
-import { frameFor, type MemberFrame } from './fanout.js'
+import { frameFor } from './fanout.js'
 import type { RoomHistory } from './history.js'
+import { Holds } from './holds.js'
 import type { ChatMiddlewareChain } from './middleware.js'
 
-/** A member catching up on a room it joins: the room's live messages it holds meanwhile. */
+/** A member catching up on a room it joins: the room's live messages are held for it meanwhile. */
 export interface Holding {
   readonly connection: Connection
   readonly room: string
   readonly history: RoomHistory
-  readonly held: MemberFrame[]
 }
 
 export interface CatchUpOptions {
@@ -31,7 +31,7 @@ export class CatchUp {
   readonly #middleware: ChatMiddlewareChain
   readonly #log: FastifyBaseLogger
   /** Connections catching up on a room they just joined: the live messages of that room wait here. */
-  readonly #catchingUp = new Map<Connection, Map<string, MemberFrame[]>>()
+  readonly #holds = new Holds<ChatMessage>(({ epoch, offset }) => epoch === undefined || offset === undefined ? null : { epoch, offset })
 
   constructor ({ history, middleware, log }: CatchUpOptions) {
     this.#history = history
@@ -46,18 +46,13 @@ export class CatchUp {
   hold (connection: Connection, room: string): Holding | null {
     const history = this.#history
     if (history === null) return null
-    const held: MemberFrame[] = []
-    let rooms = this.#catchingUp.get(connection)
-    if (rooms === undefined) this.#catchingUp.set(connection, rooms = new Map())
-    rooms.set(room, held)
-    return { connection, room, history, held }
+    this.#holds.hold(connection, room)
+    return { connection, room, history }
   }
 
   /** Writes a room message to a member, or holds it while that member catches up on the room. */
   write (member: Connection, data: string | Buffer, message: ChatMessage): void {
-    const held = this.#catchingUp.size === 0 ? undefined : this.#catchingUp.get(member)?.get(message.room)
-    if (held === undefined) member.write(data, message)
-    else held.push({ data, message })
+    this.#holds.write(member, message.room, data, message)
   }
 
   /**
@@ -85,23 +80,12 @@ export class CatchUp {
       this.#log.warn({ err: error, connection: connection.id, room }, 'fastify-actionhero-ws: the room history could not be read')
       return since === undefined ? {} : { recovered: false }
     } finally {
-      this.#release(holding, replayed)
+      this.#holds.release(connection, room, replayed)
     }
   }
 
   /** The last `limit` messages of a room's history ([] without history). */
   async recent (room: string, limit: number): Promise<ChatMessage[]> {
     return await this.#history?.recent(room, limit) ?? []
-  }
-
-  /** Writes what the connection holds for `room` (but what the replay already gave it) and stops holding. */
-  #release ({ connection, room, held }: Holding, replayed: HistoryPosition | null): void {
-    const rooms = this.#catchingUp.get(connection)
-    rooms?.delete(room)
-    if (rooms?.size === 0) this.#catchingUp.delete(connection)
-    for (const { data, message } of held) {
-      if (replayed !== null && message.epoch === replayed.epoch && (message.offset ?? 0) <= replayed.offset) continue
-      connection.write(data, message)
-    }
   }
 }

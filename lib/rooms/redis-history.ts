@@ -38,7 +38,7 @@ export interface StreamOptions<Item> {
 
 interface StreamLog<Item> {
   position: HistoryPosition
-  kept: Array<Kept<Item>>
+  kept: Array<Kept<Appended<Item>>>
 }
 
 /** A room's stream: `offset` and `epoch` in each message, published as `chat` on the room's channel. */
@@ -81,9 +81,14 @@ export class RedisHistory<Item extends object = ChatMessage> implements StreamHi
     return { item: this.#stream.stamp(item, position), json, position }
   }
 
-  /** Raises the stream's offset to `floor` when Redis came back with less (see HISTORY_FLOOR). */
-  async raise (key: string, floor: HistoryPosition): Promise<void> {
-    await this.#node.runScript(HISTORY_FLOOR, [this.#stream.keys.position(key)], [floor.epoch, floor.offset])
+  /**
+   * Raises each stream's offset to this node's floor in it (the last position it delivered) when Redis
+   * came back with less, from an older snapshot (see HISTORY_FLOOR): no offset is handed out twice.
+   */
+  async raise (floors: Iterable<[key: string, floor: HistoryPosition]>): Promise<void> {
+    const raised: Array<Promise<unknown>> = []
+    for (const [key, floor] of floors) raised.push(this.#node.runScript(HISTORY_FLOOR, [this.#stream.keys.position(key)], [floor.epoch, floor.offset]))
+    await Promise.all(raised)
   }
 
   /** The stream's history is gone with it. */
@@ -97,17 +102,17 @@ export class RedisHistory<Item extends object = ChatMessage> implements StreamHi
   }
 
   async since (key: string, since: HistoryPosition): Promise<Item[] | null> {
-    return (await this.after(key, since)).items
+    return (await this.after(key, since)).items?.map(({ item }) => item) ?? null
   }
 
-  /** What the history holds after `after` (null when it cannot cover it), and the stream's position. */
-  async after (key: string, after: HistoryPosition): Promise<HistoryRead<Item>> {
+  /** What the history holds after `after` (null when it cannot cover it), with its JSON, and the stream's position. */
+  async after (key: string, after: HistoryPosition): Promise<HistoryRead<Appended<Item>>> {
     const { position, kept } = await this.#read(key, ['2', after.epoch, after.offset])
     return { items: messagesSince(kept, position, after), position }
   }
 
   async recent (key: string, limit: number): Promise<Item[]> {
-    return (await this.#read(key, ['1'])).kept.slice(-limit).map(({ item }) => item)
+    return (await this.#read(key, ['1'])).kept.slice(-limit).map(({ item }) => item.item)
   }
 
   /** The stream's position, and the messages `which` asks for (see HISTORY_READ). */
@@ -115,13 +120,15 @@ export class RedisHistory<Item extends object = ChatMessage> implements StreamHi
     const { keys, fields } = this.#stream
     const [epoch, offset, now, ...entries] = await this.#node.runScript(HISTORY_READ,
       [keys.position(key), keys.messages(key)], [newEpoch(), this.#options.ttl, ...which]) as string[]
-    const kept: Array<Kept<Item>> = []
+    const kept: Array<Kept<Appended<Item>>> = []
     for (const entry of entries) {
       const space = entry.indexOf(' ')
       // Older than the ttl but not yet trimmed (the stream has been silent since): no longer held.
       if (Number(now) - Number(entry.slice(0, space)) >= this.#options.ttl) continue
-      const item = JSON.parse(entry.slice(space + 1)) as Record<string, unknown>
-      kept.push({ offset: Number(item[fields.offset]), item: item as Item })
+      const json = entry.slice(space + 1)
+      const item = JSON.parse(json) as Record<string, unknown>
+      const offset = Number(item[fields.offset])
+      kept.push({ offset, item: { item: item as Item, json, position: { epoch: String(item[fields.epoch]), offset } } })
     }
     return { position: { epoch: String(epoch), offset: Number(offset) }, kept }
   }

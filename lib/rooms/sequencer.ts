@@ -85,6 +85,11 @@ export class Sequencer<Item> {
     return this.#streams.keys()
   }
 
+  /** The position of the last message delivered here in every stream whose position is known. */
+  * positions (): IterableIterator<[key: string, position: HistoryPosition]> {
+    for (const [key, { epoch, offset }] of this.#streams) if (epoch !== null) yield [key, { epoch, offset }]
+  }
+
   /** The position of the last message delivered here in stream `key`, or null when none is known yet. */
   position (key: string): HistoryPosition | null {
     const stream = this.#streams.get(key)
@@ -182,6 +187,9 @@ export class Sequencer<Item> {
       if (this.#streams.get(key) !== stream) return
       if (items !== null) {
         for (const item of items) this.#fill(key, stream, item)
+      } else if (position.epoch === after.epoch && position.offset <= after.offset && stream.held.size === 0) {
+        // The history is behind what this node delivered (Redis came back from an older snapshot):
+        // nothing is missing that it could tell; the write-back raises it to this node's floor.
       } else if (stream.epoch === after.epoch && stream.offset === after.offset) {
         // The history cannot cover what this node missed: its members here start again after the gap,
         // with what is held beyond it (of another epoch, nothing held is of the history's).
