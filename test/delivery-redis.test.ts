@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
+import { ActionheroClient, type RoomRecovery } from '../lib/client/node.js'
 import type { ActionheroWsOptions } from '../lib/index.js'
 import { redisCommand } from '../bench/load/redis-cluster.js'
 import { needRedis, SHARED_REDIS, sharedPrefix } from './cluster-helpers.js'
@@ -78,4 +79,36 @@ test('Redis away (history on): a say is refused with the protocol\'s error and r
   await waitFor(async () => (await sender.request({ event: 'say', room: ROOM, message: 'marker' })).status === 'OK', 10_000)
   await near.next((m) => m.message === 'marker', 10_000)
   assert.equal(heard(near, 'refused'), false, 'had it been delivered, it would be here before the marker')
+})
+
+test('a gap the history cannot cover while connected: the member is told recovered: false for the room, and the client emits it', { timeout: 60_000 }, async (t) => {
+  if (!await needRedis(t)) return
+  const prefix = sharedPrefix(t)
+  const options = { history: { size: 3 } }
+  const redis = { prefix, heartbeatInterval: 250, nodeTimeout: 5000, requestTimeout: 500 }
+  const one = await startApp(t, { ...options, redis: { url: SHARED_REDIS, ...redis } })
+  const proxy = await FaultProxy.start(6379)
+  t.after(() => proxy.close())
+  const two = await startApp(t, { ...options, redis: { url: proxy.url, ...redis } })
+  const sender = await member(t, one.url)
+  const client = new ActionheroClient({ url: two.url })
+  t.after(() => client.disconnect())
+  const said: unknown[] = []
+  const recoveries: RoomRecovery[] = []
+  client.on('say', (message) => said.push(message.message))
+  client.on('recovered', (recovery) => recoveries.push(recovery))
+  await client.connect()
+  await client.roomAdd(ROOM)
+  await sender.request({ event: 'say', room: ROOM, message: 'before' })
+  await waitFor(() => said.includes('before'))
+  // Node two's subscriber is cut while ten messages are said: more than the history keeps.
+  proxy.cut(':subscriber')
+  for (let n = 0; n < 10; n++) await sender.request({ event: 'say', room: ROOM, message: `missed ${n}` })
+  proxy.heal()
+  await waitFor(() => recoveries.length === 1, 20_000)
+  assert.deepEqual(recoveries, [{ room: ROOM, recovered: false }])
+  assert.equal(client.state, 'connected', 'told while it stayed connected')
+  await sender.request({ event: 'say', room: ROOM, message: 'after' })
+  await waitFor(() => said.includes('after'), 10_000)
+  assert.ok(said.indexOf('after') > said.indexOf('before'))
 })
