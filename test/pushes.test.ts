@@ -11,7 +11,7 @@ import { ActionheroClient, type PushesRecovery, type PushMessage } from '../lib/
 import type { ActionheroWsOptions } from '../lib/index.js'
 import { MemoryHistory } from '../lib/rooms/history.js'
 import { stampPush } from '../lib/pushes/pushes.js'
-import { needRedis, SHARED_REDIS, sharedPrefix } from './cluster-helpers.js'
+import { needRedis, redisAnswers, SHARED_REDIS, sharedPrefix } from './cluster-helpers.js'
 import { FaultProxy } from './fixtures/fault-proxy.js'
 import { rejectsWithin, startApp, TestClient, waitFor, type RunningApp } from './helpers.js'
 
@@ -99,17 +99,36 @@ test('pushesSince: a connection without a fingerprint, or a server without histo
 test('pushesSince with a position the history no longer covers: recovered false, nothing replayed', { timeout: 30_000 }, async (t) => {
   const running = await startApp(t, { history: { size: 3 } })
   const client = await TestClient.connect(t, running.url, COOKIE)
-  const first = await client.request({ event: 'pushesSince' })
-  assert.equal(first.offset, 0)
   await pushMany(running, 0, 5)
+  const first = await client.next((m) => m.n === 0)
   const late = await TestClient.connect(t, running.url, COOKIE)
-  const reply = await late.request({ event: 'pushesSince', since: { epoch: first.epoch, offset: 1 } })
+  const reply = await late.request({ event: 'pushesSince', since: { epoch: first.pushEpoch, offset: 1 } })
   assert.deepEqual([reply.recovered, reply.offset], [false, 5])
   assert.deepEqual(late.messages.filter((m) => m.context === 'alert'), [])
   const inside = await TestClient.connect(t, running.url, COOKIE)
-  const covered = await inside.request({ event: 'pushesSince', since: { epoch: first.epoch, offset: 2 } })
+  const covered = await inside.request({ event: 'pushesSince', since: { epoch: first.pushEpoch, offset: 2 } })
   assert.equal(covered.recovered, true)
   assert.deepEqual(inside.messages.filter((m) => m.context === 'alert').map((m) => m.n), [2, 3, 4])
+})
+
+test('a visitor that got no push yet: nothing missed while nothing is pushed, and everything pushed meanwhile once it is', { timeout: 30_000 }, async (t) => {
+  const redis = await redisAnswers() ? [{ redis: { url: SHARED_REDIS, prefix: sharedPrefix(t) } }] : []
+  for (const [history, store] of [[{ ttl: 200 }, {}], [{}, {}], ...redis.map((options) => [{}, options] as const)] as const) {
+    const running = await startApp(t, { history, ...store })
+    const client = await TestClient.connect(t, running.url, COOKIE)
+    const unstarted = await client.request({ event: 'pushesSince' })
+    assert.deepEqual([unstarted.epoch, unstarted.offset], ['none', 0], 'a stream nothing was pushed to is not made')
+    // However long it stays so (past the ttl: nothing to expire), a page at that position missed nothing.
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const again = await TestClient.connect(t, running.url, COOKIE)
+    assert.equal((await again.request({ event: 'pushesSince', since: { epoch: 'none', offset: 0 } })).recovered, true)
+    if ('ttl' in history) continue
+    await pushMany(running, 0, 2)
+    const back = await TestClient.connect(t, running.url, COOKIE)
+    const replayed = await back.request({ event: 'pushesSince', since: { epoch: 'none', offset: 0 } })
+    assert.equal(replayed.recovered, true)
+    assert.deepEqual(back.messages.filter((m) => m.context === 'alert').map((m) => m.n), [0, 1], 'all of the stream, from its start')
+  }
 })
 
 test('send to a connection id stays fire-and-forget: no position, not kept', { timeout: 30_000 }, async (t) => {
@@ -165,7 +184,7 @@ test('sendToFingerprint through a stalled Redis resolves within requestTimeout, 
 })
 
 test('in memory a visitor\'s stream is made when something is pushed, bounded like a room\'s, and swept once nothing is kept', { timeout: 30_000 }, async () => {
-  const history = new MemoryHistory<PushMessage>({ size: 3, ttl: 100, maxBytes: 1024 * 1024 }, { stamp: stampPush, sweepEmpty: true })
+  const history = new MemoryHistory<PushMessage>({ size: 3, ttl: 100, maxBytes: 1024 * 1024 }, { stamp: stampPush, lazy: true })
   history.start()
   try {
     for (let n = 0; n < 5; n++) history.append('fp', { context: 'alert', n })

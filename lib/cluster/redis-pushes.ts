@@ -35,7 +35,8 @@ export class RedisPushStore implements PushStore {
         kind: 'push',
         fields: PUSH_FIELDS,
         stamp: stampPush,
-        largest
+        largest,
+        lazy: true
       })
     this.#sequencer = new Sequencer<Appended<PushMessage>>({
       positionOf: ({ position }) => position,
@@ -62,10 +63,7 @@ export class RedisPushStore implements PushStore {
   follow (fingerprint: string): void {
     if (this.history === null) return
     this.#sequencer.follow(fingerprint)
-    const subscribed = this.#node.subscribe(this.#node.schema.pushChannel(fingerprint), (kind, payload) => this.#receive(fingerprint, kind, payload))
-    // Awaited by `listening`; observed here too, for a visitor gone before it settles.
-    subscribed.catch(() => {})
-    this.#subscriptions.set(fingerprint, subscribed)
+    this.#subscribe(fingerprint)
   }
 
   unfollow (fingerprint: string): void {
@@ -77,7 +75,13 @@ export class RedisPushStore implements PushStore {
   async listening (fingerprint: string): Promise<void> {
     const subscribed = this.#subscriptions.get(fingerprint)
     if (subscribed === undefined || this.history === null) return
-    await this.#node.deadline(subscribed, false)
+    try {
+      await this.#node.deadline(subscribed, false)
+    } catch (error) {
+      // A subscription that failed is made again for the next to ask (one that is late may still land).
+      subscribed.then(() => {}, () => { if (this.#subscriptions.get(fingerprint) === subscribed) this.#subscribe(fingerprint) })
+      throw error
+    }
     // What comes on the channel from here is new; what this node missed before it knew where the stream was, it cannot tell.
     if (this.#sequencer.position(fingerprint) === null) this.#sequencer.place(fingerprint, await this.#node.deadline(this.history.position(fingerprint), false))
   }
@@ -105,6 +109,13 @@ export class RedisPushStore implements PushStore {
     this.#sequencer.receive(fingerprint, pushed, false)
     const everywhere = await counted
     return everywhere === null ? 0 : Math.max(0, everywhere - here)
+  }
+
+  #subscribe (fingerprint: string): void {
+    const subscribed = this.#node.subscribe(this.#node.schema.pushChannel(fingerprint), (kind, payload) => this.#receive(fingerprint, kind, payload))
+    // Awaited by `listening`; observed here too, for a visitor gone before it settles.
+    subscribed.catch(() => {})
+    this.#subscriptions.set(fingerprint, subscribed)
   }
 
   /** A push of a followed fingerprint's stream, from its channel; a malformed one throws a BusError, which the node logs and drops. */

@@ -38,6 +38,7 @@
  *   <prefix>pushes:{<fingerprint>}:position    hash: epoch, offset, bytes
  *   <prefix>pushes:{<fingerprint>}:messages    list, as a room's
  */
+import { UNSTARTED_EPOCH } from '../rooms/history.js'
 import type { RoomMember } from '../rooms/store.js'
 
 export class RedisSchema {
@@ -322,16 +323,18 @@ if ARGV[6] == '1' then redis.call('SPUBLISH', KEYS[3], ARGV[1] .. json) else red
 return { offset, epoch, json }`
 
 /**
- * KEYS: the stream's history position, its messages. ARGV: a new epoch, ttl (ms), which messages:
- * '0' none, '1' all, '2' those after the position in [4] (epoch) and [5] (offset), when it is of the
- * current epoch. Answers the stream's epoch (starting a history, with the new one, when it has none),
- * the offset of its latest message, then Redis's clock (ms) and the messages asked for, oldest first
- * (after a position: the last ones, as many as offsets came since, so that a hole shows).
+ * KEYS: the stream's history position, its messages. ARGV: a new epoch, or the unstarted one for a
+ * stream that only a write starts (a visitor's pushes), ttl (ms), which messages: '0' none, '1' all,
+ * '2' those after the position in [4] (epoch) and [5] (offset), when it is of the current epoch.
+ * Answers the stream's epoch (starting a history, with the new one, when it has none), the offset of
+ * its latest message, then Redis's clock (ms) and the messages asked for, oldest first (after a
+ * position: the last ones, as many as offsets came since, so that a hole shows).
  */
 export const HISTORY_READ = `${NOW}
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
   epoch = ARGV[1]
+  if epoch == '${UNSTARTED_EPOCH}' then return { epoch, '0', tostring(now) } end
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
   redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
 end

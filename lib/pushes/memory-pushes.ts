@@ -1,7 +1,7 @@
 /**
  * Pushes of one process: every connection of a fingerprint is here. With history on, each
- * fingerprint's stream lives in memory, made when something is pushed to it (or asked of it) and
- * dropped by the sweep once nothing of it is kept: a visitor who left costs nothing after `ttl`.
+ * fingerprint's stream lives in memory, made when something is pushed to it and dropped by the sweep
+ * once nothing of it is kept: a visitor who left costs nothing after `ttl`.
  */
 import type { PushMessage } from '../../types/protocol.js'
 import { MemoryHistory, type HistoryOptions } from '../rooms/history.js'
@@ -12,7 +12,7 @@ export class MemoryPushStore implements PushStore {
   #events: PushStoreEvents | null = null
 
   constructor ({ history = false, largest }: { history?: HistoryOptions | false, largest?: number } = {}) {
-    this.history = history === false ? null : new MemoryHistory<PushMessage>(history, { largest, stamp: stampPush, sweepEmpty: true })
+    this.history = history === false ? null : new MemoryHistory<PushMessage>(history, { largest, stamp: stampPush, lazy: true })
   }
 
   async start (events: PushStoreEvents): Promise<void> {

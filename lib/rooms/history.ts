@@ -39,6 +39,13 @@ export interface StreamHistory<Item> {
 /** What a store with history answers. */
 export type RoomHistory = StreamHistory<ChatMessage>
 
+/**
+ * The epoch of a stream nothing was ever written to (a visitor's pushes, until the first): a reader
+ * at offset 0 of it has missed nothing before whatever epoch the stream starts with. Random epochs
+ * are 12 characters long: this one is never one of them.
+ */
+export const UNSTARTED_EPOCH = 'none'
+
 /** A new epoch: random, so that it never repeats one that was lost. */
 export function newEpoch (): string {
   return randomBytes(9).toString('base64url')
@@ -56,6 +63,8 @@ export interface Kept<Item> {
  * never kept (a message too large for the history still takes an offset, and leaves a hole).
  */
 export function messagesSince<Item> (held: ReadonlyArray<Kept<Item>>, position: HistoryPosition, since: HistoryPosition): Item[] | null {
+  // Before a stream started, nothing of any epoch it has since was missed: all of it is after.
+  if (since.epoch === UNSTARTED_EPOCH && since.offset === 0) since = { epoch: position.epoch, offset: 0 }
   if (since.epoch !== position.epoch || since.offset > position.offset) return null
   const missed = position.offset - since.offset
   if (missed === 0) return []
@@ -119,19 +128,22 @@ export class MemoryHistory<Item extends object = ChatMessage> implements StreamH
   readonly #largest: number
   readonly #stamp: (item: Item, position: HistoryPosition) => Item
   readonly #logs = new Map<string, StreamLog>()
-  /** Streams without a message kept are dropped by the sweep (a push stream: its visitor left). */
-  readonly #sweepEmpty: boolean
+  /**
+   * Streams made only by a write, and dropped by the sweep once nothing of them is kept (a visitor's
+   * pushes): until then they read as unstarted (UNSTARTED_EPOCH, offset 0).
+   */
+  readonly #lazy: boolean
   #sweep: NodeJS.Timeout | null = null
 
-  constructor (options: HistoryOptions, { largest = Infinity, stamp, sweepEmpty = false }: {
+  constructor (options: HistoryOptions, { largest = Infinity, stamp, lazy = false }: {
     largest?: number
     stamp?: (item: Item, position: HistoryPosition) => Item
-    sweepEmpty?: boolean
+    lazy?: boolean
   } = {}) {
     this.#options = options
     this.#largest = Math.min(largest, options.maxBytes)
     this.#stamp = stamp ?? (stampChat as unknown as (item: Item, position: HistoryPosition) => Item)
-    this.#sweepEmpty = sweepEmpty
+    this.#lazy = lazy
   }
 
   start (): void {
@@ -139,7 +151,7 @@ export class MemoryHistory<Item extends object = ChatMessage> implements StreamH
       const now = Date.now()
       for (const [key, log] of this.#logs) {
         this.#prune(log, now)
-        if (this.#sweepEmpty && log.kept.length === 0) this.#logs.delete(key)
+        if (this.#lazy && log.kept.length === 0) this.#logs.delete(key)
       }
     }, this.#options.ttl)
     this.#sweep.unref()
@@ -186,7 +198,7 @@ export class MemoryHistory<Item extends object = ChatMessage> implements StreamH
   }
 
   async position (key: string): Promise<HistoryPosition> {
-    const { epoch, offset } = this.#log(key)
+    const { epoch, offset } = this.#read(key)
     return { epoch, offset }
   }
 
@@ -207,7 +219,8 @@ export class MemoryHistory<Item extends object = ChatMessage> implements StreamH
   }
 
   #read (key: string): StreamLog {
-    const log = this.#log(key)
+    const log = this.#lazy ? this.#logs.get(key) : this.#log(key)
+    if (log === undefined) return { epoch: UNSTARTED_EPOCH, offset: 0, kept: [], bytes: 0 }
     this.#prune(log, Date.now())
     return log
   }

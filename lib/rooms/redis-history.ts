@@ -10,7 +10,7 @@ import type { RedisNode } from '../cluster/redis-node.js'
 import { HISTORY_FLOOR, HISTORY_PUBLISH, HISTORY_READ } from '../cluster/redis-schema.js'
 import type { HistoryRead } from './sequencer.js'
 import {
-  messagesSince, newEpoch, ROOM_FIELDS, stampChat, type Appended, type HistoryOptions, type HistoryPosition, type Kept, type StreamFields, type StreamHistory
+  messagesSince, newEpoch, ROOM_FIELDS, stampChat, UNSTARTED_EPOCH, type Appended, type HistoryOptions, type HistoryPosition, type Kept, type StreamFields, type StreamHistory
 } from './history.js'
 
 /**
@@ -34,6 +34,8 @@ export interface StreamOptions<Item> {
   stamp: (item: Item, position: HistoryPosition) => Item
   /** The largest message kept, in bytes (the frame limit); a larger one is published but not kept. */
   largest: number
+  /** Started only by a write (a visitor's pushes): until then, and once expired, it reads as unstarted. */
+  lazy?: boolean
 }
 
 interface StreamLog<Item> {
@@ -107,7 +109,8 @@ export class RedisHistory<Item extends object = ChatMessage> implements StreamHi
 
   /** What the history holds after `after` (null when it cannot cover it), with its JSON, and the stream's position. */
   async after (key: string, after: HistoryPosition): Promise<HistoryRead<Appended<Item>>> {
-    const { position, kept } = await this.#read(key, ['2', after.epoch, after.offset])
+    // From before the stream started: whatever it holds may be after.
+    const { position, kept } = await this.#read(key, after.epoch === UNSTARTED_EPOCH ? ['1'] : ['2', after.epoch, after.offset])
     return { items: messagesSince(kept, position, after), position }
   }
 
@@ -119,7 +122,7 @@ export class RedisHistory<Item extends object = ChatMessage> implements StreamHi
   async #read (key: string, which: Array<string | number>): Promise<StreamLog<Item>> {
     const { keys, fields } = this.#stream
     const [epoch, offset, now, ...entries] = await this.#node.runScript(HISTORY_READ,
-      [keys.position(key), keys.messages(key)], [newEpoch(), this.#options.ttl, ...which]) as string[]
+      [keys.position(key), keys.messages(key)], [this.#stream.lazy === true ? UNSTARTED_EPOCH : newEpoch(), this.#options.ttl, ...which]) as string[]
     const kept: Array<Kept<Appended<Item>>> = []
     for (const entry of entries) {
       const space = entry.indexOf(' ')
