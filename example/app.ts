@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyInstance } from 'fastify'
 // In your app: `from 'fastify-actionhero-ws'`.
-import actionheroWs, { defineAction, type ActionConnection, type Connection, type DepartedMember } from '../lib/index.js'
+import actionheroWs, { defineAction, ERRORS, type ActionConnection, type Connection, type DepartedMember } from '../lib/index.js'
 
 export const ROOMS = ['defaultRoom', 'anotherRoom']
 
@@ -18,6 +18,13 @@ export async function buildChatApp ({ logger = false }: { logger?: boolean } = {
   const nameOf = (connectionId: string): string => {
     const connection = app.actionheroWs.connections.get(connectionId)
     return (connection === undefined ? undefined : names.get(visitorOf(connection))) ?? 'someone'
+  }
+
+  // A room's members and its broadcasts are for its members: an action that shows or speaks in a room
+  // first checks that the caller is in it (a socket that joined it; an HTTP call never is).
+  const member = (connection: ActionConnection, room: string): Connection => {
+    if (connection.type !== 'webSocket' || !connection.rooms.includes(room)) throw new Error(ERRORS.notMemberOf(room))
+    return connection
   }
 
   // Notices to a room, from the server (`from: 0`); the room may be gone, with nobody left to tell.
@@ -42,20 +49,24 @@ export async function buildChatApp ({ logger = false }: { logger?: boolean } = {
       }),
       defineAction({
         name: 'members',
-        description: 'Who is in a room, by name',
+        description: 'Who is in a room, by name (members only)',
         inputs: { type: 'object', properties: { room: { type: 'string' } }, required: ['room'] } as const,
-        run: async ({ room }) => {
+        blockedConnectionTypes: ['web'],
+        run: async ({ room }, connection) => {
+          member(connection, room)
           const { members } = await app.actionheroWs.rooms.view(room)
           return { members: Object.keys(members).map((id) => ({ id, name: nameOf(id) })) }
         }
       }),
       defineAction({
         name: 'roll',
-        description: 'Rolls a die for the room to see',
+        description: 'Rolls a die for the room to see (members only)',
         inputs: { type: 'object', properties: { room: { type: 'string' }, sides: { type: 'integer', minimum: 2, maximum: 100, default: 6 } }, required: ['room'] } as const,
+        blockedConnectionTypes: ['web'],
         run: async ({ room, sides }, connection) => {
+          const { id } = member(connection, room)
           const roll = 1 + Math.floor(Math.random() * sides)
-          await app.actionheroWs.rooms.broadcast(room, { rolled: { id: connection.id, name: nameOf(connection.id), roll, sides } })
+          await app.actionheroWs.rooms.broadcast(room, { rolled: { id, name: nameOf(id), roll, sides } })
           return { roll, sides }
         }
       })

@@ -4,7 +4,7 @@
 import type { WebSocket } from 'ws'
 import type { ConnectionDetails } from '../types/protocol.js'
 import { InvalidMessageError } from './errors.js'
-import type { Handshake, HandshakeRequest } from './handshake.js'
+import type { Handshake, HandshakeRequest } from './gate.js'
 import { TEXT_FRAME } from './fast-path.js'
 import { encodeJson } from './json.js'
 import { isPlainObject } from './options.js'
@@ -30,6 +30,8 @@ export function encodePush (message: object): string {
 
 const NO_PARAMS: Readonly<Record<string, unknown>> = Object.freeze({})
 const WS_OPEN = 1
+/** How often `drained` looks again when no 'drain' comes, in ms. */
+const DRAIN_POLL = 50
 
 export class Connection {
   readonly id: string
@@ -134,9 +136,36 @@ export class Connection {
     return true
   }
 
+  /** How many bytes wait to be sent to the client (what its socket has not handed to the system yet). */
+  get bufferedBytes (): number {
+    return (this.#socket ?? this.#spark.socket)?.bufferedAmount ?? 0
+  }
+
+  /**
+   * Resolves once at most `lowWater` bytes wait to be sent to the client, or the connection closed:
+   * what writes much to one client (a history replay) waits for it to read.
+   */
+  async drained (lowWater: number): Promise<void> {
+    const socket = this.#spark.request.socket
+    while (this.open && !socket.destroyed && this.bufferedBytes > lowWater) {
+      await new Promise<void>((resolve) => {
+        // 'drain' comes only after a write the socket refused; the timer covers what ws still holds itself.
+        const timer = setTimeout(done, DRAIN_POLL)
+        function done (): void {
+          clearTimeout(timer)
+          socket.off('drain', done)
+          socket.off('close', done)
+          resolve()
+        }
+        socket.on('drain', done)
+        socket.on('close', done)
+      })
+    }
+  }
+
   /** Disconnects the connection once more than `maxBufferedBytes` wait to be sent. @internal */
   checkBuffered (): void {
-    const buffered = (this.#socket ?? this.#spark.socket)?.bufferedAmount ?? 0
+    const buffered = this.bufferedBytes
     if (buffered <= this.#environment.maxBufferedBytes || this.#overflowed) return
     // Held back by the handshake's cork (socket-route.ts) with the 101 answer, not by a slow reader.
     if (this.#spark.request.socket.writableCorked > 0) return

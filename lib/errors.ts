@@ -42,18 +42,28 @@ export class RoomError extends Error {
   }
 }
 
-/** Reasons a handshake is refused; Primus answers with their `statusCode` and `{ error: message }`. */
-export class HandshakeRefusedError extends Error {
-  readonly statusCode: number
-
-  constructor (message: string, statusCode: number) {
-    super(message)
-    this.name = 'HandshakeRefusedError'
-    this.statusCode = statusCode
-  }
+/**
+ * Whether `error` is a Node.js system error: every one carries a numeric `errno` and its `syscall`
+ * (with the `path`, `address` or `port` it concerns), none of which is for a client to read.
+ */
+export function isSystemError (error: Error): boolean {
+  const { errno, syscall } = error as { errno?: unknown, syscall?: unknown }
+  return typeof errno === 'number' || typeof syscall === 'string'
 }
 
-/** What a client is told of something user code threw: an Error's message, else the internal error. */
+/**
+ * What a client is told of something user code threw (an action, `authorize`, chat middleware): an
+ * Error's message, which is the app's to choose, as in ActionHero; the internal error for a system
+ * error (its text names files and addresses) and for what is not an Error. The one rule: every path
+ * that sends a thrown error's text goes through it, and logs the error itself.
+ */
 export function errorMessage (error: unknown): string {
-  return error instanceof Error ? error.message : ERRORS.internalError
+  return error instanceof Error && !isSystemError(error) ? error.message : ERRORS.internalError
+}
+
+/** An Error's own 4xx/5xx `statusCode` (Fastify's convention), else null; a system error has none of its own. */
+export function statusCodeOf (error: unknown): number | null {
+  if (!(error instanceof Error) || isSystemError(error)) return null
+  const { statusCode } = error as { statusCode?: unknown }
+  return typeof statusCode === 'number' && Number.isInteger(statusCode) && statusCode >= 400 && statusCode <= 599 ? statusCode : null
 }

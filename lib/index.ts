@@ -50,7 +50,7 @@ const plugin: FastifyPluginAsync<ActionheroWsOptions> = async (fastify, rawOptio
     await fastify.register(async (context) => {
       await context.register(socketRoute, { primus: server.primus, gate, pathname: options.server.pathname })
       if (options.apiPath !== false) {
-        await context.register(httpApi, { apiPath: options.apiPath, actions: server.actions, lifecycle: server.lifecycle })
+        await context.register(httpApi, { apiPath: options.apiPath, actions: server.actions, lifecycle: server.lifecycle, gate, methods: options.apiMethods })
       }
       if (options.publicPrefix !== false) {
         await context.register(publicFiles, { roots: [...new Set(roots)].filter((root) => root !== null), publicPrefix: options.publicPrefix })
@@ -127,16 +127,17 @@ export { Connection } from './connection.js'
 export { Rooms } from './rooms/rooms.js'
 export type { BroadcastSender, ChatMiddleware, DepartedMember, PayloadResult } from './rooms/middleware.js'
 export { MemoryRoomStore } from './rooms/memory-store.js'
-export type { JoinResult, RoomMember, RoomStore, RoomStoreEvents } from './rooms/store.js'
+export type { JoinResult, LocalMembers, RoomMember, RoomStore, RoomStoreEvents } from './rooms/store.js'
+export type { SayLimit } from './rooms/say-budget.js'
 export type { MemberDetails } from './rooms/member-details.js'
 export {
   defineAction, type ActionConnection, type ActionDefinition, type ActionOutcome, type ConnectionType, type ParamsOf,
   type WebConnection
 } from './actions.js'
 export type {
-  ActionheroWsOptions, FingerprintCookieOptions, FingerprintOptions, PrimusClientOptions, PrimusServerOptions, RedisOptions
+  ActionheroWsOptions, ApiMethod, FingerprintCookieOptions, FingerprintOptions, PrimusClientOptions, PrimusServerOptions, RedisOptions
 } from './options.js'
-export type { Authorize, HandshakeRequest } from './handshake.js'
+export type { Authorize, HandshakeRequest } from './gate.js'
 export type { PrimusServer, PrimusSocket, PrimusSocketConstructor, Spark } from './primus.js'
 export {
   ClientGenerationError, DuplicateActionError, InvalidActionError, InvalidHookError, InvalidMessageError, InvalidMiddlewareError,

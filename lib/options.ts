@@ -7,8 +7,9 @@ import { isAbsolute, normalize, resolve } from 'node:path'
 import { serialize } from 'cookie'
 import type { ActionDefinition } from './actions.js'
 import type { RedisNodeOptions } from './cluster/redis-node.js'
-import type { Authorize } from './handshake.js'
+import type { Authorize } from './gate.js'
 import { DEFAULT_HISTORY, type HistoryOptions } from './rooms/history.js'
+import { DEFAULT_SAY_LIMIT, type SayLimit } from './rooms/say-budget.js'
 import type { MemberDetails } from './rooms/member-details.js'
 import type { PrimusClientOptions } from '../types/primus.js'
 import { InvalidOptionError } from './errors.js'
@@ -125,6 +126,11 @@ export interface ActionheroWsOptions {
    * but not kept. `false`: no history, and room messages and pushes carry no position.
    */
   history?: Partial<HistoryOptions> | false
+  /**
+   * What one connection may `say` per second: `messages` (default 20) and `bytes` (default 1 MiB, the
+   * messages' JSON), with a burst of one second's worth; a say over it is refused. `false`: no limit.
+   */
+  sayLimit?: Partial<SayLimit> | false
   /** What a member shows in `roomView` besides `id` and `joinedAt`: made when it joins, stored with the membership. */
   memberDetails?: MemberDetails
   /** Pending actions a connection may have (ActionHero's option); within `maxPendingRequests`. */
@@ -133,9 +139,15 @@ export interface ActionheroWsOptions {
   maxPendingRequests?: number
   actions?: ActionDefinition[]
   apiPath?: string | false
+  /**
+   * The HTTP methods the API takes. Default `['POST']` (with a JSON body): `['GET', 'POST']` opts GET in,
+   * params from the query string; then only safe, idempotent actions should be reachable by GET.
+   */
+  apiMethods?: ApiMethod[]
   fingerprint?: FingerprintOptions
-  /** Origins allowed to open a socket besides the app's own; `'*'` for any. */
+  /** Origins allowed to open a socket and call the HTTP API besides the app's own; `'*'` for any. */
   allowedOrigins?: '*' | string | string[]
+  /** Runs on every handshake and every HTTP API call, after the origin check: throw to refuse. */
   authorize?: Authorize
   maxBufferedBytes?: number
   /** The largest file the `file` event sends, in bytes (it travels as one message); larger ones get `That file is too large`. */
@@ -166,11 +178,13 @@ export interface ResolvedOptions {
   rooms: string[]
   echoSay: boolean
   history: HistoryOptions | false
+  sayLimit: SayLimit | false
   memberDetails: MemberDetails | null
   simultaneousActions: number
   maxPendingRequests: number
   actions: ActionDefinition[]
   apiPath: string | false
+  apiMethods: readonly ApiMethod[]
   fingerprint: { cookieKey: string, setCookie: boolean, cookie: FingerprintCookieOptions, maxLength: number, secrets: string[] }
   /** `'*'`, or the normalised origins allowed besides the app's own. */
   allowedOrigins: '*' | ReadonlySet<string>
@@ -185,6 +199,20 @@ export interface ResolvedOptions {
 }
 
 export const MAX_ROOM_NAME_LENGTH = 256
+
+/** The HTTP methods `apiMethods` may list. */
+export type ApiMethod = 'GET' | 'POST'
+const API_METHODS: readonly ApiMethod[] = ['GET', 'POST']
+
+/**
+ * Primus options the plugin answers for itself: Primus's `authorization` hook is the gate's, and its
+ * CORS layer (`origins`, `credentials`) is removed, the gate answering CORS by `allowedOrigins`.
+ */
+const GATE_OPTIONS: Readonly<Record<string, string>> = {
+  authorization: 'is not supported: use the "authorize" option, which gets the Fastify request of every handshake and HTTP API call (throw to refuse)',
+  origins: 'is not supported: use the "allowedOrigins" option, which the socket and the HTTP API share',
+  credentials: 'is not supported: the origins "allowedOrigins" lets in get credentials, the others are refused'
+}
 
 /**
  * Primus 8's transformers and the package each needs on the server (the page's client library ships
@@ -207,7 +235,7 @@ const REGISTER_OPTIONS = new Set(['logLevel', 'logSerializers'])
 
 const KNOWN_OPTIONS = new Set<string>([
   'enabled', 'clientUrl', 'publicDir', 'publicPrefix', 'clientJsPath', 'clientJsName', 'destroyClientsOnShutdown',
-  'welcomeMessage', 'rooms', 'echoSay', 'history', 'memberDetails', 'simultaneousActions', 'maxPendingRequests', 'actions', 'apiPath', 'fingerprint',
+  'welcomeMessage', 'rooms', 'echoSay', 'history', 'sayLimit', 'memberDetails', 'simultaneousActions', 'maxPendingRequests', 'actions', 'apiPath', 'apiMethods', 'fingerprint',
   'allowedOrigins', 'authorize', 'maxBufferedBytes', 'maxFileBytes', 'maxConcurrentFileReads', 'shutdownTimeout', 'redis', 'server', 'client',
   'prefix', 'clientDir'
 ])
@@ -272,6 +300,15 @@ function readAllowedOrigins (value: unknown): '*' | ReadonlySet<string> {
   return origins
 }
 
+function readApiMethods (value: unknown): readonly ApiMethod[] {
+  if (value === undefined) return ['POST']
+  const methods = Array.isArray(value) ? value.map((method) => typeof method === 'string' ? method.toUpperCase() : method) : []
+  if (methods.length === 0 || !methods.every((method): method is ApiMethod => API_METHODS.includes(method as ApiMethod))) {
+    throw new InvalidOptionError('apiMethods', `must be a non-empty array of ${API_METHODS.map((method) => `"${method}"`).join(', ')}; got ${JSON.stringify(value)}`)
+  }
+  return API_METHODS.filter((method) => methods.includes(method))
+}
+
 /** `scheme://host[:port]` in lower case, or null when `value` is not an origin. */
 export function parseOrigin (value: string): string | null {
   try {
@@ -327,7 +364,11 @@ function readSecrets (secret: unknown): string[] {
 }
 
 function readServer (options: Record<string, unknown>): ResolvedOptions['server'] {
-  const server = { ...DEFAULT_SERVER_OPTIONS, ...readObject(options, 'server') }
+  const given = readObject(options, 'server')
+  for (const [name, problem] of Object.entries(GATE_OPTIONS)) {
+    if (given[name] !== undefined) throw new InvalidOptionError(`server.${name}`, problem)
+  }
+  const server = { ...DEFAULT_SERVER_OPTIONS, ...given }
   if (!isNonEmptyString(server.pathname) || !server.pathname.startsWith('/')) {
     throw new InvalidOptionError('server.pathname', 'must be a path starting with "/"')
   }
@@ -392,16 +433,31 @@ function isAddressList (value: unknown): value is RedisAddress[] {
     value.every((node) => isPlainObject(node) && isNonEmptyString(node.host) && isPositiveInteger(node.port))
 }
 
+/** Reads an option that is an object of `keys` (each read by the caller); any other key is refused. */
+function readGroup (options: Record<string, unknown>, name: string, keys: readonly string[]): Record<string, unknown> {
+  const group = read(options, name, {}, isPlainObject, `an object { ${keys.join(', ')} } or false`)
+  for (const key of Object.keys(group)) {
+    if (!keys.includes(key)) throw new InvalidOptionError(`${name}.${key}`, 'is not a known option')
+  }
+  return group
+}
+
 function readHistory (options: Record<string, unknown>): HistoryOptions | false {
   if (options.history === false) return false
-  const history = read(options, 'history', {}, isPlainObject, 'an object { size, ttl, maxBytes } or false')
-  for (const key of Object.keys(history)) {
-    if (key !== 'size' && key !== 'ttl' && key !== 'maxBytes') throw new InvalidOptionError(`history.${key}`, 'is not a known option')
-  }
+  const history = readGroup(options, 'history', ['size', 'ttl', 'maxBytes'])
   return {
     size: read(history, 'size', DEFAULT_HISTORY.size, isPositiveInteger, 'a positive integer (messages)', 'history.size'),
     ttl: read(history, 'ttl', DEFAULT_HISTORY.ttl, isPositiveInteger, 'a positive integer (ms)', 'history.ttl'),
     maxBytes: read(history, 'maxBytes', DEFAULT_HISTORY.maxBytes, isPositiveInteger, 'a positive integer (bytes)', 'history.maxBytes')
+  }
+}
+
+function readSayLimit (options: Record<string, unknown>): SayLimit | false {
+  if (options.sayLimit === false) return false
+  const limit = readGroup(options, 'sayLimit', ['messages', 'bytes'])
+  return {
+    messages: read(limit, 'messages', DEFAULT_SAY_LIMIT.messages, isPositiveInteger, 'a positive integer (messages a second)', 'sayLimit.messages'),
+    bytes: read(limit, 'bytes', DEFAULT_SAY_LIMIT.bytes, isPositiveInteger, 'a positive integer (bytes a second)', 'sayLimit.bytes')
   }
 }
 
@@ -468,12 +524,14 @@ export function resolveOptions (input: unknown, cwd = process.cwd()): ResolvedOp
     rooms: readRooms(options),
     echoSay: read(options, 'echoSay', false, isBoolean, 'a boolean'),
     history: readHistory(options),
+    sayLimit: readSayLimit(options),
     memberDetails: read<MemberDetails | null>(options, 'memberDetails', null,
       (v): v is MemberDetails => typeof v === 'function', 'a function (connection) => object'),
     simultaneousActions: read(options, 'simultaneousActions', 5, isPositiveInteger, 'a positive integer'),
     maxPendingRequests: read(options, 'maxPendingRequests', 1000, isPositiveInteger, 'a positive integer'),
     actions: read(options, 'actions', [], Array.isArray, 'an array of action definitions'),
     apiPath: apiPath === false ? false : readPath(apiPath, 'apiPath', { trailingSlash: false }),
+    apiMethods: readApiMethods(options.apiMethods),
     fingerprint: readFingerprint(options),
     allowedOrigins: readAllowedOrigins(options.allowedOrigins),
     authorize: read<Authorize | null>(options, 'authorize', null, (v): v is Authorize => typeof v === 'function', 'a function (request) => void'),

@@ -15,7 +15,7 @@ import { directSocket, pingDirectly, receiveDirectly, writesObserved } from './f
 import { dispatchMessage, type ServerContext } from './dispatch.js'
 import { InvalidHookError, InvalidOptionError } from './errors.js'
 import { PublicFolder } from './files.js'
-import { HandshakeGate, type Handshake } from './handshake.js'
+import { Gate, type Handshake } from './gate.js'
 import { encodeJson } from './json.js'
 import { Lifecycle } from './lifecycle.js'
 import type { ResolvedOptions } from './options.js'
@@ -79,8 +79,18 @@ export class ActionheroWs implements ServerContext {
     const largest = options.server.maxLength
     this.pushes = new Pushes(redis === null || cluster === null
       ? new MemoryPushStore({ history: options.history, largest })
-      : new RedisPushStore(redis, cluster, options.history, largest), log)
-    this.rooms = new Rooms({ store, connections: this.connections, cluster: this.#cluster, echoSay: options.echoSay, memberDetails: options.memberDetails, log })
+      : new RedisPushStore(redis, cluster, options.history, largest), { maxBufferedBytes: options.maxBufferedBytes, log })
+    this.rooms = new Rooms({
+      store,
+      connections: this.connections,
+      cluster: this.#cluster,
+      echoSay: options.echoSay,
+      historySize: options.history === false ? 0 : options.history.size,
+      maxBufferedBytes: options.maxBufferedBytes,
+      sayLimit: options.sayLimit,
+      memberDetails: options.memberDetails,
+      log
+    })
     for (const action of options.actions) this.actions.add(action)
     const welcome: WelcomeMessage | null = options.welcomeMessage === false ? null : { context: 'api', welcome: options.welcomeMessage }
     // Encoded once: every connection sends the same bytes.
@@ -159,8 +169,8 @@ export class ActionheroWs implements ServerContext {
    * Creates Primus for the socket at `pathname` (the full path, registration prefix included), and the
    * gate its requests pass; Fastify routes hand it what arrives there (socket-route.ts).
    */
-  listen (pathname: string): HandshakeGate {
-    const gate = new HandshakeGate({ allowedOrigins: this.#options.allowedOrigins, authorize: this.#options.authorize })
+  listen (pathname: string): Gate {
+    const gate = new Gate({ allowedOrigins: this.#options.allowedOrigins, authorize: this.#options.authorize }, this.log)
     let primus: PrimusServer
     try {
       // The gate has decided before Primus sees a request; the pass-through `authorization` tells the
@@ -178,9 +188,11 @@ export class ActionheroWs implements ServerContext {
       }
     }
     // Primus's `forwarded` layer reads X-Forwarded-For, trusting it whoever sent it; connections take
-    // their address from the Fastify request, by the app's trustProxy rules. Its client library is
+    // their address from the Fastify request, by the app's trustProxy rules. Its `cors` layer echoes
+    // any Origin with credentials: the gate answers CORS, by its own decision. Its client library is
     // served by a Fastify route.
     primus.remove('forwarded')
+    primus.remove('cors')
     primus.remove('primus.js')
     primus.on('log', (level, ...details) => this.log.debug({ primus: level, details }, 'primus'))
     const listeners = this.#sparkListeners(primus)

@@ -2,7 +2,7 @@
  * The socket's way in, through Fastify. Routes under Primus's pathname take its HTTP requests
  * (long-polling transformers, `/spec`) and its upgrades, so that the app's hooks (sessions, auth, rate
  * limits, logging) run on every handshake and a hook that replies refuses it; then the gate
- * (handshake.ts) decides, and Primus gets the request. Primus's client library has a route of its own.
+ * (gate.ts) decides, and Primus gets the request. Primus's client library has a route of its own.
  *
  * Upgrades reach routes the way @fastify/websocket sends them: through `fastify.routing`. Only the
  * upgrades of our pathname are ours; when @fastify/websocket is there, it routes every upgrade itself
@@ -12,12 +12,12 @@ import { ServerResponse, type IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { FastifyPluginAsync, FastifyReply, RouteHandlerMethod } from 'fastify'
-import type { HandshakeGate, HandshakeRequest } from './handshake.js'
+import type { Gate, HandshakeRequest } from './gate.js'
 import type { PrimusServer } from './primus.js'
 
 export interface SocketRouteOptions {
   primus: PrimusServer
-  gate: HandshakeGate
+  gate: Gate
   /** `server.pathname`, under this context's prefix. */
   pathname: string
 }
@@ -48,11 +48,7 @@ export const socketRoute: FastifyPluginAsync<SocketRouteOptions> = async (fastif
     if (upgrade === TAKEN) return reply.hijack()
     // Claimed before anything is awaited, so that a second routing of the same upgrade finds it taken.
     if (upgrade !== undefined) upgrades.set(request.raw, TAKEN)
-    const refused = await gate.check(request)
-    if (refused !== null) {
-      request.log.info({ reason: refused.message, statusCode: refused.statusCode }, 'fastify-actionhero-ws: handshake refused')
-      return reply.code(refused.statusCode).send({ error: refused.message })
-    }
+    if (!await gate.admitSocket(request, reply)) return reply
     const server = primus.server
     if (upgrade === undefined) {
       // A transformer that serves no HTTP (none of Primus's listens to requests then): Fastify's 404.

@@ -288,7 +288,7 @@ test('action errors are logged as Fastify logs a failing route: error for a 5xx,
   assert.equal(unencodable?.level, 50)
 
   // Over HTTP, with the request's logger.
-  const response = await fetch(`${url}/api/broken`)
+  const response = await fetch(`${url}/api/broken`, { method: 'POST' })
   assert.equal(response.status, 500)
   const overHttp = lines.filter((line) => line.msg === 'database down')
   assert.equal(overHttp.length, 2)

@@ -97,7 +97,7 @@ void defineAction
 /** The sections, by document, whose TypeScript samples are compiled here: the README's and its guides'. */
 const SAMPLE_SECTIONS: Readonly<Record<string, readonly string[]>> = {
   'README.md': ['Usage', 'TypeScript'],
-  'docs/SECURITY.md': ['Fingerprint', 'Security and limits'],
+  'docs/SECURITY.md': ['The gate', 'Fingerprint', 'Security and limits'],
   'docs/OPERATING.md': ['Testing your app']
 }
 

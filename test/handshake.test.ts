@@ -84,7 +84,7 @@ test('authorize gets the Fastify request: headers, query, ip, fingerprint; throw
   assert.deepEqual(app.actionheroWs.connections.get(data.id)?.auth, { user: 'ada' }, 'what authorize returned is connection.auth')
 })
 
-test('authorize may refuse with its own 4xx status; anything else thrown is a 401', async (t) => {
+test('authorize may refuse with its own 4xx status; another Error is a 401; what is not an Error is a failure (500, generic)', async (t) => {
   const { url } = await startApp(t, {
     authorize: (request) => {
       if (request.query.mode === 'forbidden') throw Object.assign(new Error('banned'), { statusCode: 403 })
@@ -94,8 +94,8 @@ test('authorize may refuse with its own 4xx status; anything else thrown is a 40
     }
   })
   assert.deepEqual(await handshake(url, {}, '/primus?mode=forbidden'), { statusCode: 403, body: '{"error":"banned"}' })
-  assert.deepEqual(await handshake(url, {}, '/primus?mode=server'), { statusCode: 401, body: '{"error":"db down"}' })
-  assert.deepEqual(await handshake(url, {}, '/primus?mode=string'), { statusCode: 401, body: '{"error":"unauthorized"}' })
+  assert.deepEqual(await handshake(url, {}, '/primus?mode=server'), { statusCode: 500, body: '{"error":"db down"}' })
+  assert.deepEqual(await handshake(url, {}, '/primus?mode=string'), { statusCode: 500, body: '{"error":"The server experienced an internal error"}' })
 })
 
 test('the app\'s hooks run on the handshake: one that replies refuses it, one that throws answers with Fastify\'s error handling', async (t) => {

@@ -35,24 +35,29 @@ async function buildApp (t: { after: (fn: () => unknown) => void }, options = {}
   return app
 }
 
-test('GET /api/:action takes params from the query', async (t) => {
-  const app = await buildApp(t)
-  const response = await app.inject('/api/add?a=2&b=40&ignored=1')
-  assert.equal(response.statusCode, 200)
-  assert.deepEqual(response.json(), { sum: 42 })
-})
+/** A POST of `params` as JSON, the way the client's HTTP fallback calls an action. */
+function post (url: string, params: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
+  return { method: 'POST' as const, url, payload: params, headers }
+}
 
 test('POST /api/:action takes params from the JSON body, over the query', async (t) => {
   const app = await buildApp(t)
-  const response = await app.inject({ method: 'POST', url: '/api/add?a=1', payload: { a: 10, b: 5 } })
+  const response = await app.inject(post('/api/add?a=1', { a: 10, b: 5 }))
   assert.equal(response.statusCode, 200)
   assert.deepEqual(response.json(), { sum: 15 })
 })
 
-test('/api?action=name works for GET and POST', async (t) => {
+test('a POST without a body takes its params from the query', async (t) => {
   const app = await buildApp(t)
-  assert.deepEqual((await app.inject('/api?action=add&a=1&b=1')).json(), { sum: 2 })
-  assert.deepEqual((await app.inject({ method: 'POST', url: '/api', payload: { action: 'add', a: 3, b: 4 } })).json(), { sum: 7 })
+  const response = await app.inject({ method: 'POST', url: '/api/add?a=2&b=40&ignored=1' })
+  assert.equal(response.statusCode, 200)
+  assert.deepEqual(response.json(), { sum: 42 })
+})
+
+test('/api?action=name works with the action in the query or the body', async (t) => {
+  const app = await buildApp(t)
+  assert.deepEqual((await app.inject({ method: 'POST', url: '/api?action=add&a=1&b=1' })).json(), { sum: 2 })
+  assert.deepEqual((await app.inject(post('/api', { action: 'add', a: 3, b: 4 }))).json(), { sum: 7 })
 })
 
 test('errors get 4xx/5xx with { error }', async (t) => {
@@ -68,7 +73,7 @@ test('errors get 4xx/5xx with { error }', async (t) => {
     ['/api/throwsString', 500, 'The server experienced an internal error']
   ]
   for (const [url, statusCode, error] of cases) {
-    const response = await app.inject(url)
+    const response = await app.inject({ method: 'POST', url })
     assert.equal(response.statusCode, statusCode, url)
     assert.deepEqual(response.json(), { error }, url)
   }
@@ -76,21 +81,21 @@ test('errors get 4xx/5xx with { error }', async (t) => {
 
 test('a non-object result is sent under data', async (t) => {
   const app = await buildApp(t)
-  assert.deepEqual((await app.inject('/api/text')).json(), { data: 'plain' })
+  assert.deepEqual((await app.inject(post('/api/text'))).json(), { data: 'plain' })
 })
 
 test('an action over HTTP gets a web connection with the request, its address and fingerprint', async (t) => {
   const app = await buildApp(t)
-  const response = await app.inject({ url: '/api/who', headers: { cookie: 'sessionID=visitor1' } })
+  const response = await app.inject(post('/api/who', {}, { cookie: 'sessionID=visitor1' }))
   assert.deepEqual(response.json(), { type: 'web', ip: '127.0.0.1', fingerprint: 'visitor1', url: '/api/who' })
 })
 
 test('apiPath moves the routes, false removes them', async (t) => {
   const moved = await buildApp(t, { apiPath: '/rpc' })
-  assert.deepEqual((await moved.inject('/rpc/add?a=1&b=2')).json(), { sum: 3 })
-  assert.equal((await moved.inject('/api/add?a=1&b=2')).statusCode, 404)
+  assert.deepEqual((await moved.inject(post('/rpc/add', { a: 1, b: 2 }))).json(), { sum: 3 })
+  assert.equal((await moved.inject(post('/api/add', { a: 1, b: 2 }))).statusCode, 404)
   const none = await buildApp(t, { apiPath: false })
-  const response = await none.inject('/api/add?a=1&b=2')
+  const response = await none.inject(post('/api/add', { a: 1, b: 2 }))
   assert.equal(response.statusCode, 404)
   assert.equal(response.json().error, 'Not Found', 'Fastify\'s own 404, not an action error')
 })

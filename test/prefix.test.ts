@@ -50,8 +50,8 @@ async function checkMovedTo (t: TestContext, app: FastifyInstance, url: string, 
   assert.equal((await fetch(`${url}/primus/primus.js`)).status, 404)
 
   // So is the API.
-  assert.deepEqual((await app.inject(`${prefix}/api/echo?text=over%20http`)).json(), { text: 'over http' })
-  assert.equal((await app.inject('/api/echo')).statusCode, 404)
+  assert.deepEqual((await app.inject({ method: 'POST', url: `${prefix}/api/echo`, payload: { text: 'over http' } })).json(), { text: 'over http' })
+  assert.equal((await app.inject({ method: 'POST', url: '/api/echo', payload: {} })).statusCode, 404)
   assert.equal((await app.inject('/public/javascript/actionheroClient.js')).statusCode, 404)
 }
 

@@ -35,7 +35,7 @@ export interface RoomRequest extends RequestBase {
   since?: HistoryPosition
 }
 
-/** The last messages a room's history holds (members only); `limit`: at most that many. */
+/** The last messages a room's history holds (members only); `limit`: at most that many (50 without one, never more than 100). */
 export interface RoomHistoryRequest extends RequestBase {
   event: 'roomHistory'
   room: string
@@ -246,6 +246,18 @@ export const ERRORS = {
   resultNotEncodable: 'the action returned a value that cannot be sent as JSON',
   /** A `say` whose message JSON cannot hold (e.g. nested deeper than the server can encode). */
   messageNotEncodable: 'the message cannot be sent as JSON',
+  /** A `say` over the connection's budget (the `sayLimit` option): it reached nobody. */
+  sayOverBudget: 'you are saying too much too fast: wait a moment and say it again',
+  /** The gate (HTTP, PROTOCOL.md 6): a request from an origin that is not allowed (403). */
+  originNotAllowed: 'origin not allowed',
+  /** The gate: a JSONP or iframe long-polling request, which another site's page could read (403). */
+  transportNotServed: 'JSONP and iframe transports are not served',
+  /** The gate: `authorize` refused with an Error of empty message (401). */
+  unauthorized: 'unauthorized',
+  /** The HTTP API: a method `apiMethods` does not list (405, with `Allow`). */
+  methodNotAllowed: 'this HTTP method is not allowed for actions',
+  /** The HTTP API: a POST whose body is not JSON, e.g. a form or text/plain (415). */
+  bodyNotJson: 'the body of an action must be JSON (Content-Type: application/json)',
   /** The client's own answers (PROTOCOL.md 4), when no reply from the server can come. */
   connectionClosed: 'the connection closed before a response arrived',
   requestTimedOut: 'the server did not answer in time',

@@ -11,6 +11,10 @@ export async function actionOverHttp (url: string, apiPath: string, action: stri
     response = await fetch(`${url.replace(/\/+$/, '')}${apiPath}/${encodeURIComponent(action)}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
+      // The visitor's cookies (the fingerprint, a session) go along as they do on the socket's handshake,
+      // to another origin too (fetch's default sends them to the page's own origin only); the server's
+      // gate grants credentials to the origins it allows, and answers the others 403.
+      credentials: 'include',
       body: JSON.stringify(params)
     })
   } catch (error) {

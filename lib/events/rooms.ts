@@ -3,10 +3,19 @@
  */
 import { ERRORS, type RoomAddFields } from '../../types/protocol.js'
 import type { EventHandler, IncomingRequest, ServerContext } from '../dispatch.js'
-import { errorMessage, RoomError } from '../errors.js'
+import { errorMessage } from '../errors.js'
 import { isRoomName } from '../options.js'
 import { reply, replyVerb, replyVerbError } from '../reply.js'
 import { isHistoryPosition } from '../rooms/history.js'
+
+/** What the client is told of a failed room request; what it is not told (a system error, a non-Error) is logged. */
+function failure (request: IncomingRequest, server: ServerContext, error: unknown): string {
+  const message = errorMessage(error)
+  if (message === ERRORS.internalError) {
+    server.log.error({ err: error, connection: request.connection.id, event: request.message.event }, 'fastify-actionhero-ws: a room request failed')
+  }
+  return message
+}
 
 /** A room event: its `room` checked, then `run`'s result as `data`, or the error with `failureData`. */
 function roomEvent (
@@ -20,7 +29,7 @@ function roomEvent (
     try {
       data = await run(request, server, room)
     } catch (error) {
-      return replyVerbError(request, errorMessage(error), failureData)
+      return replyVerbError(request, failure(request, server, error), failureData)
     }
     replyVerb(request, data)
   }
@@ -30,14 +39,15 @@ function roomEvent (
  * `roomAdd`: `data: true`, and with history on the room's `epoch` and `offset` beside it; with
  * `since`, the messages after it first, and `recovered`.
  */
-const roomAdd: EventHandler = async (request, { rooms }) => {
+const roomAdd: EventHandler = async (request, server) => {
+  const { rooms } = server
   const { room, since } = request.message
   if (!isRoomName(room)) return replyVerbError(request, ERRORS.roomRequired, false)
   let fields: RoomAddFields
   try {
     fields = await rooms.join(request.connection, room, isHistoryPosition(since) ? since : undefined)
   } catch (error) {
-    return replyVerbError(request, errorMessage(error), false)
+    return replyVerbError(request, failure(request, server, error), false)
   }
   reply(request, { status: 'OK', data: true, ...fields })
 }
@@ -49,14 +59,22 @@ const roomLeave = roomEvent(async ({ connection }, { rooms }, room) => {
 
 const roomView = roomEvent(({ connection }, { rooms }, room) => rooms.viewFor(connection, room))
 
-/** `roomHistory`: the last messages of a room the connection is in, oldest first; `limit`: at most that many. */
-const roomHistory = roomEvent(({ connection, message }, { rooms }, room) => {
-  const { limit } = message
+/**
+ * `roomHistory`: the last messages of a room the connection is in, oldest first; `limit`: at most that
+ * many (capped). Answered in the connection's turn among its replays, once it has read what came before.
+ */
+const roomHistory: EventHandler = async (request, { rooms }) => {
+  const { room, limit } = request.message
+  if (!isRoomName(room)) return replyVerbError(request, ERRORS.roomRequired)
   if (limit !== undefined && !(Number.isSafeInteger(limit) && (limit as number) > 0)) {
-    throw new RoomError(ERRORS.invalidParameter('limit', 'must be a positive integer'))
+    return replyVerbError(request, ERRORS.invalidParameter('limit', 'must be a positive integer'))
   }
-  return rooms.historyFor(connection, room, (limit as number | undefined) ?? Number.MAX_SAFE_INTEGER)
-})
+  try {
+    await rooms.historyFor(request.connection, room, limit as number | undefined, (messages) => replyVerb(request, messages))
+  } catch (error) {
+    replyVerbError(request, errorMessage(error))
+  }
+}
 
 const sayInRoom = roomEvent(async ({ connection, message }, { rooms }, room) => {
   await rooms.say(connection, room, message.message)

@@ -11,7 +11,8 @@ import type { HistoryPosition, PushesRecoveredMessage, PushesSinceFields, PushMe
 import type { Connection } from '../connection.js'
 import { encodeJson, escapeLineTerminators } from '../json.js'
 import { PUSH_FIELDS, type StreamHistory } from '../rooms/history.js'
-import { Holds } from '../rooms/holds.js'
+import { Holds, lowWater } from '../rooms/holds.js'
+import { SerialQueues } from '../rooms/serial-queues.js'
 
 /** What a push store tells its node. */
 export interface PushStoreEvents {
@@ -57,12 +58,19 @@ export class Pushes {
   readonly #log: FastifyBaseLogger
   /** This node's connections by fingerprint. */
   readonly #byFingerprint = new Map<string, Set<Connection>>()
-  /** Connections catching up on their stream: its live pushes wait for the replay. */
-  readonly #holds = new Holds<PushMessage>(pushPosition)
+  /** Connections catching up on their stream: its live pushes wait for the replay (shared with the rooms' catch-up). */
+  readonly #holds: Holds<PushMessage>
+  /** A replayed push is written once at most this much waits to be sent to the client. */
+  readonly #lowWater: number
+  /** Each connection's catch-ups, one after another. */
+  readonly #replays = new SerialQueues()
 
-  constructor (store: PushStore, log: FastifyBaseLogger) {
+  /** `maxBufferedBytes`: what may wait to be sent to one client (the option). */
+  constructor (store: PushStore, { maxBufferedBytes, log }: { maxBufferedBytes: number, log: FastifyBaseLogger }) {
     this.#store = store
     this.#log = log
+    this.#holds = new Holds<PushMessage>({ positionOf: pushPosition, maxBufferedBytes, log })
+    this.#lowWater = lowWater(maxBufferedBytes)
   }
 
   async start (): Promise<void> {
@@ -120,8 +128,12 @@ export class Pushes {
     const { fingerprint } = connection
     const history = this.#store.history
     if (fingerprint === null || history === null) return {}
+    return this.#replays.run(connection.id, () => this.#catchUp(connection, fingerprint, history, since))
+  }
+
+  async #catchUp (connection: Connection, fingerprint: string, history: StreamHistory<PushMessage>, since?: HistoryPosition): Promise<PushesSinceFields> {
     await this.#store.listening(fingerprint)
-    this.#holds.hold(connection, fingerprint)
+    const holding = this.#holds.hold(connection, fingerprint)
     let replayed: HistoryPosition | null = null
     try {
       const missed = since === undefined ? null : await history.since(fingerprint, since)
@@ -129,7 +141,7 @@ export class Pushes {
         replayed = { ...since }
         for (const message of missed) {
           replayed = pushPosition(message) ?? replayed
-          connection.write(encodeJson(message) as string, message)
+          await this.#send(connection, encodeJson(message) as string, message)
         }
       }
       const { epoch, offset } = await history.position(fingerprint)
@@ -139,8 +151,15 @@ export class Pushes {
       this.#log.warn({ err: error, connection: connection.id }, 'fastify-actionhero-ws: the push history could not be read')
       return since === undefined ? {} : { recovered: false }
     } finally {
-      this.#holds.release(connection, fingerprint, replayed)
+      await this.#holds.release(holding, replayed, ({ data, message }) => this.#send(connection, data, message))
     }
+  }
+
+  /** Writes a replayed push once the client has read what came before. */
+  async #send (connection: Connection, data: string | Buffer, message: PushMessage): Promise<void> {
+    if (!connection.open) return
+    await connection.drained(this.#lowWater)
+    connection.write(data, message)
   }
 
   #lost (fingerprint: string, { epoch, offset }: HistoryPosition): void {

@@ -1,7 +1,9 @@
 /**
  * Fan-out: a room message delivered to this node's members. Encoded once, to a Buffer every socket
- * sends as it is, unless `say` middleware changes it for a receiver; with `say` middleware, the
- * messages of a room go out one after another, so that async middleware keeps their order.
+ * sends as it is. With `say` middleware, each receiver's runs on a copy of its own (nested objects
+ * too), so what it changes reaches that receiver and no one else; a message that holds objects is
+ * then encoded per receiver, a flat one (a string message) only for a receiver it was changed for.
+ * The messages of a room then go out one after another, so that async middleware keeps their order.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type { ChatMessage, HistoryPosition, RoomRecoveredMessage } from '../../types/protocol.js'
@@ -48,7 +50,8 @@ export class FanOut {
   deliver (message: ChatMessage, encoded?: string): void {
     const members = this.#membership.of(message.room)
     if (members === undefined) return
-    const frame = Buffer.from(escapeLineTerminators(encoded ?? JSON.stringify(message)))
+    const json = encoded ?? JSON.stringify(message)
+    const frame = Buffer.from(escapeLineTerminators(json))
     const { from } = message
     if (!this.#middleware.hasSay && !this.#delivering.busy(message.room)) {
       for (const { connection, hearing } of members.values()) {
@@ -59,7 +62,7 @@ export class FanOut {
     const receivers: Connection[] = []
     for (const { connection, hearing } of members.values()) if (hearing && (this.#echoSay || connection.id !== from)) receivers.push(connection)
     this.#delivering.run(message.room, () => Promise.all(receivers.map(async (receiver) => {
-      const delivery = await frameFor(this.#middleware, this.#log, receiver, message, frame)
+      const delivery = await frameFor(this.#middleware, this.#log, receiver, { message, json, frame })
       if (delivery !== null) this.#catchUp.write(receiver, delivery.data, delivery.message)
     }))).catch((error: unknown) => this.#log.error({ err: error }, 'fastify-actionhero-ws: delivery failed'))
   }
@@ -79,26 +82,50 @@ export class FanOut {
   }
 }
 
+/** A room message on its way to receivers: `json` is its encoding, `frame` what every receiver may share. */
+export interface Outgoing {
+  message: ChatMessage
+  json: string
+  frame: string | Buffer
+}
+
+/** A room message on its way to receivers, from the message alone (a replayed one). */
+export function outgoing (message: ChatMessage): Outgoing {
+  const json = JSON.stringify(message)
+  return { message, json, frame: escapeLineTerminators(json) }
+}
+
 /**
- * What `receiver` gets of a room message (`frame`: the message encoded), through the `say`
- * middleware when there is one: null when it is not for the receiver, or when the middleware failed
- * or handed back what cannot be encoded (logged). Live and replayed messages alike.
+ * What `receiver` gets of a room message, through the `say` middleware when there is one: null when
+ * it is not for the receiver, or when the middleware failed or handed back what cannot be encoded
+ * (logged). Live and replayed messages alike.
  */
-export async function frameFor (
-  middleware: ChatMiddlewareChain, log: FastifyBaseLogger, receiver: Connection, message: ChatMessage, frame: string | Buffer
-): Promise<MemberFrame | null> {
+export async function frameFor (middleware: ChatMiddlewareChain, log: FastifyBaseLogger, receiver: Connection, { message, json, frame }: Outgoing): Promise<MemberFrame | null> {
   if (!middleware.hasSay) return { data: frame, message }
   try {
-    const payload = await middleware.say(receiver, message.room, { ...message })
+    // The receiver's own copy: decoded from the JSON when the message holds objects, so theirs too.
+    const nested = holdsObjects(message)
+    const payload = await middleware.say(receiver, message.room, nested ? JSON.parse(json) as ChatMessage : { ...message })
     if (payload === null) return null
-    return isUnchanged(payload, message) ? { data: frame, message } : { data: encodeJson(payload) as string, message: payload }
+    // A nested object may have been changed in place: only a flat message can be compared.
+    if (!nested && isUnchanged(payload, message)) return { data: frame, message }
+    return { data: encodeJson(payload) as string, message: payload }
   } catch (error) {
     log.warn({ err: error, connection: receiver.id, room: message.room }, 'fastify-actionhero-ws: say middleware failed; that receiver is skipped')
     return null
   }
 }
 
-/** True when `say` middleware handed back the payload with the same values, so the shared encoding fits. */
+/** True when a field of `message` is an object (its text is, in a chat of strings, not). */
+function holdsObjects (message: ChatMessage): boolean {
+  for (const key in message) {
+    const value = (message as unknown as Record<string, unknown>)[key]
+    if (typeof value === 'object' && value !== null) return true
+  }
+  return false
+}
+
+/** True when `say` middleware handed back a flat payload with the same values, so the shared encoding fits. */
 function isUnchanged (payload: ChatMessage, original: ChatMessage): boolean {
   return Object.keys(payload).length === Object.keys(original).length && payload.context === original.context && payload.room === original.room &&
     payload.from === original.from && payload.message === original.message && payload.sentAt === original.sentAt &&

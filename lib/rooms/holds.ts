@@ -1,8 +1,10 @@
 /**
  * Live messages of a stream (a room's, or a visitor's pushes) held for a connection while it catches
  * up on the stream's history: the replay is written first, then what was held, less what the replay
- * already gave, so that the connection gets no gap and no repeat, never out of order.
+ * already gave, so that the connection gets no gap and no repeat, never out of order. A connection
+ * that lets more than `maxBufferedBytes` pile up meanwhile does not read: it is cut, as a slow reader is.
  */
+import type { FastifyBaseLogger } from 'fastify'
 import type { HistoryPosition } from '../../types/protocol.js'
 import type { Connection } from '../connection.js'
 
@@ -12,40 +14,85 @@ export interface HeldFrame<Message> {
   message: Message
 }
 
-export class Holds<Message extends object> {
-  /** Where a message sits in its stream, when it carries a position. */
-  readonly #positionOf: (message: Message) => HistoryPosition | null
-  /** Connection -> stream -> what waits for its replay. */
-  readonly #holding = new Map<Connection, Map<string, Array<HeldFrame<Message>>>>()
+/** What is held for one connection in one stream. */
+export interface Holding<Message> {
+  readonly connection: Connection
+  readonly key: string
+  readonly held: Array<HeldFrame<Message>>
+  /** The bytes held: more than `maxBufferedBytes` is a client that does not read. */
+  bytes: number
+}
 
-  constructor (positionOf: (message: Message) => HistoryPosition | null) {
-    this.#positionOf = positionOf
+export interface HoldsOptions<Message> {
+  /** Where a message sits in its stream, when it carries a position. */
+  positionOf: (message: Message) => HistoryPosition | null
+  maxBufferedBytes: number
+  log: FastifyBaseLogger
+}
+
+export class Holds<Message extends object> {
+  readonly #options: HoldsOptions<Message>
+  /** Connection -> stream -> what waits for its replay. */
+  readonly #holding = new Map<Connection, Map<string, Holding<Message>>>()
+
+  constructor (options: HoldsOptions<Message>) {
+    this.#options = options
   }
 
   /** Starts holding the live messages of stream `key` for `connection`, until `release`. */
-  hold (connection: Connection, key: string): void {
+  hold (connection: Connection, key: string): Holding<Message> {
+    const holding: Holding<Message> = { connection, key, held: [], bytes: 0 }
     let streams = this.#holding.get(connection)
     if (streams === undefined) this.#holding.set(connection, streams = new Map())
-    streams.set(key, [])
+    streams.set(key, holding)
+    return holding
   }
 
   /** Writes a live message of stream `key` to `connection`, or holds it while the connection catches up. */
   write (connection: Connection, key: string, data: string | Buffer, message: Message): void {
-    const held = this.#holding.size === 0 ? undefined : this.#holding.get(connection)?.get(key)
-    if (held === undefined) connection.write(data, message)
-    else held.push({ data, message })
+    const holding = this.#holding.size === 0 ? undefined : this.#holding.get(connection)?.get(key)
+    if (holding === undefined) {
+      connection.write(data, message)
+      return
+    }
+    holding.held.push({ data, message })
+    holding.bytes += byteSize(data)
+    if (holding.bytes <= this.#options.maxBufferedBytes) return
+    // The stream says more than the connection reads while it catches up: a reader that does not keep up.
+    this.#stop(holding)
+    this.#options.log.warn({ connection: connection.id, buffered: holding.bytes }, 'fastify-actionhero-ws: disconnecting a connection that does not read its messages')
+    connection.terminate()
   }
 
-  /** Writes what `connection` holds of stream `key` but what the replay gave (up to `replayed`), and stops holding. */
-  release (connection: Connection, key: string, replayed: HistoryPosition | null): void {
-    const streams = this.#holding.get(connection)
-    const held = streams?.get(key) ?? []
-    streams?.delete(key)
-    if (streams?.size === 0) this.#holding.delete(connection)
-    for (const { data, message } of held) {
-      const position = replayed === null ? null : this.#positionOf(message)
+  /**
+   * Writes, through `send` (which paces them), what is held but what the replay gave (up to
+   * `replayed`), then stops holding: nothing is awaited between finding the list empty and stopping,
+   * so the next live message is written directly, after them.
+   */
+  async release (holding: Holding<Message>, replayed: HistoryPosition | null, send: (frame: HeldFrame<Message>) => Promise<void>): Promise<void> {
+    const { held } = holding
+    for (let next = held.shift(); next !== undefined; next = held.shift()) {
+      holding.bytes -= byteSize(next.data)
+      const position = replayed === null ? null : this.#options.positionOf(next.message)
       if (position !== null && replayed !== null && position.epoch === replayed.epoch && position.offset <= replayed.offset) continue
-      connection.write(data, message)
+      await send(next)
     }
+    this.#stop(holding)
   }
+
+  #stop (holding: Holding<Message>): void {
+    const streams = this.#holding.get(holding.connection)
+    if (streams?.get(holding.key) !== holding) return
+    streams.delete(holding.key)
+    if (streams.size === 0) this.#holding.delete(holding.connection)
+  }
+}
+
+/** A replay writes its next message once at most this much is queued for the client: a quarter of `maxBufferedBytes`, 256 KiB at most. */
+export function lowWater (maxBufferedBytes: number): number {
+  return Math.min(256 * 1024, Math.floor(maxBufferedBytes / 4))
+}
+
+export function byteSize (data: string | Buffer): number {
+  return typeof data === 'string' ? Buffer.byteLength(data) : data.length
 }

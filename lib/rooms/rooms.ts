@@ -15,6 +15,7 @@ import { FanOut } from './fanout.js'
 import { memberView, type MemberDetails } from './member-details.js'
 import { Membership } from './membership.js'
 import { ChatMiddlewareChain, type BroadcastSender, type ChatMiddleware } from './middleware.js'
+import { SayBudget, type SayLimit } from './say-budget.js'
 import { SerialQueues } from './serial-queues.js'
 import type { RoomStore } from './store.js'
 
@@ -25,6 +26,12 @@ export interface RoomsOptions {
   /** The other nodes, when there are any: membership changes for their connections go through it. */
   cluster: Cluster | null
   echoSay: boolean
+  /** How many messages the history keeps per room (the `history` option's `size`). */
+  historySize: number
+  /** What may wait to be sent to one client: replays are written as the client reads. */
+  maxBufferedBytes: number
+  /** What one connection may say per second; false: no limit. */
+  sayLimit: SayLimit | false
   /** What a member shows in `roomView` besides `id` and `joinedAt`; null: nothing. */
   memberDetails?: MemberDetails | null
   log: FastifyBaseLogger
@@ -38,15 +45,17 @@ export class Rooms {
   readonly #membership: Membership
   readonly #fanOut: FanOut
   readonly #catchUp: CatchUp
+  readonly #sayBudget: SayBudget | null
   /** Per room, what members send while `onSayReceive` middleware runs, in order. */
   readonly #sending = new SerialQueues()
 
-  constructor ({ store, connections, cluster, echoSay, memberDetails = null, log }: RoomsOptions) {
+  constructor ({ store, connections, cluster, echoSay, historySize, maxBufferedBytes, sayLimit, memberDetails = null, log }: RoomsOptions) {
     this.#store = store
+    this.#sayBudget = sayLimit === false ? null : new SayBudget(sayLimit)
     this.#connections = connections
     this.#cluster = cluster
     const middleware = this.#middleware
-    this.#catchUp = new CatchUp({ history: store.history ?? null, middleware, log })
+    this.#catchUp = new CatchUp({ history: store.history ?? null, historySize, maxBufferedBytes, middleware, log })
     this.#membership = new Membership({ store, middleware, catchUp: this.#catchUp, memberDetails, log })
     this.#fanOut = new FanOut({ membership: this.#membership, middleware, catchUp: this.#catchUp, echoSay, log })
   }
@@ -138,10 +147,14 @@ export class Rooms {
     return this.#membership.join(connection, room, since)
   }
 
-  /** The last `limit` messages of a room's history, for a connection that is a member ([] without history). */
-  async historyFor (connection: Connection, room: string, limit: number): Promise<ChatMessage[]> {
+  /**
+   * `roomHistory`, for a connection that is a member: the room's last messages (`limit`: at most that
+   * many, capped), as its `say` middleware lets it have them, handed to `answer` once the connection has
+   * read what came before ([] without history).
+   */
+  async historyFor (connection: Connection, room: string, limit: number | undefined, answer: (messages: ChatMessage[]) => void): Promise<void> {
     if (!connection.rooms.includes(room)) throw new RoomError(ERRORS.notMemberOf(room))
-    return this.#catchUp.recent(room, limit)
+    await this.#catchUp.read(connection, room, limit, answer)
   }
 
   leave (connection: Connection, room: string): Promise<void> {
@@ -180,7 +193,8 @@ export class Rooms {
     // After the membership changes asked before it: `roomAdd` then `say`, sent without waiting, says in the room.
     if (this.#membership.changing(connection)) await this.#membership.settled(connection)
     if (!connection.rooms.includes(room)) throw new RoomError(ERRORS.notInRoom)
-    checkEncodable(message)
+    const bytes = encodedSize(message)
+    if (this.#sayBudget?.take(connection, bytes) === false) throw new RoomError(ERRORS.sayOverBudget)
     return this.#publish(connection, { context: 'user', room, from: connection.id, message, sentAt: Date.now() })
   }
 
@@ -206,13 +220,14 @@ function checkRoom (room: unknown): string {
 }
 
 /**
- * Refuses a chat message JSON cannot hold (from a client, only one nested deeper than the encoder
- * can go), with the protocol's error rather than the engine's. Strings, the usual message, skip it.
+ * The size of a chat message as JSON, in bytes (a string's, the usual message, without encoding it);
+ * refuses one JSON cannot hold (from a client, only one nested deeper than the encoder can go) with
+ * the protocol's error rather than the engine's.
  */
-function checkEncodable (message: unknown): void {
-  if (typeof message !== 'object' || message === null) return
+function encodedSize (message: unknown): number {
+  if (typeof message === 'string') return Buffer.byteLength(message)
   try {
-    JSON.stringify(message)
+    return Buffer.byteLength(JSON.stringify(message) ?? '')
   } catch {
     throw new RoomError(ERRORS.messageNotEncodable)
   }
