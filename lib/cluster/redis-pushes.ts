@@ -57,7 +57,7 @@ export class RedisPushStore implements PushStore {
 
   async close (): Promise<void> {
     this.#events = null
-    for (const fingerprint of [...this.#sequencer.keys()]) this.#sequencer.unfollow(fingerprint)
+    this.#sequencer.clear()
   }
 
   follow (fingerprint: string): void {

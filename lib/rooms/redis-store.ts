@@ -71,6 +71,7 @@ export class RedisRoomStore implements RoomStore {
 
   async close (): Promise<void> {
     this.#events = null
+    this.#sequencer.clear()
   }
 
   async create (room: string): Promise<boolean> {

@@ -76,8 +76,9 @@ export class Sequencer<Item> {
     this.#streams.delete(key)
   }
 
-  following (key: string): boolean {
-    return this.#streams.has(key)
+  /** Stops following every stream (the store closes). */
+  clear (): void {
+    for (const key of [...this.#streams.keys()]) this.unfollow(key)
   }
 
   /** The keys of every stream followed. */
