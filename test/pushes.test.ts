@@ -170,17 +170,19 @@ test('sendToFingerprint that fails is not half-sent: it rejects, and this node\'
   }
 })
 
-test('sendToFingerprint through a stalled Redis resolves within requestTimeout, and the push arrives once when Redis answers', { timeout: 60_000 }, async (t) => {
+test('sendToFingerprint through a stalled Redis resolves within requestTimeout, and the push arrives once (with history, when Redis answers)', { timeout: 60_000 }, async (t) => {
   if (!await needRedis(t)) return
-  const { running: { app }, proxy, client } = await proxiedNode(t)
-  proxy.stall()
-  const started = Date.now()
-  assert.equal(await app.actionheroWs.sendToFingerprint(FINGERPRINT, { context: 'alert', n: 'stalled' }), 1, 'this node\'s connection')
-  assert.ok(Date.now() - started < 5000, 'bounded by requestTimeout')
-  proxy.heal()
-  await waitFor(async () => await app.actionheroWs.sendToFingerprint(FINGERPRINT, { context: 'alert', n: 'marker' }).then(() => true, () => false), 10_000)
-  await client.next((m) => m.n === 'marker', 10_000)
-  assert.deepEqual(alerts(client), ['stalled', 'marker'], 'once each, in order')
+  for (const history of [undefined, false] as const) {
+    const { running: { app }, proxy, client } = await proxiedNode(t, { history })
+    proxy.stall()
+    const started = Date.now()
+    assert.equal(await app.actionheroWs.sendToFingerprint(FINGERPRINT, { context: 'alert', n: 'stalled' }), 1, 'this node\'s connection')
+    assert.ok(Date.now() - started < 5000, 'bounded by requestTimeout')
+    proxy.heal()
+    await waitFor(async () => await app.actionheroWs.sendToFingerprint(FINGERPRINT, { context: 'alert', n: 'marker' }).then(() => true, () => false), 10_000)
+    await client.next((m) => m.n === 'marker', 10_000)
+    assert.deepEqual(alerts(client), ['stalled', 'marker'], `history ${String(history ?? 'on')}: once each, in order`)
+  }
 })
 
 test('in memory a visitor\'s stream is made when something is pushed, bounded like a room\'s, and swept once nothing is kept', { timeout: 30_000 }, async () => {

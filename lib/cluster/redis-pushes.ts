@@ -89,7 +89,13 @@ export class RedisPushStore implements PushStore {
   async push (fingerprint: string, message: PushMessage, json: string, here: number): Promise<number> {
     if (this.history === null) {
       // Elsewhere first: nothing is written here before what can fail has succeeded.
-      const elsewhere = await this.#node.deadline(this.#cluster.sendToFingerprint(fingerprint, json), false)
+      let elsewhere = 0
+      try {
+        elsewhere = await this.#node.deadline(this.#cluster.sendToFingerprint(fingerprint, json), false)
+      } catch (error) {
+        if (!isTimeout(error)) throw error
+        this.#node.warn('push', error, 'Redis did not confirm a push in time: it may or may not reach the visitor on other nodes')
+      }
       this.#events?.deliver(fingerprint, message, json)
       return elsewhere
     }
@@ -99,7 +105,7 @@ export class RedisPushStore implements PushStore {
     try {
       pushed = await this.#node.deadline(publishing, false)
     } catch (error) {
-      if ((error as Error).message !== ERRORS.clusterTimeout) throw error
+      if (!isTimeout(error)) throw error
       // Redis did not answer in time: the push may be on its way, or have gone. Resolving keeps a caller's
       // retry from sending it twice; if the answer comes late, this node's connections get it then.
       this.#node.warn('push', error, 'Redis did not confirm a push in time: it may or may not reach the visitor')
@@ -124,4 +130,9 @@ export class RedisPushStore implements PushStore {
     const { message, position } = decodeStreamPush(payload)
     this.#sequencer.receive(fingerprint, { item: message, json: payload, position }, true)
   }
+}
+
+/** Redis did not answer in time: what was asked may have been done (see RedisNode.deadline). */
+function isTimeout (error: unknown): boolean {
+  return error instanceof Error && error.message === ERRORS.clusterTimeout
 }
