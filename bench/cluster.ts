@@ -2,8 +2,9 @@
  * `npm run bench:cluster`: one `say` to a room of 2,000 members, on one node, on three nodes that share
  * the room through one Redis, and on three nodes that share it through a Redis Cluster of three masters
  * (room traffic on sharded pub/sub), in one run, over alternating rounds: the time until every other
- * member has it, and the CPU all nodes spend on it. The members are split evenly between the nodes,
- * the sender on the first. Needs a Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379), whose keys go
+ * member has it, the time until the members on the sender's own node have it (room history on, the
+ * default: with Redis, one round trip to stamp and keep it), and the CPU all nodes spend on it. The
+ * members are split evenly between the nodes, the sender on the first. Needs a Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379), whose keys go
  * under a prefix of the run's own, deleted at the end; the Redis Cluster is started by the run itself
  * (redis-server and redis-cli must be installed) and stopped at the end. Writes bench/CLUSTER.md.
  */
@@ -41,17 +42,22 @@ const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const prefix = runPrefix()
 
 /** One measurement of a setup: median delivery time of BROADCASTS says, and all nodes' CPU per say. */
-async function measure (setup: Setup, redisCluster: LocalRedisCluster): Promise<{ deliveryMs: number, serverCpuMs: number }> {
+async function measure (setup: Setup, redisCluster: LocalRedisCluster): Promise<{ deliveryMs: number, localMs: number, serverCpuMs: number }> {
   const redis = { none: null, one: { url: redisUrl, prefix }, cluster: { cluster: redisCluster.nodes, prefix } }[setup.redis]
   const env: Record<string, string> = redis === null ? {} : { BENCH_REDIS: JSON.stringify(redis) }
   const nodes = await Promise.all(Array.from({ length: setup.nodes }, () => ServerProcess.start('plugin', env)))
   try {
     const deliveries = new Deliveries()
+    // The members on the sender's node count apart too: how soon its own node delivers a say.
+    const local = new Deliveries()
     const connect = CLIENTS.plugin()
     const members: BenchClient[] = []
+    let localMembers = 0
     for (const [index, node] of nodes.entries()) {
       const share = Math.floor(MEMBERS / nodes.length) + (index < MEMBERS % nodes.length ? 1 : 0)
-      members.push(...await connectMany(connect, node.url, share, { onSay: deliveries.onSay }, joinRoom))
+      const onSay = index === 0 ? (message: string) => { deliveries.onSay(message); local.onSay(message) } : deliveries.onSay
+      if (index === 0) localMembers = share - 1
+      members.push(...await connectMany(connect, node.url, share, { onSay }, joinRoom))
     }
     // The sender is a member of the first node.
     const sender = members[0] as BenchClient
@@ -61,9 +67,16 @@ async function measure (setup: Setup, redisCluster: LocalRedisCluster): Promise<
     for (let i = 0; i < BROADCASTS; i++) times.push(await deliveries.time(sender, MEMBERS - 1))
     const cpuAfter = await Promise.all(nodes.map((node) => node.cpuTime()))
     const cpuUs = cpuAfter.reduce((sum, after, index) => sum + after - (cpuBefore[index] ?? 0), 0)
+    const localTimes: number[] = []
+    for (let i = 0; i < BROADCASTS; i++) {
+      localTimes.push(await local.time(sender, localMembers))
+      // The others hear it too: let them, before the next say.
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
     for (const member of members) member.close()
     times.sort((a, b) => a - b)
-    return { deliveryMs: times[times.length >> 1] as number, serverCpuMs: cpuUs / BROADCASTS / 1000 }
+    localTimes.sort((a, b) => a - b)
+    return { deliveryMs: times[times.length >> 1] as number, localMs: localTimes[localTimes.length >> 1] as number, serverCpuMs: cpuUs / BROADCASTS / 1000 }
   } finally {
     await Promise.all(nodes.map((node) => node.stop()))
   }
@@ -74,7 +87,8 @@ function cell ({ median, min, max }: Summary): string {
   return `${round(median)} (${round(min)}–${round(max)})`
 }
 
-const results = new Map<string, { deliveryMs: number[], serverCpuMs: number[] }>(SETUPS.map((setup) => [setup.name, { deliveryMs: [], serverCpuMs: [] }]))
+const results = new Map<string, { deliveryMs: number[], localMs: number[], serverCpuMs: number[] }>(
+  SETUPS.map((setup) => [setup.name, { deliveryMs: [], localMs: [], serverCpuMs: [] }]))
 const started = performance.now()
 const redisCluster = await startLocalRedisCluster()
 try {
@@ -83,8 +97,10 @@ try {
       const figures = await measure(setup, redisCluster)
       const result = results.get(setup.name)
       result?.deliveryMs.push(figures.deliveryMs)
+      result?.localMs.push(figures.localMs)
       result?.serverCpuMs.push(figures.serverCpuMs)
-      console.log(`round ${round}/${rounds}  ${setup.name.padEnd(42)} delivery ${figures.deliveryMs.toFixed(1)} ms, servers' CPU ${figures.serverCpuMs.toFixed(1)} ms`)
+      console.log(`round ${round}/${rounds}  ${setup.name.padEnd(42)} delivery ${figures.deliveryMs.toFixed(1)} ms, ` +
+        `on the sender's node ${figures.localMs.toFixed(1)} ms, servers' CPU ${figures.serverCpuMs.toFixed(1)} ms`)
     }
   }
 } finally {
@@ -94,9 +110,9 @@ try {
 
 const baseline = summarize(results.get(SETUPS[0]?.name ?? '')?.deliveryMs ?? [0]).median
 const rows = SETUPS.map((setup) => {
-  const result = results.get(setup.name) ?? { deliveryMs: [0], serverCpuMs: [0] }
+  const result = results.get(setup.name) ?? { deliveryMs: [0], localMs: [0], serverCpuMs: [0] }
   const delivery = summarize(result.deliveryMs)
-  return `| ${setup.name} | ${cell(delivery)} | ${(delivery.median / baseline).toFixed(2)} | ${cell(summarize(result.serverCpuMs))} |`
+  return `| ${setup.name} | ${cell(delivery)} | ${(delivery.median / baseline).toFixed(2)} | ${cell(summarize(result.localMs))} | ${cell(summarize(result.serverCpuMs))} |`
 })
 const report = [
   '# Cross-node `say` fan-out',
@@ -109,12 +125,14 @@ const report = [
   `One \`say\` to a room of ${MEMBERS.toLocaleString('en')} members (WebSocket clients of a separate load process): ` +
     `the time until all ${(MEMBERS - 1).toLocaleString('en')} others have it (median of ${BROADCASTS} says), and the CPU ` +
     'time all the app servers spent on one say. With three nodes each holds a third of the members; the sender is on ' +
-    'the first, which delivers to its own members at once and publishes the message once to the room\'s channel, from ' +
-    'which the others deliver to theirs. On the Redis Cluster that channel is a sharded one (SPUBLISH), served by the ' +
-    'one master that owns the room\'s slot. Each figure is the median of the rounds, with the lowest and highest.',
+    'the first. With room history on (the default), one script stamps, keeps and publishes the message to the room\'s ' +
+    'channel, from which the other nodes deliver to their members; the sender\'s node delivers to its own from the ' +
+    'script\'s answer, one Redis round trip ("on the sender\'s node": until its members, the sender aside, have it; ' +
+    `${BROADCASTS} says apart from the others). On the Redis Cluster that channel is a sharded one (SPUBLISH), served ` +
+    'by the one master that owns the room\'s slot. Each figure is the median of the rounds, with the lowest and highest.',
   '',
-  '| setup | until all have it (ms) | × one node | servers\' CPU per say (ms) |',
-  '| --- | --- | --- | --- |',
+  '| setup | until all have it (ms) | × one node | on the sender\'s node (ms) | servers\' CPU per say (ms) |',
+  '| --- | --- | --- | --- | --- |',
   ...rows,
   '',
   'On this 2-core machine the load process, Redis and the app servers share the cores: three nodes cannot run in ' +

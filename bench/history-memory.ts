@@ -10,13 +10,13 @@ const PER_ROOM = 100
 
 const gc = (globalThis as { gc?: () => void }).gc
 if (gc === undefined) throw new Error('run with node --expose-gc')
-const history = new MemoryHistory({ size: PER_ROOM, ttl: 120_000 })
+const history = new MemoryHistory({ size: PER_ROOM, ttl: 120_000, maxBytes: Infinity })
 const rooms = Array.from({ length: ROOMS }, (_, r) => `room${r}`)
 gc()
 const before = process.memoryUsage().heapUsed
 for (const room of rooms) {
   for (let n = 0; n < PER_ROOM; n++) {
-    history.append({ context: 'user', room, from: 'Xk2n9QpL0aBcDeFgHiJk', message: `message ${n} of ${room}`.padEnd(32, '.'), sentAt: Date.now() })
+    history.append(room, { context: 'user', room, from: 'Xk2n9QpL0aBcDeFgHiJk', message: `message ${n} of ${room}`.padEnd(32, '.'), sentAt: Date.now() })
   }
 }
 gc()

@@ -11,11 +11,13 @@ import type { Connection } from './connection.js'
 import { actionEvents } from './events/action.js'
 import { connectionEvents } from './events/connection.js'
 import { fileEvents } from './events/file.js'
+import { pushEvents } from './events/pushes.js'
 import { roomEvents } from './events/rooms.js'
 import type { PublicFolder } from './files.js'
 import type { Lifecycle } from './lifecycle.js'
 import { isPlainObject } from './options.js'
 import { replyActionError, replyFile, replyVerbError, type ReplyTarget } from './reply.js'
+import type { Pushes } from './pushes/pushes.js'
 import type { Rooms } from './rooms/rooms.js'
 
 /** One client message on its way to its handler. */
@@ -28,6 +30,7 @@ export interface ServerContext {
   readonly actions: ActionRegistry
   readonly lifecycle: Lifecycle
   readonly rooms: Rooms
+  readonly pushes: Pushes
   readonly publicFolder: PublicFolder
   readonly simultaneousActions: number
   readonly maxPendingRequests: number
@@ -40,6 +43,7 @@ const HANDLERS: ReadonlyMap<string, EventHandler> = new Map(Object.entries({
   ...actionEvents,
   ...connectionEvents,
   ...fileEvents,
+  ...pushEvents,
   ...roomEvents
 }))
 

@@ -36,8 +36,8 @@ export const RouteTakenError: CodedError<'FST_AHWS_ROUTE_TAKEN', [string, string
 
 /** A room operation refused, with its PROTOCOL.md error string (e.g. `room does not exist`). */
 export class RoomError extends Error {
-  constructor (message: string) {
-    super(message)
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, options)
     this.name = 'RoomError'
   }
 }

@@ -93,7 +93,11 @@ export interface RedisOptions {
   heartbeatInterval?: number
   /** How long a silent node has before its members are removed from every room, in ms. Default 10000. */
   nodeTimeout?: number
-  /** How long a membership change for a connection on another node may take, in ms. Default 5000. */
+  /**
+   * How long a connection's request waits for Redis (a join and its subscription, a leave, a say, a
+   * room view, a destroy) or for another node (a membership change), in ms, before it fails; also how
+   * long a node waits for pub/sub to bring a message it is missing before it reads the history. Default 5000.
+   */
   requestTimeout?: number
 }
 
@@ -116,8 +120,10 @@ export interface ActionheroWsOptions {
   echoSay?: boolean
   /**
    * Each room's last messages, for clients that reconnect (`roomAdd` with `since`) or join late
-   * (`roomHistory`): at most `size` messages (default 100), none older than `ttl` ms (default 120000).
-   * `false`: no history, and room messages carry no `offset`/`epoch`.
+   * (`roomHistory`), and each visitor's last `sendToFingerprint` pushes, for a page that reconnects:
+   * per room (and per fingerprint) at most `size` messages (default 100) and `maxBytes` bytes (default
+   * 1 MiB), none older than `ttl` ms (default 120000); a message over `server.maxLength` is delivered
+   * but not kept. `false`: no history, and room messages and pushes carry no position.
    */
   history?: Partial<HistoryOptions> | false
   /**
@@ -459,10 +465,11 @@ function readGroup (options: Record<string, unknown>, name: string, keys: readon
 
 function readHistory (options: Record<string, unknown>): HistoryOptions | false {
   if (options.history === false) return false
-  const history = readGroup(options, 'history', ['size', 'ttl'])
+  const history = readGroup(options, 'history', ['size', 'ttl', 'maxBytes'])
   return {
     size: read(history, 'size', DEFAULT_HISTORY.size, isPositiveInteger, 'a positive integer (messages)', 'history.size'),
-    ttl: read(history, 'ttl', DEFAULT_HISTORY.ttl, isPositiveInteger, 'a positive integer (ms)', 'history.ttl')
+    ttl: read(history, 'ttl', DEFAULT_HISTORY.ttl, isPositiveInteger, 'a positive integer (ms)', 'history.ttl'),
+    maxBytes: read(history, 'maxBytes', DEFAULT_HISTORY.maxBytes, isPositiveInteger, 'a positive integer (bytes)', 'history.maxBytes')
   }
 }
 

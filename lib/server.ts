@@ -4,11 +4,12 @@
  * module globals, so two apps in one process are independent.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import type { WelcomeMessage } from '../types/protocol.js'
+import type { PushMessage, WelcomeMessage } from '../types/protocol.js'
 import { ActionRegistry, type ActionDefinition } from './actions.js'
 import type { Cluster } from './cluster/cluster.js'
 import { RedisCluster } from './cluster/redis-cluster.js'
 import { RedisNode } from './cluster/redis-node.js'
+import { RedisPushStore } from './cluster/redis-pushes.js'
 import { Connection, encodePush } from './connection.js'
 import { dispatchMessage, type ServerContext } from './dispatch.js'
 import { InvalidHookError, InvalidOptionError } from './errors.js'
@@ -18,6 +19,8 @@ import { encodeJson } from './json.js'
 import { Lifecycle } from './lifecycle.js'
 import type { ResolvedOptions } from './options.js'
 import type { PrimusServer, Spark } from './primus.js'
+import { MemoryPushStore } from './pushes/memory-pushes.js'
+import { Pushes } from './pushes/pushes.js'
 import { MemoryRoomStore } from './rooms/memory-store.js'
 import { RedisRoomStore } from './rooms/redis-store.js'
 import { Rooms } from './rooms/rooms.js'
@@ -34,6 +37,8 @@ export class ActionheroWs implements ServerContext {
   readonly actions: ActionRegistry
   readonly lifecycle = new Lifecycle()
   readonly rooms: Rooms
+  /** The pushes of `sendToFingerprint`, kept per visitor with history on. */
+  readonly pushes: Pushes
   /** The public folder, as the `file` event reads it. */
   readonly publicFolder: PublicFolder
   readonly log: FastifyBaseLogger
@@ -41,7 +46,6 @@ export class ActionheroWs implements ServerContext {
   readonly #hooks: Record<ConnectionHookName, ConnectionHook[]> = { onConnect: [], onDisconnect: [] }
   /** The onConnect hooks still running, per connection: its onDisconnect hooks wait for them. */
   readonly #connecting = new WeakMap<Connection, Promise<void>>()
-  readonly #byFingerprint = new Map<string, Set<Connection>>()
   /** How frames reach the sockets and arrive from them. */
   readonly #transport: Transport
   /** This node in Redis, and the other nodes through it, when the app scales out. */
@@ -57,9 +61,14 @@ export class ActionheroWs implements ServerContext {
     this.publicFolder = new PublicFolder(options.publicDir, { maxBytes: options.maxFileBytes, maxConcurrentReads: options.maxConcurrentFileReads })
     // One process keeps rooms in memory; with `redis`, this node shares them with the others.
     const redis = options.redis === null ? null : new RedisNode(options.redis, log)
-    const store: RoomStore = redis === null ? new MemoryRoomStore({ history: options.history }) : new RedisRoomStore(redis, options.history)
+    const store: RoomStore = redis === null ? new MemoryRoomStore({ history: options.history, largest: options.server.maxLength }) : new RedisRoomStore(redis, options.history, options.server.maxLength)
     this.#redis = redis
-    this.#cluster = redis === null ? null : new RedisCluster(redis, this.connections)
+    const cluster = redis === null ? null : new RedisCluster(redis, this.connections)
+    this.#cluster = cluster
+    const largest = options.server.maxLength
+    this.pushes = new Pushes(redis === null || cluster === null
+      ? new MemoryPushStore({ history: options.history, largest })
+      : new RedisPushStore(redis, cluster, options.history, largest), { maxBufferedBytes: options.maxBufferedBytes, log })
     this.rooms = new Rooms({
       store,
       connections: this.connections,
@@ -114,7 +123,10 @@ export class ActionheroWs implements ServerContext {
     return this
   }
 
-  /** Sends `message` to connection `connectionId` on any node; resolves false when no node has it open. */
+  /**
+   * Sends `message` to connection `connectionId` on any node; resolves false when no node has it open.
+   * Fire-and-forget: it is not kept, and a connection that drops before it arrives never gets it.
+   */
   async send (connectionId: string, message: object): Promise<boolean> {
     const json = encodePush(message)
     const connection = this.connections.get(connectionId)
@@ -122,12 +134,13 @@ export class ActionheroWs implements ServerContext {
     return this.#cluster?.send(connectionId, json) ?? false
   }
 
-  /** Sends `message` to every connection of the visitor with this fingerprint, on every node; resolves how many. */
+  /**
+   * Sends `message` to every connection of the visitor with this fingerprint, on every node; with
+   * history on it is kept too, for a page of the visitor's that reconnects within `ttl`. Resolves how
+   * many connections the visitor has (on every node); rejects only when nothing was sent.
+   */
   async sendToFingerprint (fingerprint: string, message: object): Promise<number> {
-    const json = encodePush(message)
-    let reached = 0
-    for (const connection of this.#byFingerprint.get(fingerprint) ?? []) if (connection.write(json, message)) reached++
-    return reached + (await this.#cluster?.sendToFingerprint(fingerprint, json) ?? 0)
+    return this.pushes.push(fingerprint, message as PushMessage, encodePush(message))
   }
 
   /** Joins the cluster when there is one, then starts the room store and creates the rooms of the `rooms` option. */
@@ -135,6 +148,7 @@ export class ActionheroWs implements ServerContext {
     try {
       await this.#startCluster()
       await this.rooms.start(this.#options.rooms)
+      await this.pushes.start()
     } catch (error) {
       await this.#redis?.close()
       throw error
@@ -208,6 +222,7 @@ export class ActionheroWs implements ServerContext {
     const primus = this.#primus
     if (primus !== null) await new Promise<void>((resolve) => primus.destroy({ close: false }, () => resolve()))
     await this.rooms.close()
+    await this.pushes.close()
     await this.#cluster?.close()
     await this.#redis?.close()
   }
@@ -223,11 +238,7 @@ export class ActionheroWs implements ServerContext {
     }
     const connection = new Connection(spark, wire, handshake)
     this.connections.set(connection.id, connection)
-    if (connection.fingerprint !== null) {
-      let visitor = this.#byFingerprint.get(connection.fingerprint)
-      if (visitor === undefined) this.#byFingerprint.set(connection.fingerprint, visitor = new Set())
-      visitor.add(connection)
-    }
+    this.pushes.connected(connection)
     this.#cluster?.connected(connection)
     this.#transport.attach(spark, connection)
     if (this.#hooks.onConnect.length > 0) this.#onConnect(connection)
@@ -244,11 +255,7 @@ export class ActionheroWs implements ServerContext {
     const connection = this.connections.get(spark.id)
     if (connection === undefined) return
     this.connections.delete(connection.id)
-    if (connection.fingerprint !== null) {
-      const visitor = this.#byFingerprint.get(connection.fingerprint)
-      visitor?.delete(connection)
-      if (visitor?.size === 0) this.#byFingerprint.delete(connection.fingerprint)
-    }
+    this.pushes.disconnected(connection)
     this.#cluster?.disconnected(connection)
     if (connection.rooms.length === 0 && !this.rooms.changing(connection) && this.#hooks.onDisconnect.length === 0) return
     this.lifecycle.track(this.#depart(connection)).catch((error: unknown) =>

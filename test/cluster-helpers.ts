@@ -128,6 +128,13 @@ export function createCluster (t: TestContext, { redisUrl = SHARED_REDIS, prefix
   }
 }
 
+/** A unique prefix on the shared Redis whose keys are deleted when the test ends. */
+export function sharedPrefix (t: TestContext): string {
+  const prefix = uniquePrefix()
+  t.after(() => deleteKeys(SHARED_REDIS, prefix))
+  return prefix
+}
+
 export function uniquePrefix (): string {
   return `ahws-test-${randomBytes(4).toString('hex')}:`
 }
@@ -187,8 +194,11 @@ export interface OwnRedis {
   url: string
   port: number
   start: () => Promise<void>
-  /** Kills the server; with `keepData` it saves an RDB snapshot first, which the next start loads. */
-  kill: (options?: { keepData?: boolean }) => Promise<void>
+  /**
+   * Kills the server; with `keepData` it saves an RDB snapshot first, which the next start loads, and
+   * with `snapshotAge` it goes on serving that many ms after the snapshot (whatever it took then is lost).
+   */
+  kill: (options?: { keepData?: boolean, snapshotAge?: number }) => Promise<void>
   /** A command on this server, from a client of the test's. */
   command: (...args: Array<string | number>) => Promise<unknown>
 }
@@ -200,10 +210,11 @@ export async function startOwnRedis (t: TestContext): Promise<OwnRedis> {
   const url = `redis://127.0.0.1:${port}`
   let server: ChildProcess | null = null
   const command = (...args: Array<string | number>): Promise<unknown> => redisCommand(url, ...args)
-  const kill = async ({ keepData = false } = {}): Promise<void> => {
+  const kill = async ({ keepData = false, snapshotAge = 0 } = {}): Promise<void> => {
     if (server === null) return
     if (keepData) await command('SAVE')
     else rmSync(join(dir, 'dump.rdb'), { force: true })
+    if (snapshotAge > 0) await new Promise((resolve) => setTimeout(resolve, snapshotAge))
     const exited = new Promise((resolve) => server?.once('exit', resolve))
     server.kill('SIGKILL')
     await exited
@@ -223,11 +234,11 @@ export async function startOwnRedis (t: TestContext): Promise<OwnRedis> {
 }
 
 /**
- * A Redis Cluster of three masters of the test's own (see bench/load/redis-cluster.ts), stopped when
- * the test ends.
+ * A Redis Cluster of three masters of the test's own (and a replica of each, when asked), see
+ * bench/load/redis-cluster.ts, stopped when the test ends.
  */
-export async function startRedisCluster (t: TestContext): Promise<LocalRedisCluster> {
-  const cluster = await startLocalRedisCluster()
+export async function startRedisCluster (t: TestContext, options: { replicas?: boolean } = {}): Promise<LocalRedisCluster> {
+  const cluster = await startLocalRedisCluster(options)
   t.after(() => cluster.stop())
   return cluster
 }

@@ -138,6 +138,11 @@ export function sleep (ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
+/** Whether `work` rejects within `ms` (a Redis command sent as its connection dropped waits for a reconnect instead). */
+export async function rejectsWithin (work: Promise<unknown>, ms: number): Promise<boolean> {
+  return await Promise.race([work.then(() => false, () => true), sleep(ms).then(() => false)])
+}
+
 /** Polls `condition` until it holds: a bounded wait for something the server does asynchronously. */
 export async function waitFor (condition: () => boolean | Promise<boolean>, timeout = 5000): Promise<void> {
   const deadline = Date.now() + timeout

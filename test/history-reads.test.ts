@@ -71,8 +71,8 @@ for (const store of ROOM_STORES) {
   test(`${store.name}: a member that reads is not cut by roomHistory when the room holds more than maxBufferedBytes: it gets the newest messages that fit`, { timeout: 60_000 }, async (t) => {
     const options = await store.options(t)
     if (options === null) return
-    const { app, url } = await startApp(t, { ...options, maxBufferedBytes: 1024 * KiB })
-    // 8 MiB: more than the kernel's buffers take at once.
+    // 8 MiB: more than the kernel's buffers take at once (and than history.maxBytes keeps by default).
+    const { app, url } = await startApp(t, { ...options, maxBufferedBytes: 1024 * KiB, history: { maxBytes: 16 * 1024 * KiB } })
     await fill(app, 80, 100 * KiB)
     const client = await TestClient.connect(t, url)
     await client.request({ event: 'roomAdd', room: ROOM })
@@ -88,7 +88,8 @@ for (const store of ROOM_STORES) {
   test(`${store.name}: a rejoin with since replays more than maxBufferedBytes to a member reading at 4 MiB/s, which stays connected and gets it all in order`, { timeout: 60_000 }, async (t) => {
     const options = await store.options(t)
     if (options === null) return
-    const { app, url, port } = await startApp(t, { ...options, maxBufferedBytes: 512 * KiB })
+    // 8 MiB kept: more than history.maxBytes lets a room keep by default (1 MiB).
+    const { app, url, port } = await startApp(t, { ...options, maxBufferedBytes: 512 * KiB, history: { maxBytes: 16 * 1024 * KiB } })
     await fill(app, 80, 100 * KiB)
     const { epoch } = await (await TestClient.connect(t, url)).request({ event: 'roomAdd', room: ROOM }) as { epoch: string }
     const reader = await PacedReader.connect(t, port, 4096 * KiB)
@@ -121,7 +122,7 @@ test('a member reading at 4 MiB/s that asks roomHistory 20 times at once gets ev
 })
 
 test('a member that stops reading while it catches up is cut once the live messages held for it pass maxBufferedBytes; the others carry on', { timeout: 60_000 }, async (t) => {
-  const { app, url, port } = await startApp(t, { maxBufferedBytes: 256 * KiB, history: { size: 300 } })
+  const { app, url, port } = await startApp(t, { maxBufferedBytes: 256 * KiB, history: { size: 300, maxBytes: 32 * 1024 * KiB } })
   // 20 MiB, more than the kernel's buffers take (several MiB on the loopback): the replay waits for a reader that never comes.
   await fill(app, 200, 100 * KiB)
   const sender = await TestClient.connect(t, url)

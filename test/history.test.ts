@@ -169,11 +169,11 @@ test('history: false: no offset, no epoch, no replay, an empty roomHistory', { t
 })
 
 test('the memory history never holds more than size per room, and one sweep empties rooms past the ttl', { timeout: 30_000 }, async () => {
-  const history = new MemoryHistory({ size: 3, ttl: 200 })
+  const history = new MemoryHistory({ size: 3, ttl: 200, maxBytes: 1024 * 1024 })
   history.start()
   try {
     const message = (room: string, n: number): ChatMessage => ({ context: 'user', room, from: 'a', message: n, sentAt: Date.now() })
-    for (let room = 0; room < 50; room++) for (let n = 0; n < 10; n++) history.append(message(`r${room}`, n))
+    for (let room = 0; room < 50; room++) for (let n = 0; n < 10; n++) history.append(`r${room}`, message(`r${room}`, n))
     assert.equal(history.size, 150, 'size messages per room')
     assert.deepEqual((await history.recent('r7', 10)).map((m) => m.offset), [8, 9, 10])
     // No room is read or written from here: only the sweep can empty them.
@@ -185,7 +185,8 @@ test('the memory history never holds more than size per room, and one sweep empt
 })
 
 test('the history option is checked at register', () => {
-  assert.deepEqual(resolveOptions({ history: { size: 10 } }).history, { size: 10, ttl: 120_000 })
+  assert.deepEqual(resolveOptions({ history: { size: 10 } }).history, { size: 10, ttl: 120_000, maxBytes: 1024 * 1024 })
+  assert.throws(() => resolveOptions({ history: { maxBytes: 0 } }), /history\.maxBytes/)
   assert.equal(resolveOptions({ history: false }).history, false)
   assert.throws(() => resolveOptions({ history: { size: 0 } }), /history\.size/)
   assert.throws(() => resolveOptions({ history: { ttl: 1.5 } }), /history\.ttl/)

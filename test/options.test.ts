@@ -20,7 +20,7 @@ test('every option has the default of docs/DESIGN.md', () => {
     welcomeMessage: 'Hello! Welcome to the actionhero api',
     rooms: ['defaultRoom', 'anotherRoom'],
     echoSay: false,
-    history: { size: 100, ttl: 120_000 },
+    history: { size: 100, ttl: 120_000, maxBytes: 1024 * 1024 },
     sayLimit: { messages: 20, bytes: 1024 * 1024 },
     memberDetails: null,
     simultaneousActions: 5,

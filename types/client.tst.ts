@@ -1,7 +1,7 @@
 import { expect, test } from 'tstyche'
 import {
   ActionheroClient, type ActionResponse, type ChatMessage, type ClientEvents, type ClientState, type ConnectionDetails, type FileResponse,
-  type ReconnectAttempt, type RoomAddResponse, type RoomMembers, type RoomRecovery, type VerbResponse
+  type PushesRecovery, type PushMessage, type ReconnectAttempt, type RoomAddResponse, type RoomMembers, type RoomRecovery, type VerbResponse
 } from 'fastify-actionhero-ws/client'
 import type { PrimusSocket } from 'fastify-actionhero-ws'
 
@@ -17,6 +17,8 @@ test('fastify-actionhero-ws/client is typed: options, properties and events', ()
   expect(client.on('say', (message) => { expect(message).type.toBe<ChatMessage>() })).type.toBe<ActionheroClient>()
   expect(client.on('reconnecting', (attempt) => { expect(attempt).type.toBe<ReconnectAttempt>() })).type.toBe<ActionheroClient>()
   expect(client.on('recovered', (recovery) => { expect(recovery).type.toBe<RoomRecovery>() })).type.toBe<ActionheroClient>()
+  expect(client.on('pushesRecovered', (recovery) => { expect(recovery).type.toBe<PushesRecovery>() })).type.toBe<ActionheroClient>()
+  expect<PushMessage['pushOffset']>().type.toBe<number | undefined>()
   expect<ChatMessage['offset']>().type.toBe<number | undefined>()
   expect<ChatMessage['epoch']>().type.toBe<string | undefined>()
   expect(client.on('connected', () => {})).type.not.toRaiseError()

@@ -42,6 +42,16 @@ export interface RoomHistoryRequest extends RequestBase {
   limit?: number
 }
 
+/**
+ * Where the client is in its visitor's push stream (`sendToFingerprint`), at connect and after every
+ * reconnect; with `since`, the pushes after it are written first. Answered like `roomAdd`: with
+ * history on, the stream's `epoch` and `offset` and, with `since`, `recovered`.
+ */
+export interface PushesSinceRequest extends RequestBase {
+  event: 'pushesSince'
+  since?: HistoryPosition
+}
+
 export interface DetailsViewRequest extends RequestBase {
   event: 'detailsView'
 }
@@ -64,6 +74,7 @@ export type ClientMessage =
   | SayRequest
   | RoomRequest
   | RoomHistoryRequest
+  | PushesSinceRequest
   | DetailsViewRequest
   | FileRequest
   | DocumentationRequest
@@ -126,6 +137,28 @@ export interface RoomAddFields extends Partial<HistoryPosition> {
   recovered?: boolean
 }
 
+/** The fields of a `pushesSince` reply next to `status`: as a `roomAdd`'s, for the visitor's push stream. */
+export type PushesSinceFields = RoomAddFields
+
+/**
+ * Sent to a member while it stays connected when its server missed messages of the room that the
+ * history no longer holds: messages may be missing, as `recovered: false` after a reconnect; the room
+ * goes on after `epoch` and `offset`.
+ */
+export interface RoomRecoveredMessage extends HistoryPosition {
+  context: 'room'
+  event: 'recovered'
+  room: string
+  recovered: false
+}
+
+/** The same for the visitor's push stream (`sendToFingerprint`): pushes may be missing. */
+export interface PushesRecoveredMessage extends HistoryPosition {
+  context: 'pushes'
+  event: 'recovered'
+  recovered: false
+}
+
 /** 3.4: the reply to a `file` request. */
 export interface FileReply extends ReplyFields {
   error: string | null
@@ -136,9 +169,14 @@ export interface FileReply extends ReplyFields {
   encoding?: 'base64'
 }
 
-/** 3.5: a push from server code; `alert` messages fire the client's `alert` event. */
+/**
+ * 3.5: a push from server code; `alert` messages fire the client's `alert` event. A push of
+ * `sendToFingerprint` with history on carries its place in the visitor's push stream.
+ */
 export interface PushMessage {
   context?: string
+  pushOffset?: number
+  pushEpoch?: string
   [key: string]: unknown
 }
 
@@ -176,7 +214,7 @@ export interface ActionDocumentation {
   inputs: object | null
 }
 
-export type ServerMessage = WelcomeMessage | ActionReply | VerbReply | ChatMessage | FileReply | PushMessage
+export type ServerMessage = WelcomeMessage | ActionReply | VerbReply | ChatMessage | FileReply | RoomRecoveredMessage | PushesRecoveredMessage | PushMessage
 
 // ---------------------------------------------------------------------------------------------
 // The error strings of PROTOCOL.md 3.2, exactly. The one table: server code never spells one out.
@@ -227,5 +265,11 @@ export const ERRORS = {
   /** Server API only (`rooms.addMember` and the like): no such connection on any node. */
   connectionNotFound: (id: string) => `connection ${id} is not connected`,
   /** Server API only: the node that holds a connection did not answer a membership change in time. */
-  nodeDidNotAnswer: (id: string) => `the server of connection ${id} did not answer`
+  nodeDidNotAnswer: (id: string) => `the server of connection ${id} did not answer`,
+  /** With `redis`: Redis did not answer a request (a join, leave, say, view, destroy) within `redis.requestTimeout`. */
+  clusterTimeout: 'the cluster did not answer in time',
+  /** With `redis`: Redis could not be reached for a request; nothing was done, try again. */
+  clusterUnavailable: 'the cluster could not be reached; try again',
+  /** With `redis` and history off: a `say` reached this server's members, but could not be sent to the other servers. */
+  deliveredHereOnly: 'the message reached only the members on this server'
 } as const

@@ -1,6 +1,7 @@
 /**
- * A local Redis Cluster of three masters, for the Redis Cluster tests and `npm run bench:cluster`:
- * redis-server with --cluster-enabled in temp dirs, on free ports, joined by `redis-cli --cluster create`.
+ * A local Redis Cluster of three masters (and, when asked, a replica of each), for the Redis Cluster
+ * tests and `npm run bench:cluster`: redis-server with --cluster-enabled in temp dirs, on free ports,
+ * joined by `redis-cli --cluster create`.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
@@ -11,8 +12,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 
 export interface LocalRedisCluster {
-  /** The startup nodes, as the plugin's `redis: { cluster }` takes them. */
+  /** The startup nodes (the masters when it was made), as the plugin's `redis: { cluster }` takes them. */
   nodes: Array<{ host: string, port: number }>
+  /** The replicas, one per master, when asked for. */
+  replicas: Array<{ host: string, port: number }>
   /** A command on every master. */
   onEveryMaster: (...args: Array<string | number>) => Promise<unknown[]>
   /** Kills the servers and deletes their directories. */
@@ -47,7 +50,7 @@ async function until (condition: () => Promise<boolean>, timeout: number, what: 
   }
 }
 
-export async function startLocalRedisCluster (): Promise<LocalRedisCluster> {
+export async function startLocalRedisCluster ({ replicas: withReplicas = false }: { replicas?: boolean } = {}): Promise<LocalRedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'ahws-redis-cluster-'))
   const servers: ChildProcess[] = []
   const stop = async (): Promise<void> => {
@@ -59,10 +62,11 @@ export async function startLocalRedisCluster (): Promise<LocalRedisCluster> {
     rmSync(dir, { recursive: true, force: true })
   }
   const nodes: Array<{ host: string, port: number }> = []
+  const replicas: Array<{ host: string, port: number }> = []
   const onEveryMaster = (...args: Array<string | number>): Promise<unknown[]> =>
     Promise.all(nodes.map(({ host, port }) => redisCommand(`redis://${host}:${port}`, ...args)))
   try {
-    for (let n = 0; n < 3; n++) {
+    for (let n = 0; n < (withReplicas ? 6 : 3); n++) {
       const [port, busPort] = [await freePort(), await freePort()]
       const nodeDir = join(dir, String(n))
       mkdirSync(nodeDir)
@@ -71,17 +75,24 @@ export async function startLocalRedisCluster (): Promise<LocalRedisCluster> {
       { stdio: 'ignore' })
       server.on('error', () => {})
       servers.push(server)
-      nodes.push({ host: '127.0.0.1', port })
+      // redis-cli makes the first three masters and the others their replicas.
+      ;(n < 3 ? nodes : replicas).push({ host: '127.0.0.1', port })
     }
-    for (const { host, port } of nodes) await until(async () => await redisCommand(`redis://${host}:${port}`, 'PING') === 'PONG', 10_000, 'redis-server did not start')
-    const create = spawn('redis-cli', ['--cluster', 'create', ...nodes.map(({ host, port }) => `${host}:${port}`), '--cluster-yes'], { stdio: 'ignore' })
+    for (const { host, port } of [...nodes, ...replicas]) await until(async () => await redisCommand(`redis://${host}:${port}`, 'PING') === 'PONG', 10_000, 'redis-server did not start')
+    const create = spawn('redis-cli', ['--cluster', 'create', ...[...nodes, ...replicas].map(({ host, port }) => `${host}:${port}`),
+      '--cluster-replicas', withReplicas ? '1' : '0', '--cluster-yes'], { stdio: 'ignore' })
     const code = await new Promise((resolve) => { create.once('exit', resolve); create.once('error', resolve) })
     if (code !== 0) throw new Error(`redis-cli --cluster create failed: ${String(code)}`)
     await until(async () => (await onEveryMaster('CLUSTER', 'INFO')).every((info) => String(info).includes('cluster_state:ok')), 20_000,
       'the Redis Cluster was not ok')
+    // A replica takes part once it has synced with its master.
+    for (const { host, port } of replicas) {
+      await until(async () => String(await redisCommand(`redis://${host}:${port}`, 'INFO', 'replication')).includes('master_link_status:up'), 20_000,
+        'a replica did not sync')
+    }
   } catch (error) {
     await stop()
     throw error
   }
-  return { nodes, onEveryMaster, stop }
+  return { nodes, replicas, onEveryMaster, stop }
 }

@@ -6,8 +6,8 @@
  */
 import {
   ERRORS, type ActionDocumentation, type ActionReply, type ChatMessage, type ClientMessage, type ConnectionDetails,
-  type FileReply, type HistoryPosition, type PushMessage, type ReplyFields, type RoomAddFields, type RoomMembers, type ServerMessage,
-  type VerbReply, type WelcomeMessage
+  type FileReply, type HistoryPosition, type PushesSinceFields, type PushMessage, type ReplyFields, type RoomAddFields, type RoomMembers,
+  type RoomRecoveredMessage, type ServerMessage, type VerbReply, type WelcomeMessage
 } from '../../types/protocol.js'
 import type { PrimusClientOptions, PrimusSocket, PrimusSocketConstructor } from '../../types/primus.js'
 import { Emitter } from './emitter.js'
@@ -25,17 +25,27 @@ export interface ClientOptions extends PrimusClientOptions {
   Primus?: PrimusSocketConstructor
 }
 
-/** How rejoining a room after a reconnect went: `recovered` false means messages may be missing (reload what you show). */
+/**
+ * How rejoining a room after a reconnect went, or (`recovered` false only) that the server missed
+ * messages of the room while the client stayed connected: false means messages may be missing
+ * (reload what you show).
+ */
 export interface RoomRecovery {
   room: string
   recovered: boolean
 }
 
+/** The same for the visitor's pushes (`sendToFingerprint`). */
+export interface PushesRecovery {
+  recovered: boolean
+}
+
 /**
- * Where the client is in a room's history: the position it rejoins with, and the offset of the last
- * message it delivered (a repeat, at or below it, is dropped).
+ * Where the client is in a stream (a room's history, or its visitor's pushes): the position it asks
+ * from after a reconnect, and the offset of the last message it delivered (a repeat, at or below it,
+ * is dropped).
  */
-interface RoomPosition extends HistoryPosition {
+interface StreamPosition extends HistoryPosition {
   heard: number
 }
 
@@ -64,8 +74,13 @@ export interface ClientEvents {
   welcome: [message: WelcomeMessage]
   /** A chat message of a room the client is in (after a reconnect, those it missed come first, once each). */
   say: [message: ChatMessage]
-  /** After a reconnect, per room the client rejoined: whether every message it missed was delivered. */
+  /**
+   * After a reconnect, per room the client rejoined: whether every message it missed was delivered;
+   * and `recovered: false` whenever the server tells that messages of a room may be missing.
+   */
   recovered: [recovery: RoomRecovery]
+  /** The same for the visitor's pushes, when the server keeps them (history on). */
+  pushesRecovered: [recovery: PushesRecovery]
   /** The connection could not be opened in `options.timeout` ms. */
   timeout: []
 }
@@ -120,7 +135,9 @@ export class ActionheroClient extends Emitter<ClientEvents> {
   /** Gives up a first connection that has not opened within `options.timeout`. */
   #connectTimer: ReturnType<typeof setTimeout> | undefined
   /** Per room, where the client is in its history (when the server keeps one). */
-  readonly #positions = new Map<string, RoomPosition>()
+  readonly #positions = new Map<string, StreamPosition>()
+  /** Where the client is in its visitor's push stream (when the server keeps one). */
+  #pushes: StreamPosition | null = null
 
   /**
    * `socket`: a Primus socket of the caller's, open or opening, as ActionHero's own tests passed one. The
@@ -337,12 +354,31 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     }, timeout)
   }
 
-  /** The socket is open: join the rooms again, then fetch the details, then let the waiting requests go. */
+  /**
+   * The socket is open: join the rooms again and ask for the pushes missed meanwhile, then fetch the
+   * details, then let the waiting requests go.
+   */
   #opened (socket: PrimusSocket): void {
     const session = ++this.#session
     const current = (): boolean => session === this.#session
     const send = (message: ClientMessage, answer: Answer): void => this.#requests.add(message, answer, (request) => socket.write(request))
-    const fetchDetails = (): void => send({ event: 'detailsView' }, (reply) => { if (current()) this.#connected(reply) })
+    let details: Reply | null = null
+    let pushes = false
+    const settle = (): void => { if (details !== null && pushes) this.#connected(details) }
+    const fetchDetails = (): void => send({ event: 'detailsView' }, (reply) => {
+      if (!current()) return
+      details = reply
+      settle()
+    })
+    const position = this.#pushes
+    // A server without history answers without a position; one that does not know the verb, with an error: both are fine.
+    send({ event: 'pushesSince', since: position === null ? undefined : { epoch: position.epoch, offset: position.offset } }, (reply) => {
+      if (!current()) return
+      this.#pushes = placed(this.#pushes, reply as PushesSinceFields)
+      if (typeof reply.recovered === 'boolean') this.emit('pushesRecovered', { recovered: reply.recovered })
+      pushes = true
+      settle()
+    })
     const rooms = [...this.rooms]
     let rejoining = rooms.length
     if (rejoining === 0) return fetchDetails()
@@ -421,23 +457,29 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     if (typeof message !== 'object' || message === null || Array.isArray(message)) return
     const received = message as PushMessage
     this.emit('message', received as ServerMessage)
-    switch (received.context) {
-      case 'response':
-        this.#requests.answer(received)
-        return
-      case 'user':
-        return this.#heard(received as unknown as ChatMessage)
-      case 'alert':
-        this.emit('alert', received)
-        return
-      case 'api':
-        if (typeof received.welcome === 'string') {
-          this.welcomeMessage = received.welcome
-          this.emit('welcome', received as unknown as WelcomeMessage)
-          return
-        }
+    if (received.context === 'response') return this.#requests.answer(received)
+    if (received.context === 'user') return this.#heard(received as unknown as ChatMessage)
+    if (isLoss(received)) {
+      if (received.context === 'room' && typeof received.room === 'string') return this.#roomLost(received as unknown as RoomRecoveredMessage)
+      if (received.context === 'pushes') return this.#pushesLost(received as unknown as HistoryPosition)
     }
-    this.emit('api', received)
+    if (!this.#isNewPush(received)) return
+    if (received.context === 'alert') {
+      this.emit('alert', received)
+    } else if (received.context === 'api' && typeof received.welcome === 'string') {
+      this.welcomeMessage = received.welcome
+      this.emit('welcome', received as unknown as WelcomeMessage)
+    } else {
+      this.emit('api', received)
+    }
+  }
+
+  /** False for a push of the visitor's stream (sendToFingerprint with history on) delivered already; moves the stream's position. */
+  #isNewPush ({ pushEpoch, pushOffset }: PushMessage): boolean {
+    if (typeof pushEpoch !== 'string' || typeof pushOffset !== 'number') return true
+    const [isNew, position] = advance(this.#pushes, pushEpoch, pushOffset)
+    this.#pushes = position
+    return isNew
   }
 
   #heard (message: ChatMessage): void {
@@ -450,26 +492,27 @@ export class ActionheroClient extends Emitter<ClientEvents> {
   /** False for a room message delivered already (replayed after a reconnect, or heard live meanwhile); moves the room's position. */
   #isNew ({ room, epoch, offset }: ChatMessage): boolean {
     if (typeof epoch !== 'string' || typeof offset !== 'number') return true
-    const position = this.#positions.get(room)
-    if (position === undefined || position.epoch !== epoch) {
-      this.#positions.set(room, { epoch, offset, heard: offset })
-      return true
-    }
-    if (offset <= position.heard) return false
-    position.heard = offset
-    position.offset = Math.max(position.offset, offset)
-    return true
+    const [isNew, position] = advance(this.#positions.get(room) ?? null, epoch, offset)
+    this.#positions.set(room, position)
+    return isNew
   }
 
-  /**
-   * The room's position from a `roomAdd` reply. In a history the client had not heard of, nothing is
-   * taken as heard: a message published just before the join may still arrive after the reply.
-   */
-  #placed (room: string, { epoch, offset }: RoomAddFields): void {
-    if (typeof epoch !== 'string' || typeof offset !== 'number') return
-    const position = this.#positions.get(room)
-    if (position === undefined || position.epoch !== epoch) this.#positions.set(room, { epoch, offset, heard: 0 })
-    else position.offset = Math.max(position.offset, offset)
+  /** The room's position from a `roomAdd` reply. */
+  #placed (room: string, fields: RoomAddFields): void {
+    const position = placed(this.#positions.get(room) ?? null, fields)
+    if (position !== null) this.#positions.set(room, position)
+  }
+
+  /** The server missed messages of a room this client is in: it goes on after the position given. */
+  #roomLost ({ room, epoch, offset }: RoomRecoveredMessage): void {
+    if (!this.rooms.includes(room)) return
+    this.#positions.set(room, { epoch, offset, heard: offset })
+    this.emit('recovered', { room, recovered: false })
+  }
+
+  #pushesLost ({ epoch, offset }: HistoryPosition): void {
+    this.#pushes = { epoch, offset, heard: offset }
+    this.emit('pushesRecovered', { recovered: false })
   }
 
   #adopt (details: ConnectionDetails): void {
@@ -487,6 +530,35 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     this.rooms = this.rooms.filter((joined) => joined !== room)
     this.#positions.delete(room)
   }
+}
+
+/**
+ * A message at `offset` of `epoch` in a stream where the client is at `position`: whether it is new
+ * (not delivered already), and the position after it. A message of another epoch starts the stream over.
+ */
+function advance (position: StreamPosition | null, epoch: string, offset: number): [boolean, StreamPosition] {
+  if (position === null || position.epoch !== epoch) return [true, { epoch, offset, heard: offset }]
+  if (offset <= position.heard) return [false, position]
+  position.heard = offset
+  position.offset = Math.max(position.offset, offset)
+  return [true, position]
+}
+
+/**
+ * The position a `roomAdd` or `pushesSince` reply gives (unchanged when it gives none). In a history the
+ * client had not heard of, nothing is taken as heard: a message published just before the request may
+ * still arrive after the reply.
+ */
+function placed (position: StreamPosition | null, { epoch, offset }: RoomAddFields): StreamPosition | null {
+  if (typeof epoch !== 'string' || typeof offset !== 'number') return position
+  if (position === null || position.epoch !== epoch) return { epoch, offset, heard: 0 }
+  position.offset = Math.max(position.offset, offset)
+  return position
+}
+
+/** A server's notice that messages of a stream may be missing, with where the stream goes on. */
+function isLoss (message: PushMessage): boolean {
+  return message.event === 'recovered' && message.recovered === false && typeof message.epoch === 'string' && typeof message.offset === 'number'
 }
 
 /** Whether Primus opens `socket` again by itself when the browser is back online (its `online` strategy). */

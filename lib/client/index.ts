@@ -5,6 +5,7 @@
  */
 export {
   ActionheroClient, type ActionResponse, type Callback, type ClientEvents, type ClientOptions, type ClientState,
-  type ConnectCallback, type ErrorFirstCallback, type FileResponse, type ReconnectAttempt, type RoomAddResponse, type RoomRecovery, type VerbResponse
+  type ConnectCallback, type ErrorFirstCallback, type FileResponse, type PushesRecovery, type ReconnectAttempt, type RoomAddResponse, type RoomRecovery,
+  type VerbResponse
 } from './client.js'
 export * from '../../types/protocol.js'

@@ -5,7 +5,7 @@
  *
  * A message is `ahws/<version>\n<kind>\n<origin node>\n<payload>`.
  */
-import type { ChatMessage } from '../../types/protocol.js'
+import type { ChatMessage, HistoryPosition, PushMessage } from '../../types/protocol.js'
 import type { MembershipChange } from './cluster.js'
 
 export const BUS_VERSION = 1
@@ -54,6 +54,13 @@ export function decodeChat (payload: string, room: string): ChatMessage {
     throw new BusError('not a chat message of this room')
   }
   return message as unknown as ChatMessage
+}
+
+/** A push of a visitor's stream, as its channel carries it: the JSON object written to the client, with its place. */
+export function decodeStreamPush (payload: string): { message: PushMessage, position: HistoryPosition } {
+  const message = parseJson(payload)
+  if (!isRecord(message) || typeof message.pushEpoch !== 'string' || !Number.isSafeInteger(message.pushOffset)) throw new BusError('not a push of a stream')
+  return { message, position: { epoch: message.pushEpoch, offset: message.pushOffset as number } }
 }
 
 /** A push: the connection ids it is for, then the JSON to write to them as it is. */

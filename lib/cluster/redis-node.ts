@@ -7,6 +7,8 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Cluster as IORedisCluster, Redis as IORedis } from 'ioredis'
+import { ERRORS } from '../../types/protocol.js'
+import { RoomError } from '../errors.js'
 import { BusError, decodeBusMessage, encodeBusMessage } from './bus.js'
 import { HEARTBEAT, parseMembership, REAP, RedisSchema } from './redis-schema.js'
 import { ThrottledLog } from './throttled-log.js'
@@ -27,7 +29,10 @@ export interface RedisNodeOptions {
   heartbeatInterval: number
   /** A node whose heartbeat is older than this is dead: its members are removed from every room. */
   nodeTimeout: number
-  /** How long this node waits for another node to answer a request (a membership change), in ms. */
+  /**
+   * How long a connection's request waits for Redis or for another node (a membership change), in ms;
+   * also how long a node waits for pub/sub to bring a message it misses before it reads the history.
+   */
   requestTimeout: number
 }
 
@@ -59,6 +64,7 @@ export class RedisNode {
   readonly #channels = new Map<string, ChannelHandler>()
   readonly #resyncs: Array<() => Promise<void>> = []
   readonly #reapers: Reaper[] = []
+  readonly #resubscribed: Array<() => void> = []
   /** Every listener this node added to a client, with its removal: a client of the app's outlives the plugin. */
   readonly #removals: Array<() => void> = []
   /** The clients that are not connected now; an outage lasts while either is. */
@@ -91,6 +97,14 @@ export class RedisNode {
     this.#resyncs.push(resync)
   }
 
+  /**
+   * Calls `listener` once the subscriber connection came back and listens again to every channel:
+   * what was published meanwhile never reached this node, and is to be read from the history.
+   */
+  onResubscribed (listener: () => void): void {
+    this.#resubscribed.push(listener)
+  }
+
   /** Calls `reaper` with the room memberships of every dead node this node reaped. */
   onReap (reaper: Reaper): void {
     this.#reapers.push(reaper)
@@ -101,14 +115,16 @@ export class RedisNode {
     const { client, cluster, url } = this.#options
     // Named, so that an operator's CLIENT LIST tells which node each connection is.
     const name = (role: string): string => `${this.#options.prefix}node:${this.id}:${role}`
-    // Without an offline queue a command fails at once while Redis is away, instead of piling up.
-    const standalone = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: name('command') }
+    // Without an offline queue a command fails at once while Redis is away, instead of piling up; one
+    // whose answer a lost connection took is not sent again (it may have run): its caller's deadline
+    // fails it, and the write-back repairs what it may have written.
+    const standalone = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, autoResendUnfulfilledCommands: false, connectionName: name('command') }
     if (client !== null) {
       this.command = client as RedisClient
       this.#sharded = client instanceof Cluster || (client as { isCluster?: unknown }).isCluster === true
     } else if (cluster !== null) {
       // ioredis's cluster ready check goes through the offline queue: without one, the node waits for the masters itself.
-      this.command = new Cluster(cluster, { lazyConnect: true, enableOfflineQueue: false, enableReadyCheck: false, redisOptions: { maxRetriesPerRequest: 1, connectionName: name('command') } })
+      this.command = new Cluster(cluster, { lazyConnect: true, enableOfflineQueue: false, enableReadyCheck: false, redisOptions: { maxRetriesPerRequest: 1, autoResendUnfulfilledCommands: false, connectionName: name('command') } })
       this.#sharded = true
     } else {
       this.command = new Redis(url, standalone)
@@ -121,6 +137,9 @@ export class RedisNode {
     // ioredis's own resubscribing leaves its promise unobserved: a connection lost again at once would
     // reject it with nobody listening. This node resubscribes itself, and hears of a failure.
     if (!this.#sharded) this.#listen(this.subscriber, 'ready', () => this.#resubscribe())
+    // ioredis's sharded subscribers resubscribe themselves once the cluster's slots are known again (a
+    // reconnect, a failover); their subscriptions are made sure of before the history is read.
+    else this.#listen(this.subscriber, 'subscribersReady', () => this.#resubscribeSharded())
     this.#listen(this.subscriber, this.#sharded ? 'smessage' : 'message', (channel: string, text: string) => this.#receive(channel, text))
     try {
       if (this.command.status === 'wait') await this.command.connect()
@@ -162,6 +181,29 @@ export class RedisNode {
     let timer: NodeJS.Timeout | undefined
     await Promise.race([work, new Promise((resolve) => { timer = setTimeout(resolve, this.requestTimeout) })])
       .finally(() => clearTimeout(timer))
+  }
+
+  /**
+   * Waits for `work`, a Redis request a connection waits for, at most requestTimeout: past it the
+   * request fails with the protocol's `clusterTimeout`, and a failure becomes `clusterUnavailable`
+   * (the cause goes to the log). `writes`: the work writes this node's state, so that a write whose
+   * outcome is unknown is written back at the next heartbeat.
+   */
+  async deadline<Result> (work: Promise<Result>, writes: boolean): Promise<Result> {
+    let timer: NodeJS.Timeout | undefined
+    const expired = new Promise<never>((resolve, reject) => {
+      timer = setTimeout(() => reject(new RoomError(ERRORS.clusterTimeout)), this.requestTimeout)
+    })
+    try {
+      return await Promise.race([work, expired])
+    } catch (error) {
+      if (writes) this.writeFailed(error)
+      if (error instanceof RoomError) throw error
+      this.warn('request', error, 'a request to Redis failed')
+      throw new RoomError(ERRORS.clusterUnavailable, { cause: error })
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   /** Subscribes this node to `channel`; `handler` gets what other nodes publish there. */
@@ -221,7 +263,7 @@ export class RedisNode {
     this.#down.add(name)
     // Whatever happened while away (a message missed, Redis restarted), the state is written back on return.
     this.#resyncNeeded = true
-    if (first) this.log.error({ node: this.id, connection: name }, 'fastify-actionhero-ws: lost Redis; local delivery goes on, the cluster waits')
+    if (first) this.log.error({ node: this.id, connection: name }, 'fastify-actionhero-ws: lost Redis; requests that need it fail until it is back')
   }
 
   #back (name: 'command' | 'subscriber'): void {
@@ -233,7 +275,18 @@ export class RedisNode {
   #resubscribe (): void {
     if (!this.#started || this.#channels.size === 0) return
     this.subscriber.subscribe(...this.#channels.keys())
-      .catch((error: unknown) => this.warn('subscribe', error, 'could not subscribe again after a reconnect; trying at the next one'))
+      .then(() => this.#caughtUp(), (error: unknown) => this.warn('subscribe', error, 'could not subscribe again after a reconnect; trying at the next one'))
+  }
+
+  #resubscribeSharded (): void {
+    if (!this.#started || this.#channels.size === 0) return
+    // A channel subscribed twice is subscribed once: these only make sure of ioredis's own.
+    Promise.all([...this.#channels.keys()].map((channel) => this.subscriber.ssubscribe(channel)))
+      .then(() => this.#caughtUp(), (error: unknown) => this.warn('subscribe', error, 'could not subscribe again after a reconnect; trying at the next one'))
+  }
+
+  #caughtUp (): void {
+    for (const listener of this.#resubscribed) listener()
   }
 
   #receive (channel: string, text: string): void {

@@ -9,6 +9,7 @@
  *   <prefix>{cluster}nodes                     sorted set: node id -> its last heartbeat (ms, Redis's clock)
  *   <prefix>{cluster}data-id                   a random id of this Redis's data: a new one means Redis lost it
  *   <prefix>{cluster}rooms                     set of rooms
+ *   <prefix>{cluster}destroying                set of rooms whose destroy has not finished all its steps
  *   <prefix>{cluster}room:<room>               hash: member id -> JSON [joinedAt, node, details?]
  *   <prefix>{cluster}connections               hash: connection id -> node
  *   <prefix>{cluster}fingerprint:<fp>          set of connection ids
@@ -25,9 +26,19 @@
  * publish a message on Redis Cluster too; both keys expire when the room has been silent for the
  * history's ttl:
  *
- *   <prefix>history:{<room>}:position   hash: epoch (the history's name), offset (of its latest message)
+ *   <prefix>history:{<room>}:position   hash: epoch (the history's name), offset (of its latest message),
+ *                                       bytes (of the messages kept)
  *   <prefix>history:{<room>}:messages   list, oldest first: "<kept at, ms> <message JSON>"
+ *
+ * A visitor's pushes (`sendToFingerprint` with history on) are a stream of the same shape, its keys and
+ * channel under a hash tag of the fingerprint, and `push` messages (the push as written to the client)
+ * on its channel, which every node that holds a connection of the visitor listens to:
+ *
+ *   <prefix>pushes:{<fingerprint>}             channel
+ *   <prefix>pushes:{<fingerprint>}:position    hash: epoch, offset, bytes
+ *   <prefix>pushes:{<fingerprint>}:messages    list, as a room's
  */
+import { UNSTARTED_EPOCH } from '../rooms/history.js'
 import type { RoomMember } from '../rooms/store.js'
 
 export class RedisSchema {
@@ -35,6 +46,7 @@ export class RedisSchema {
   readonly nodes: string
   readonly dataId: string
   readonly rooms: string
+  readonly destroying: string
   readonly connections: string
 
   constructor (prefix: string) {
@@ -42,6 +54,7 @@ export class RedisSchema {
     this.nodes = this.#key('nodes')
     this.dataId = this.#key('data-id')
     this.rooms = this.#key('rooms')
+    this.destroying = this.#key('destroying')
     this.connections = this.#key('connections')
   }
 
@@ -77,6 +90,21 @@ export class RedisSchema {
   /** The room's kept messages. */
   historyMessages (room: string): string {
     return `${this.prefix}history:{${room}}:messages`
+  }
+
+  /** A visitor's push stream (`sendToFingerprint`): its history position, shaped as a room's. */
+  pushPosition (fingerprint: string): string {
+    return `${this.prefix}pushes:{${fingerprint}}:position`
+  }
+
+  /** The visitor's kept pushes. */
+  pushMessages (fingerprint: string): string {
+    return `${this.prefix}pushes:{${fingerprint}}:messages`
+  }
+
+  /** The channel of the visitor's pushes, which every node holding one of its connections listens to. */
+  pushChannel (fingerprint: string): string {
+    return `${this.prefix}pushes:{${fingerprint}}`
   }
 
   /** The room of a room channel, or null when `channel` is not one. */
@@ -230,61 +258,103 @@ redis.call('SREM', KEYS[2], ARGV[2])
 return removed`
 
 /**
- * KEYS: rooms, the room. ARGV: room.
- * Destroys a room. The memberships sets of its members' nodes are cleaned by those nodes when they
- * hear of it, by their next write-back, or by their reaper.
+ * KEYS: rooms, the room, destroying. ARGV: room.
+ * Destroys a room, and records that its destroy has steps left (its history, the other nodes told);
+ * answers 1, or 2 when the room is gone already but a destroy of it did not finish (a retry finishes
+ * it), or 0. The memberships sets of its members' nodes are cleaned by those nodes when they hear of
+ * it, by their next write-back, or by their reaper.
  */
 export const DESTROY = `
-if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('DEL', KEYS[2])
-return 1`
+if redis.call('SREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('DEL', KEYS[2])
+  redis.call('SADD', KEYS[3], ARGV[1])
+  return 1
+end
+if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return 2 end
+return 0`
 
 /**
- * KEYS: the room's history position, its messages, the room's channel (it shares their hash tag, so that
- * SPUBLISH stays on the slot the script runs on). ARGV: bus message prefix (kind and origin), the
- * message's JSON (an object), a new epoch, size, ttl (ms), '1' for sharded pub/sub.
+ * KEYS: the stream's history position, its messages, its channel (they share one hash tag, so that
+ * SPUBLISH stays on the slot the script runs on). ARGV: [1] bus message prefix (kind and origin),
+ * [2] the message's JSON (an object), [3] a new epoch, [4] size, [5] ttl (ms), [6] '1' for sharded
+ * pub/sub, [7] maxBytes, [8] the largest message kept (bytes), [9] the offset's field name, [10] the
+ * epoch's, [11] and [12] the publisher's floor: the epoch and offset of the last message it delivered.
  *
- * Stamps the message with the room's next offset and its epoch (the new one when the history was
- * lost), keeps it (at most size messages, none older than ttl), lets both keys expire after ttl of
- * silence, and publishes it: one atomic step, so the order of offsets is the order every node hears.
- * Answers the stamped JSON.
+ * Stamps the message with the stream's next offset and its epoch (the new one when the history was
+ * lost), keeps it unless it is larger than [8] (it still takes its offset: a reader sees the hole),
+ * trims the oldest while more than size messages or maxBytes bytes are kept or they are older than
+ * ttl, lets both keys expire after ttl of silence, and publishes it: one atomic step, so the order of
+ * offsets is the order every node hears. The next offset is never at or below the floor of the same
+ * epoch: a Redis that came back from an older snapshot does not hand out offsets members already have.
+ * Answers the offset, the epoch and the stamped JSON.
  */
 export const HISTORY_PUBLISH = `${NOW}
-local size, ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
+local size, ttl, maxBytes, largest = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
   epoch = ARGV[3]
   redis.call('HSET', KEYS[1], 'epoch', epoch)
 end
-local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
-local json = string.sub(ARGV[2], 1, -2) .. ',"offset":' .. offset .. ',"epoch":"' .. epoch .. '"}'
-redis.call('RPUSH', KEYS[2], now .. ' ' .. json)
-redis.call('LTRIM', KEYS[2], -size, -1)
+local offset = tonumber(redis.call('HGET', KEYS[1], 'offset') or '0')
+if epoch == ARGV[11] and offset < tonumber(ARGV[12]) then offset = tonumber(ARGV[12]) end
+offset = offset + 1
+local body = string.sub(ARGV[2], 1, -2)
+local json = body .. (body == '{' and '"' or ',"') .. ARGV[9] .. '":' .. offset .. ',"' .. ARGV[10] .. '":"' .. epoch .. '"}'
+local bytes = tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0')
+if #json <= largest then
+  local entry = now .. ' ' .. json
+  redis.call('RPUSH', KEYS[2], entry)
+  bytes = bytes + #entry
+end
 while true do
   local head = redis.call('LINDEX', KEYS[2], 0)
-  if not head or now - tonumber(string.match(head, '^%d+')) < ttl then break end
+  if not head then
+    bytes = 0
+    break
+  end
+  if redis.call('LLEN', KEYS[2]) <= size and bytes <= maxBytes and now - tonumber(string.match(head, '^%d+')) < ttl then break end
   redis.call('LPOP', KEYS[2])
+  bytes = bytes - #head
 end
+redis.call('HSET', KEYS[1], 'offset', offset, 'bytes', math.max(bytes, 0))
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
 if ARGV[6] == '1' then redis.call('SPUBLISH', KEYS[3], ARGV[1] .. json) else redis.call('PUBLISH', KEYS[3], ARGV[1] .. json) end
-return json`
+return { offset, epoch, json }`
 
 /**
- * KEYS: the room's history position, its messages. ARGV: a new epoch, ttl (ms), '1' to read the
- * messages too. Answers the room's epoch (starting a history, with the new one, when it has none),
- * the offset of its latest message, then Redis's clock (ms) and, when asked, the kept messages,
- * oldest first.
+ * KEYS: the stream's history position, its messages. ARGV: a new epoch, or the unstarted one for a
+ * stream that only a write starts (a visitor's pushes), ttl (ms), which messages: '0' none, '1' all,
+ * '2' those after the position in [4] (epoch) and [5] (offset), when it is of the current epoch.
+ * Answers the stream's epoch (starting a history, with the new one, when it has none), the offset of
+ * its latest message, then Redis's clock (ms) and the messages asked for, oldest first (after a
+ * position: the last ones, as many as offsets came since, so that a hole shows).
  */
 export const HISTORY_READ = `${NOW}
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
   epoch = ARGV[1]
+  if epoch == '${UNSTARTED_EPOCH}' then return { epoch, '0', tostring(now) } end
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
   redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
 end
-local result = { epoch, redis.call('HGET', KEYS[1], 'offset') or '0', tostring(now) }
-if ARGV[3] == '1' then
-  for _, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do table.insert(result, entry) end
+local offset = tonumber(redis.call('HGET', KEYS[1], 'offset') or '0')
+local result = { epoch, tostring(offset), tostring(now) }
+local first = nil
+if ARGV[3] == '1' then first = 0 end
+if ARGV[3] == '2' and epoch == ARGV[4] and offset > tonumber(ARGV[5]) then first = tonumber(ARGV[5]) - offset end
+if first then
+  for _, entry in ipairs(redis.call('LRANGE', KEYS[2], first, -1)) do table.insert(result, entry) end
 end
 return result`
+
+/**
+ * KEYS: the stream's history position. ARGV: an epoch, an offset: a node's floor after an outage.
+ * Raises the stream's offset to the floor when it is of that epoch and below it (Redis came back from
+ * a snapshot older than what the node delivered), so that no offset is handed out twice.
+ */
+export const HISTORY_FLOOR = `
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'offset') or '0') >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'offset', ARGV[2])
+return 1`

@@ -11,6 +11,7 @@ import type { ChatMessage, HistoryPosition, RoomAddFields } from '../../types/pr
 import type { Connection } from '../connection.js'
 import { frameFor, outgoing, type MemberFrame } from './fanout.js'
 import type { RoomHistory } from './history.js'
+import { byteSize, Holds, lowWater, type Holding as Held } from './holds.js'
 import type { ChatMiddlewareChain } from './middleware.js'
 import { SerialQueues } from './serial-queues.js'
 
@@ -18,17 +19,13 @@ import { SerialQueues } from './serial-queues.js'
 export const DEFAULT_HISTORY_LIMIT = 50
 /** `roomHistory`'s largest `limit` (or `history.size`, when smaller); a larger one is capped. */
 export const MAX_HISTORY_LIMIT = 100
-/** A replay writes its next message once at most this much is queued for the client (or a quarter of `maxBufferedBytes`). */
-const LOW_WATER = 256 * 1024
 
-/** A member catching up on a room it joins: the room's live messages it holds meanwhile. */
+/** A member catching up on a room it joins: the room's live messages it holds meanwhile (holds.ts). */
 export interface Holding {
   readonly connection: Connection
   readonly room: string
   readonly history: RoomHistory
-  readonly held: MemberFrame[]
-  /** The bytes held: more than `maxBufferedBytes` is a client that does not read. */
-  bytes: number
+  readonly held: Held<ChatMessage>
 }
 
 export interface CatchUpOptions {
@@ -50,7 +47,7 @@ export class CatchUp {
   readonly #middleware: ChatMiddlewareChain
   readonly #log: FastifyBaseLogger
   /** Connections catching up on a room they just joined: the live messages of that room wait here. */
-  readonly #catchingUp = new Map<Connection, Map<string, Holding>>()
+  readonly #holds: Holds<ChatMessage>
   /** Each connection's replays and history reads, one after another. */
   readonly #replays = new SerialQueues()
 
@@ -58,9 +55,14 @@ export class CatchUp {
     this.#history = history
     this.#maxLimit = Math.min(MAX_HISTORY_LIMIT, historySize)
     this.#maxBufferedBytes = maxBufferedBytes
-    this.#lowWater = Math.min(LOW_WATER, Math.floor(maxBufferedBytes / 4))
+    this.#lowWater = lowWater(maxBufferedBytes)
     this.#middleware = middleware
     this.#log = log
+    this.#holds = new Holds<ChatMessage>({
+      positionOf: ({ epoch, offset }) => epoch === undefined || offset === undefined ? null : { epoch, offset },
+      maxBufferedBytes,
+      log
+    })
   }
 
   /**
@@ -70,27 +72,12 @@ export class CatchUp {
   hold (connection: Connection, room: string): Holding | null {
     const history = this.#history
     if (history === null) return null
-    const holding: Holding = { connection, room, history, held: [], bytes: 0 }
-    let rooms = this.#catchingUp.get(connection)
-    if (rooms === undefined) this.#catchingUp.set(connection, rooms = new Map())
-    rooms.set(room, holding)
-    return holding
+    return { connection, room, history, held: this.#holds.hold(connection, room) }
   }
 
   /** Writes a room message to a member, or holds it while that member catches up on the room. */
   write (member: Connection, data: string | Buffer, message: ChatMessage): void {
-    const holding = this.#catchingUp.size === 0 ? undefined : this.#catchingUp.get(member)?.get(message.room)
-    if (holding === undefined) {
-      member.write(data, message)
-      return
-    }
-    holding.held.push({ data, message })
-    holding.bytes += byteSize(data)
-    if (holding.bytes <= this.#maxBufferedBytes) return
-    // The room says more than the member reads while it catches up: a reader that does not keep up.
-    this.#stopHolding(holding)
-    this.#log.warn({ connection: member.id, buffered: holding.bytes }, 'fastify-actionhero-ws: disconnecting a connection that does not read its messages')
-    member.terminate()
+    this.#holds.write(member, message.room, data, message)
   }
 
   /**
@@ -117,7 +104,7 @@ export class CatchUp {
         this.#log.warn({ err: error, connection: connection.id, room }, 'fastify-actionhero-ws: the room history could not be read')
         return since === undefined ? {} : { recovered: false }
       } finally {
-        await this.#release(holding, replayed)
+        await this.#holds.release(holding.held, replayed, (frame) => this.#send(connection, frame))
       }
     })
   }
@@ -156,27 +143,4 @@ export class CatchUp {
     await connection.drained(this.#lowWater)
     connection.write(frame.data, frame.message)
   }
-
-  /** Writes what the connection holds for the room (but what the replay already gave it), as it reads, then stops holding. */
-  async #release (holding: Holding, replayed: HistoryPosition | null): Promise<void> {
-    const { connection, held } = holding
-    for (let next = held.shift(); next !== undefined; next = held.shift()) {
-      holding.bytes -= byteSize(next.data)
-      const { message } = next
-      if (replayed !== null && message.epoch === replayed.epoch && (message.offset ?? 0) <= replayed.offset) continue
-      await this.#send(connection, next)
-    }
-    // Nothing awaited since the list was found empty: the next live message is written directly.
-    this.#stopHolding(holding)
-  }
-
-  #stopHolding ({ connection, room }: Holding): void {
-    const rooms = this.#catchingUp.get(connection)
-    rooms?.delete(room)
-    if (rooms?.size === 0) this.#catchingUp.delete(connection)
-  }
-}
-
-function byteSize (data: string | Buffer): number {
-  return typeof data === 'string' ? Buffer.byteLength(data) : data.length
 }

@@ -6,7 +6,7 @@
  * The messages of a room then go out one after another, so that async middleware keeps their order.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import type { ChatMessage } from '../../types/protocol.js'
+import type { ChatMessage, HistoryPosition, RoomRecoveredMessage } from '../../types/protocol.js'
 import type { Connection } from '../connection.js'
 import { encodeJson, escapeLineTerminators } from '../json.js'
 import type { CatchUp } from './catch-up.js'
@@ -65,6 +65,20 @@ export class FanOut {
       const delivery = await frameFor(this.#middleware, this.#log, receiver, { message, json, frame })
       if (delivery !== null) this.#catchUp.write(receiver, delivery.data, delivery.message)
     }))).catch((error: unknown) => this.#log.error({ err: error }, 'fastify-actionhero-ws: delivery failed'))
+  }
+
+  /**
+   * Messages of `room` were lost for this node's members (see RoomStoreEvents.lost): each is told, in
+   * order with the room's messages, that some may be missing and where the room goes on.
+   */
+  lost (room: string, { epoch, offset }: HistoryPosition): void {
+    const notice: RoomRecoveredMessage = { context: 'room', event: 'recovered', room, recovered: false, epoch, offset }
+    const frame = Buffer.from(encodeJson(notice) as string)
+    const tell = (): void => {
+      for (const { connection, hearing } of this.#membership.of(room)?.values() ?? []) if (hearing) connection.write(frame, notice)
+    }
+    if (!this.#delivering.busy(room)) return tell()
+    this.#delivering.run(room, async () => tell()).catch((error: unknown) => this.#log.error({ err: error }, 'fastify-actionhero-ws: delivery failed'))
   }
 }
 

@@ -10,9 +10,12 @@ export class MemoryRoomStore implements RoomStore {
   #events: RoomStoreEvents | null = null
   readonly history: MemoryHistory | null
 
-  /** `history`: how much of each room's history to keep; false (the default for a store made by hand): none. */
-  constructor ({ history = false }: { history?: HistoryOptions | false } = {}) {
-    this.history = history === false ? null : new MemoryHistory(history)
+  /**
+   * `history`: how much of each room's history to keep; false (the default for a store made by hand):
+   * none. `largest`: the largest message kept, in bytes (the frame limit); a larger one is delivered only.
+   */
+  constructor ({ history = false, largest }: { history?: HistoryOptions | false, largest?: number } = {}) {
+    this.history = history === false ? null : new MemoryHistory(history, { largest })
   }
 
   async start (events: RoomStoreEvents): Promise<void> {
@@ -65,6 +68,8 @@ export class MemoryRoomStore implements RoomStore {
   }
 
   async publish (message: ChatMessage): Promise<void> {
-    this.#events?.deliver(this.history === null ? message : this.history.append(message))
+    if (this.history === null) return this.#events?.deliver(message)
+    const { item, json } = this.history.append(message.room, message)
+    this.#events?.deliver(item, json)
   }
 }

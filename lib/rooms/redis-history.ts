@@ -1,75 +1,138 @@
 /**
- * Room history in Redis, shared by every node (it survives the death of any of them): one script
- * stamps, keeps and publishes each message (HISTORY_PUBLISH), another reads a room's position and
- * messages in one step (HISTORY_READ). Keys and scripts are RedisSchema's.
+ * A stream's history in Redis (a room's messages, or a visitor's pushes), shared by every node, so it
+ * survives the death of any of them: one script stamps, keeps and publishes each message
+ * (HISTORY_PUBLISH), another reads a stream's position and messages in one step (HISTORY_READ). Keys
+ * and scripts are RedisSchema's.
  */
 import type { ChatMessage } from '../../types/protocol.js'
 import { encodeBusMessage } from '../cluster/bus.js'
 import type { RedisNode } from '../cluster/redis-node.js'
-import { HISTORY_PUBLISH, HISTORY_READ } from '../cluster/redis-schema.js'
-import { messagesSince, newEpoch, type HistoryOptions, type HistoryPosition, type RoomHistory } from './history.js'
+import { HISTORY_FLOOR, HISTORY_PUBLISH, HISTORY_READ } from '../cluster/redis-schema.js'
+import type { HistoryRead } from './sequencer.js'
+import {
+  messagesSince, newEpoch, ROOM_FIELDS, stampChat, UNSTARTED_EPOCH, type Appended, type HistoryOptions, type HistoryPosition, type Kept, type StreamFields, type StreamHistory
+} from './history.js'
 
 /**
  * The origin of a stamped message on the bus: no node's id, so that every node, the publisher too,
- * delivers it from the channel, in the one order Redis published them.
+ * hears it on the channel (the publisher's sequencer drops it there: it delivered it already).
  */
 export const HISTORY_ORIGIN = 'history'
 
-interface RoomLog {
-  position: HistoryPosition
-  messages: ChatMessage[]
+/** Where a stream lives in Redis. */
+export interface StreamKeys {
+  position: (key: string) => string
+  messages: (key: string) => string
+  channel: (key: string) => string
 }
 
-export class RedisHistory implements RoomHistory {
+export interface StreamOptions<Item> {
+  keys: StreamKeys
+  /** The bus kind its messages are published as. */
+  kind: string
+  fields: StreamFields
+  stamp: (item: Item, position: HistoryPosition) => Item
+  /** The largest message kept, in bytes (the frame limit); a larger one is published but not kept. */
+  largest: number
+  /** Started only by a write (a visitor's pushes): until then, and once expired, it reads as unstarted. */
+  lazy?: boolean
+}
+
+interface StreamLog<Item> {
+  position: HistoryPosition
+  kept: Array<Kept<Appended<Item>>>
+}
+
+/** A room's stream: `offset` and `epoch` in each message, published as `chat` on the room's channel. */
+export function roomStream (node: RedisNode, largest: number): StreamOptions<ChatMessage> {
+  const { schema } = node
+  return {
+    keys: { position: (room) => schema.historyPosition(room), messages: (room) => schema.historyMessages(room), channel: (room) => schema.roomChannel(room) },
+    kind: 'chat',
+    fields: ROOM_FIELDS,
+    stamp: stampChat,
+    largest
+  }
+}
+
+export class RedisHistory<Item extends object = ChatMessage> implements StreamHistory<Item> {
   readonly #node: RedisNode
   readonly #options: HistoryOptions
-  readonly #busPrefix = encodeBusMessage('chat', HISTORY_ORIGIN, '')
+  readonly #stream: StreamOptions<Item>
+  readonly #busPrefix: string
 
-  constructor (node: RedisNode, options: HistoryOptions) {
+  constructor (node: RedisNode, options: HistoryOptions, stream: StreamOptions<Item>) {
     this.#node = node
     this.#options = options
+    this.#stream = stream
+    this.#busPrefix = encodeBusMessage(stream.kind, HISTORY_ORIGIN, '')
   }
 
-  /** Stamps, keeps and publishes `message` to every node (this one included); answers its JSON as published. */
-  async publish (message: ChatMessage): Promise<string> {
-    const { schema, sharded } = this.#node
-    const { room } = message
-    return await this.#node.runScript(HISTORY_PUBLISH, [schema.historyPosition(room), schema.historyMessages(room), schema.roomChannel(room)], [
-      this.#busPrefix, JSON.stringify(message), newEpoch(), this.#options.size, this.#options.ttl, sharded ? '1' : '0'
-    ]) as string
+  /**
+   * Stamps, keeps and publishes `item` to every node following stream `key` (this one too); answers
+   * it stamped, with its JSON as published. `floor`: the last position this node delivered in the stream.
+   */
+  async publish (key: string, item: Item, floor: HistoryPosition | null): Promise<Appended<Item>> {
+    const { keys, fields, largest } = this.#stream
+    const { size, ttl, maxBytes } = this.#options
+    const [offset, epoch, json] = await this.#node.runScript(HISTORY_PUBLISH, [keys.position(key), keys.messages(key), keys.channel(key)], [
+      this.#busPrefix, JSON.stringify(item), newEpoch(), size, ttl, this.#node.sharded ? '1' : '0', maxBytes, largest,
+      fields.offset, fields.epoch, floor?.epoch ?? '', floor?.offset ?? 0
+    ]) as [number, string, string]
+    const position = { epoch, offset: Number(offset) }
+    return { item: this.#stream.stamp(item, position), json, position }
   }
 
-  /** The room's history is gone with it. */
-  async forget (room: string): Promise<void> {
-    const { schema } = this.#node
-    await this.#node.command.del(schema.historyPosition(room), schema.historyMessages(room))
+  /**
+   * Raises each stream's offset to this node's floor in it (the last position it delivered) when Redis
+   * came back with less, from an older snapshot (see HISTORY_FLOOR): no offset is handed out twice.
+   */
+  async raise (floors: Iterable<[key: string, floor: HistoryPosition]>): Promise<void> {
+    const raised: Array<Promise<unknown>> = []
+    for (const [key, floor] of floors) raised.push(this.#node.runScript(HISTORY_FLOOR, [this.#stream.keys.position(key)], [floor.epoch, floor.offset]))
+    await Promise.all(raised)
   }
 
-  async position (room: string): Promise<HistoryPosition> {
-    return (await this.#read(room, false)).position
+  /** The stream's history is gone with it. */
+  async forget (key: string): Promise<void> {
+    const { keys } = this.#stream
+    await this.#node.command.del(keys.position(key), keys.messages(key))
   }
 
-  async since (room: string, since: HistoryPosition): Promise<ChatMessage[] | null> {
-    const { position, messages } = await this.#read(room, true)
-    return messagesSince(messages, position, since)
+  async position (key: string): Promise<HistoryPosition> {
+    return (await this.#read(key, ['0'])).position
   }
 
-  async recent (room: string, limit: number): Promise<ChatMessage[]> {
-    return (await this.#read(room, true)).messages.slice(-limit)
+  async since (key: string, since: HistoryPosition): Promise<Item[] | null> {
+    return (await this.after(key, since)).items?.map(({ item }) => item) ?? null
   }
 
-  /** The room's position, and with `withMessages` the messages it holds (the position alone reads none). */
-  async #read (room: string, withMessages: boolean): Promise<RoomLog> {
-    const { schema } = this.#node
+  /** What the history holds after `after` (null when it cannot cover it), with its JSON, and the stream's position. */
+  async after (key: string, after: HistoryPosition): Promise<HistoryRead<Appended<Item>>> {
+    // From before the stream started: whatever it holds may be after.
+    const { position, kept } = await this.#read(key, after.epoch === UNSTARTED_EPOCH ? ['1'] : ['2', after.epoch, after.offset])
+    return { items: messagesSince(kept, position, after), position }
+  }
+
+  async recent (key: string, limit: number): Promise<Item[]> {
+    return (await this.#read(key, ['1'])).kept.slice(-limit).map(({ item }) => item.item)
+  }
+
+  /** The stream's position, and the messages `which` asks for (see HISTORY_READ). */
+  async #read (key: string, which: Array<string | number>): Promise<StreamLog<Item>> {
+    const { keys, fields } = this.#stream
     const [epoch, offset, now, ...entries] = await this.#node.runScript(HISTORY_READ,
-      [schema.historyPosition(room), schema.historyMessages(room)], [newEpoch(), this.#options.ttl, withMessages ? '1' : '0']) as string[]
-    const messages: ChatMessage[] = []
+      [keys.position(key), keys.messages(key)], [this.#stream.lazy === true ? UNSTARTED_EPOCH : newEpoch(), this.#options.ttl, ...which]) as string[]
+    const kept: Array<Kept<Appended<Item>>> = []
     for (const entry of entries) {
       const space = entry.indexOf(' ')
-      // Older than the ttl but not yet trimmed (the room has been silent since): no longer held.
+      // Older than the ttl but not yet trimmed (the stream has been silent since): no longer held.
       if (Number(now) - Number(entry.slice(0, space)) >= this.#options.ttl) continue
-      messages.push(JSON.parse(entry.slice(space + 1)) as ChatMessage)
+      const json = entry.slice(space + 1)
+      const item = JSON.parse(json) as Record<string, unknown>
+      const offset = Number(item[fields.offset])
+      kept.push({ offset, item: { item: item as Item, json, position: { epoch: String(item[fields.epoch]), offset } } })
     }
-    return { position: { epoch: String(epoch), offset: Number(offset) }, messages }
+    return { position: { epoch: String(epoch), offset: Number(offset) }, kept }
   }
 }

@@ -1,18 +1,23 @@
 /**
  * Rooms shared by every node of a cluster, in Redis. Existence and membership live in Redis (so a
- * room view counts every node); a chat message goes to this node's members at once and to the
- * other nodes over the room's channel, which a node subscribes to only while it has members there.
- * The keys, channels and scripts are RedisSchema's.
+ * room view counts every node); a chat message goes to the other nodes over the room's channel, which
+ * a node subscribes to only while it has members there. With history on, one script stamps, keeps and
+ * publishes a message; this node delivers it from the script's answer, and every node delivers each
+ * room in offset order (sequencer.ts), filling what its channel missed from the history. Every request
+ * a connection waits for has a deadline (`requestTimeout`). The keys, channels and scripts are
+ * RedisSchema's.
  */
 import { randomUUID } from 'node:crypto'
-import type { ChatMessage } from '../../types/protocol.js'
+import { ERRORS, type ChatMessage } from '../../types/protocol.js'
 import { BusError, decodeChat } from '../cluster/bus.js'
 import type { RedisNode } from '../cluster/redis-node.js'
 import {
   decodeMember, DESTROY, encodeMember, JOIN, LEAVE, membershipOf, parseMembership, RESTORE_MEMBERSHIPS, RESTORE_ROOMS
 } from '../cluster/redis-schema.js'
-import type { HistoryOptions } from './history.js'
-import { RedisHistory } from './redis-history.js'
+import { RoomError } from '../errors.js'
+import type { Appended, HistoryOptions } from './history.js'
+import { RedisHistory, roomStream } from './redis-history.js'
+import { Sequencer } from './sequencer.js'
 import type { JoinResult, LocalMembers, RoomMember, RoomStore, RoomStoreEvents } from './store.js'
 
 /** How many memberships one write-back script carries, so that no single call blocks Redis for long. */
@@ -33,14 +38,30 @@ export class RedisRoomStore implements RoomStore {
   /** The id of the Redis data this node last wrote to; a different one means Redis lost it. */
   #dataId: string = randomUUID()
   readonly history: RedisHistory | null
+  /** With history on: each room's messages delivered here once, in offset order. */
+  readonly #sequencer: Sequencer<Appended<ChatMessage>>
 
-  constructor (node: RedisNode, history: HistoryOptions | false = false) {
+  /** `largest`: the largest message the history keeps, in bytes (the frame limit). */
+  constructor (node: RedisNode, history: HistoryOptions | false = false, largest = Infinity) {
     this.#node = node
-    this.history = history === false ? null : new RedisHistory(node, history)
+    const kept = history === false ? null : new RedisHistory(node, history, roomStream(node, largest))
+    this.history = kept
+    this.#sequencer = new Sequencer<Appended<ChatMessage>>({
+      positionOf: ({ position }) => position,
+      deliver: (_room, { item, json }) => this.#events?.deliver(item, json),
+      read: (room, after) => (kept as RedisHistory).after(room, after),
+      lost: (room, position) => this.#events?.lost?.(room, position),
+      timeout: node.requestTimeout,
+      failed: (error, room) => node.warn('history', error, 'could not read a room\'s history to fill a gap; trying again', { room })
+    })
     node.onResync(() => this.#resync())
     node.onReap((removed) => {
       for (const [room, id] of removed) this.#events?.departed(room, id)
     })
+    if (kept === null) return
+    // What the channels missed while the subscriber was away is read from the history.
+    node.onResubscribed(() => { for (const room of this.#sequencer.keys()) this.#sequencer.catchUp(room) })
+    node.onResync(() => kept.raise(this.#sequencer.positions()))
   }
 
   async start (events: RoomStoreEvents, members: LocalMembers): Promise<void> {
@@ -50,48 +71,48 @@ export class RedisRoomStore implements RoomStore {
 
   async close (): Promise<void> {
     this.#events = null
+    this.#sequencer.clear()
   }
 
   async create (room: string): Promise<boolean> {
     this.#created.add(room)
-    return await this.#node.command.sadd(this.#node.schema.rooms, room) === 1
+    return await this.#node.deadline(this.#node.command.sadd(this.#node.schema.rooms, room), false) === 1
   }
 
+  /**
+   * Destroys the room in steps (the room and its members, its history, the other nodes told); a
+   * destroy that failed after the first is finished by the next one, which then answers true.
+   */
   async destroy (room: string): Promise<boolean> {
     const { schema } = this.#node
     this.#created.delete(room)
-    const destroyed = await this.#node.runScript(DESTROY, [schema.rooms, schema.room(room)], [room]) === 1
-    if (!destroyed) return false
+    const destroyed = await this.#node.deadline(this.#node.runScript(DESTROY, [schema.rooms, schema.room(room), schema.destroying], [room]), false)
+    if (destroyed === 0) return false
     this.#destroyedHere(room)
-    await this.history?.forget(room)
-    await this.#node.publish(schema.roomChannel(room), 'destroyed', '')
+    if (this.history !== null) await this.#node.deadline(this.history.forget(room), false)
+    await this.#node.deadline(this.#node.publish(schema.roomChannel(room), 'destroyed', ''), false)
+    await this.#node.deadline(this.#node.command.srem(schema.destroying, room), false)
     return true
   }
 
   async exists (room: string): Promise<boolean> {
-    return await this.#node.command.sismember(this.#node.schema.rooms, room) === 1
+    return await this.#node.deadline(this.#node.command.sismember(this.#node.schema.rooms, room), false) === 1
   }
 
   list (): Promise<string[]> {
-    return this.#node.command.smembers(this.#node.schema.rooms)
+    return this.#node.deadline(this.#node.command.smembers(this.#node.schema.rooms), false)
   }
 
   /** Rejects when Redis failed, or when this node could not listen to the room: its owner then removes the member. */
   async join (room: string, member: RoomMember): Promise<JoinResult> {
     const { schema, id: node } = this.#node
-    let result: JoinResult
-    try {
-      result = await this.#node.runScript(JOIN, [schema.rooms, schema.room(room), schema.membershipsOf(node)],
-        [room, member.id, encodeMember(member, node), membershipOf(member.id, room)]) as JoinResult
-    } catch (error) {
-      this.#node.writeFailed(error)
-      throw error
-    }
+    const result = await this.#node.deadline(this.#node.runScript(JOIN, [schema.rooms, schema.room(room), schema.membershipsOf(node)],
+      [room, member.id, encodeMember(member, node), membershipOf(member.id, room)]), true) as JoinResult
     if (result === 'missing') return result
     // 'already' is 'joined' too: connection ids are this node's own, and its owner adds a member once,
     // so one already there was written by this node, by a write-back or by a join whose answer was lost.
     // Joined only once this node hears the room: no message sent after the reply can be missed.
-    await this.#listen(room)
+    await this.#node.deadline(this.#listen(room), false)
     return 'joined'
   }
 
@@ -99,45 +120,55 @@ export class RedisRoomStore implements RoomStore {
     const { schema, id: node } = this.#node
     // The owner lists the member no longer: if Redis is away, the write-back after the outage removes it there too.
     if (!this.#members.has(room)) this.#stopListening(room)
-    try {
-      return await this.#node.runScript(LEAVE, [schema.room(room), schema.membershipsOf(node)], [memberId, membershipOf(memberId, room)]) === 1
-    } catch (error) {
-      this.#node.writeFailed(error)
-      throw error
-    }
+    const left = this.#node.runScript(LEAVE, [schema.room(room), schema.membershipsOf(node)], [memberId, membershipOf(memberId, room)])
+    return await this.#node.deadline(left, true) === 1
   }
 
   async members (room: string): Promise<RoomMember[] | null> {
-    const [exists, members] = await Promise.all([this.exists(room), this.#node.command.hgetall(this.#node.schema.room(room))])
-    if (!exists) return null
+    const { command, schema } = this.#node
+    const [exists, members] = await this.#node.deadline(Promise.all([command.sismember(schema.rooms, room), command.hgetall(schema.room(room))]), false)
+    if (exists !== 1) return null
     return Object.entries(members).map(([id, value]) => decodeMember(id, value))
   }
 
+  /**
+   * With history on, resolves once the message is stored (and published): this node delivers it from
+   * the script's answer; rejects, the message reaching nobody, when Redis could not take it. Without
+   * history, this node's members get it at once, then the others through the channel; a publish that
+   * fails rejects with `deliveredHereOnly`.
+   */
   async publish (message: ChatMessage): Promise<void> {
+    const { room } = message
     if (this.history !== null) {
-      // Stamped and published by Redis in one step; every node, this one too, delivers it from the channel.
+      const publishing = this.history.publish(room, message, this.#sequencer.position(room))
+      let stamped: Appended<ChatMessage>
       try {
-        await this.history.publish(message)
-        return
+        stamped = await this.#node.deadline(publishing, false)
       } catch (error) {
-        this.#node.warn('publish', error, 'a message reached this node\'s members only, without an offset', { room: message.room })
-        this.#events?.deliver(message)
-        return
+        // Past the deadline Redis may still run it: its answer, if it comes, is delivered in order then.
+        publishing.then((late) => this.#sequencer.receive(room, late, false), () => {})
+        throw error
       }
+      this.#sequencer.receive(room, stamped, false)
+      return
     }
     const json = JSON.stringify(message)
     this.#events?.deliver(message, json)
     try {
-      await this.#node.publish(this.#node.schema.roomChannel(message.room), 'chat', json)
+      await this.#node.deadline(this.#node.publish(this.#node.schema.roomChannel(room), 'chat', json), false)
     } catch (error) {
-      this.#node.warn('publish', error, 'a message reached this node\'s members only', { room: message.room })
+      throw new RoomError(ERRORS.deliveredHereOnly, { cause: error })
     }
   }
 
   /** What another node published to a room; a malformed message throws a BusError, which the node logs and drops. */
   #receive (room: string, kind: string, payload: string): void {
     if (kind === 'chat') {
-      this.#events?.deliver(decodeChat(payload, room), payload)
+      const message = decodeChat(payload, room)
+      const { offset, epoch } = message
+      // Without a position (history off, or a node of an older release that could not store it): as it comes.
+      if (this.history === null || typeof offset !== 'number' || typeof epoch !== 'string') this.#events?.deliver(message, payload)
+      else this.#sequencer.receive(room, { item: message, json: payload, position: { epoch, offset } }, true)
     } else if (kind === 'destroyed') {
       this.#destroyedHere(room)
     } else {
@@ -145,11 +176,19 @@ export class RedisRoomStore implements RoomStore {
     }
   }
 
-  /** Subscribes to the room's channel unless this node does already; resolves once it does. */
+  /**
+   * Subscribes to the room's channel unless this node does already; resolves once it does, and, with
+   * history on, once it knows where the room is: what comes on the channel from there is new.
+   */
   #listen (room: string): Promise<void> {
     let subscribed = this.#subscriptions.get(room)
     if (subscribed === undefined) {
+      const history = this.history
+      if (history !== null) this.#sequencer.follow(room)
       subscribed = this.#node.subscribe(this.#node.schema.roomChannel(room), (kind, payload) => this.#receive(room, kind, payload))
+        .then(async () => {
+          if (history !== null) this.#sequencer.place(room, await history.position(room))
+        })
       // Awaited by the joins that wait for it; observed here too, for a room left before it settles.
       subscribed.catch(() => {})
       this.#subscriptions.set(room, subscribed)
@@ -172,6 +211,7 @@ export class RedisRoomStore implements RoomStore {
 
   #stopListening (room: string): void {
     if (!this.#subscriptions.delete(room)) return
+    this.#sequencer.unfollow(room)
     this.#node.unsubscribe(this.#node.schema.roomChannel(room))
   }
 

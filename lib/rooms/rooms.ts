@@ -65,7 +65,8 @@ export class Rooms {
     await this.#store.start({
       deliver: (message, json) => this.#fanOut.deliver(message, json),
       destroyed: (room) => this.#membership.destroyed(room),
-      departed: (room, memberId) => this.#membership.departed(room, memberId)
+      departed: (room, memberId) => this.#membership.departed(room, memberId),
+      lost: (room, position) => this.#fanOut.lost(room, position)
     }, this.#membership)
     for (const room of rooms) await this.#store.create(room)
   }
@@ -81,10 +82,14 @@ export class Rooms {
     return this.#store.create(checkRoom(room))
   }
 
-  /** Tells the room's members it is gone, removes them (running `leave`), and destroys it; false when there was no such room. */
+  /**
+   * Tells the room's members it is gone, removes them (running `leave`), and destroys it; false when
+   * there was no such room. A destroy that failed halfway is finished by the next call (the store's).
+   */
   async destroy (room: string): Promise<boolean> {
-    if (!await this.#store.exists(checkRoom(room))) return false
-    await this.#store.publish({ context: 'user', room, from: 0, message: ERRORS.roomDeleted, sentAt: Date.now() })
+    if (await this.#store.exists(checkRoom(room))) {
+      await this.#store.publish({ context: 'user', room, from: 0, message: ERRORS.roomDeleted, sentAt: Date.now() })
+    }
     return this.#store.destroy(room)
   }
 

@@ -3,7 +3,7 @@
  * through Redis. Either way the store holds room existence and membership, and delivers what is
  * published to a room to the nodes that have members in it.
  */
-import type { ChatMessage } from '../../types/protocol.js'
+import type { ChatMessage, HistoryPosition } from '../../types/protocol.js'
 import type { RoomHistory } from './history.js'
 
 export interface RoomMember {
@@ -23,6 +23,11 @@ export interface RoomStoreEvents {
   destroyed (room: string): void
   /** A member of a dead node was removed from a room (by this node, which reaped that node). */
   departed (room: string, memberId: string): void
+  /**
+   * Messages of a room were lost for this node's members (its channel missed them and the history no
+   * longer holds them); the room goes on after `position`. Stores that lose nothing never call it.
+   */
+  lost? (room: string, position: HistoryPosition): void
 }
 
 /**
