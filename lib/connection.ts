@@ -26,7 +26,7 @@ export class Connection {
   readonly type = 'webSocket' as const
   readonly remoteIP: string
   readonly remotePort: number
-  /** The fingerprint cookie sent with the handshake, or null. */
+  /** The visitor's fingerprint from the handshake's cookie (its id when `fingerprint.secret` signs it), or null. */
   readonly fingerprint: string | null
   readonly connectedAt: number
   /** The rooms this connection is in, in join order. */

@@ -59,13 +59,14 @@ export class ActionheroWs implements ServerContext {
     this.log = log
     this.actions = new ActionRegistry(log)
     this.publicFolder = new PublicFolder(options.publicDir, { maxBytes: options.maxFileBytes, maxConcurrentReads: options.maxConcurrentFileReads })
-    // One process keeps rooms in memory; with `redis`, this node shares them with the others.
+    // One process keeps rooms and pushes in memory; with `redis`, this node shares them with the others.
+    // A message larger than a frame may be is delivered but never kept.
+    const largest = options.server.maxLength
     const redis = options.redis === null ? null : new RedisNode(options.redis, log)
-    const store: RoomStore = redis === null ? new MemoryRoomStore({ history: options.history, largest: options.server.maxLength }) : new RedisRoomStore(redis, options.history, options.server.maxLength)
+    const store: RoomStore = redis === null ? new MemoryRoomStore({ history: options.history, largest }) : new RedisRoomStore(redis, options.history, largest)
     this.#redis = redis
     const cluster = redis === null ? null : new RedisCluster(redis, this.connections)
     this.#cluster = cluster
-    const largest = options.server.maxLength
     this.pushes = new Pushes(redis === null || cluster === null
       ? new MemoryPushStore({ history: options.history, largest })
       : new RedisPushStore(redis, cluster, options.history, largest), { maxBufferedBytes: options.maxBufferedBytes, log })

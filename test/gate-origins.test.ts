@@ -8,9 +8,8 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { describe, test, type TestContext } from 'node:test'
 import Fastify from 'fastify'
-import WebSocket from 'ws'
 import actionheroWs, { type ActionheroWsOptions } from '../lib/index.js'
-import { rawRequest, type RawResponse } from './fixtures/http-request.js'
+import { handshake as upgrade, rawRequest, type RawResponse } from './fixtures/http-request.js'
 import { startApp, TestClient, type RunningApp } from './helpers.js'
 
 const REFUSED = '{"error":"origin not allowed"}'
@@ -37,23 +36,6 @@ const READABLE_WITHOUT_CORS: Record<string, Array<[string, string]>> = {
 
 function startTransformer (t: TestContext, transformer: string, options: ActionheroWsOptions = {}, fastify = {}): Promise<RunningApp> {
   return startApp(t, { server: { transformer }, ...options }, { fastify })
-}
-
-/** Opens a raw WebSocket handshake: 'open', or the refusal's status and body. */
-function upgrade (url: string, headers: Record<string, string>): Promise<'open' | { statusCode: number, body: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${url.replace('http', 'ws')}/primus`, { headers })
-    socket.once('open', () => {
-      socket.terminate()
-      resolve('open')
-    })
-    socket.once('unexpected-response', (_request, response) => {
-      let body = ''
-      response.on('data', (chunk: Buffer) => { body += String(chunk) })
-      response.on('end', () => resolve({ statusCode: response.statusCode ?? 0, body }))
-    })
-    socket.once('error', reject)
-  })
 }
 
 function assertRefused (response: RawResponse, what: string): void {

@@ -4,10 +4,10 @@ import { after, before, describe, test } from 'node:test'
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import type { Browser } from 'playwright-core'
-import WebSocket from 'ws'
 import { ActionheroClient } from '../lib/client/node.js'
 import type { HandshakeRequest } from '../lib/index.js'
 import { launchChromium, openPage, skipWithoutChromium } from './fixtures/client/chromium.js'
+import { handshake, type Refusal } from './fixtures/http-request.js'
 import './fixtures/client/page.js'
 import { sleep, startApp, TestClient, waitFor } from './helpers.js'
 
@@ -15,25 +15,6 @@ declare module 'fastify' {
   interface Session {
     user?: string
   }
-}
-
-interface Refusal { statusCode: number, body: string }
-
-/** Opens a raw WebSocket handshake and reports how it went: 'open', or the refusal's status and body. */
-function handshake (url: string, headers: Record<string, string> = {}, path = '/primus'): Promise<'open' | Refusal> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${url.replace('http', 'ws')}${path}`, { headers })
-    socket.once('open', () => {
-      socket.terminate()
-      resolve('open')
-    })
-    socket.once('unexpected-response', (_request, response) => {
-      let body = ''
-      response.on('data', (chunk: Buffer) => { body += String(chunk) })
-      response.on('end', () => resolve({ statusCode: response.statusCode ?? 0, body }))
-    })
-    socket.once('error', reject)
-  })
 }
 
 test('same origin is allowed by default, other origins get 403 and never become connections', async (t) => {

@@ -133,26 +133,14 @@ export class Pushes {
 
   async #catchUp (connection: Connection, fingerprint: string, history: StreamHistory<PushMessage>, since?: HistoryPosition): Promise<PushesSinceFields> {
     await this.#store.listening(fingerprint)
-    const holding = this.#holds.hold(connection, fingerprint)
-    let replayed: HistoryPosition | null = null
-    try {
-      const missed = since === undefined ? null : await history.since(fingerprint, since)
-      if (since !== undefined && missed !== null) {
-        replayed = { ...since }
-        for (const message of missed) {
-          replayed = pushPosition(message) ?? replayed
-          await this.#send(connection, encodeJson(message) as string, message)
-        }
-      }
-      const { epoch, offset } = await history.position(fingerprint)
-      return since === undefined ? { epoch, offset } : { epoch, offset, recovered: replayed !== null }
-    } catch (error) {
-      // The connection hears live pushes from here whatever happened to the history.
-      this.#log.warn({ err: error, connection: connection.id }, 'fastify-actionhero-ws: the push history could not be read')
-      return since === undefined ? {} : { recovered: false }
-    } finally {
-      await this.#holds.release(holding, replayed, ({ data, message }) => this.#send(connection, data, message))
-    }
+    // The connection hears live pushes from here whatever happens to the history.
+    return await this.#holds.replay(this.#holds.hold(connection, fingerprint), {
+      history,
+      since,
+      replayed: (message) => this.#send(connection, encodeJson(message) as string, message),
+      held: ({ data, message }) => this.#send(connection, data, message),
+      what: 'push history'
+    })
   }
 
   /** Writes a replayed push once the client has read what came before. */

@@ -85,28 +85,15 @@ export class CatchUp {
    * holds all of it, then the messages held meanwhile, then the room's position for the reply.
    */
   replay (holding: Holding, since?: HistoryPosition): Promise<RoomAddFields> {
-    const { connection, room, history } = holding
-    return this.#replays.run(connection.id, async () => {
-      let replayed: HistoryPosition | null = null
-      try {
-        const missed = since === undefined ? null : await history.since(room, since)
-        if (since !== undefined && missed !== null) {
-          replayed = { ...since }
-          for (const message of missed) {
-            replayed.offset = message.offset ?? replayed.offset
-            await this.#send(connection, await frameFor(this.#middleware, this.#log, connection, outgoing(message)))
-          }
-        }
-        const { epoch, offset } = await history.position(room)
-        return since === undefined ? { epoch, offset } : { epoch, offset, recovered: replayed !== null }
-      } catch (error) {
-        // The member is in the room whatever happened to its history: it hears live messages from here.
-        this.#log.warn({ err: error, connection: connection.id, room }, 'fastify-actionhero-ws: the room history could not be read')
-        return since === undefined ? {} : { recovered: false }
-      } finally {
-        await this.#holds.release(holding.held, replayed, (frame) => this.#send(connection, frame))
-      }
-    })
+    const { connection, history } = holding
+    // The member is in the room whatever happens to its history: it hears live messages from here.
+    return this.#replays.run(connection.id, () => this.#holds.replay(holding.held, {
+      history,
+      since,
+      replayed: async (message) => { await this.#send(connection, await frameFor(this.#middleware, this.#log, connection, outgoing(message))) },
+      held: (frame) => this.#send(connection, frame),
+      what: 'room history'
+    }))
   }
 
   /**

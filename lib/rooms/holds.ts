@@ -5,8 +5,9 @@
  * that lets more than `maxBufferedBytes` pile up meanwhile does not read: it is cut, as a slow reader is.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import type { HistoryPosition } from '../../types/protocol.js'
+import type { HistoryPosition, RoomAddFields } from '../../types/protocol.js'
 import type { Connection } from '../connection.js'
+import type { StreamHistory } from './history.js'
 
 /** A message as one connection gets it: the frame to write and the message it encodes. */
 export interface HeldFrame<Message> {
@@ -28,6 +29,19 @@ export interface HoldsOptions<Message> {
   positionOf: (message: Message) => HistoryPosition | null
   maxBufferedBytes: number
   log: FastifyBaseLogger
+}
+
+/** How a replay reads its stream and writes to its connection (each write paced by the caller). */
+export interface Replay<Message> {
+  readonly history: Pick<StreamHistory<Message>, 'since' | 'position'>
+  /** The position of the last message the client has; without one, only the stream's position is answered. */
+  readonly since: HistoryPosition | undefined
+  /** Writes a message of the history. */
+  readonly replayed: (message: Message) => Promise<void>
+  /** Writes a live message that was held. */
+  readonly held: (frame: HeldFrame<Message>) => Promise<void>
+  /** What the log calls the history when it cannot be read (`room history`, `push history`). */
+  readonly what: string
 }
 
 export class Holds<Message extends object> {
@@ -62,6 +76,33 @@ export class Holds<Message extends object> {
     this.#stop(holding)
     this.#options.log.warn({ connection: connection.id, buffered: holding.bytes }, 'fastify-actionhero-ws: disconnecting a connection that does not read its messages')
     connection.terminate()
+  }
+
+  /**
+   * The history part of a catch-up, for a connection holding the stream's live messages: the replay
+   * after `since` when the history still holds all of it, then what was held meanwhile (`release`),
+   * then the stream's position for the reply, with `recovered` when `since` was given. A history
+   * that cannot be read is logged: the connection hears the live messages from here all the same.
+   */
+  async replay (holding: Holding<Message>, { history, since, replayed: writeReplayed, held: writeHeld, what }: Replay<Message>): Promise<RoomAddFields> {
+    let replayed: HistoryPosition | null = null
+    try {
+      const missed = since === undefined ? null : await history.since(holding.key, since)
+      if (since !== undefined && missed !== null) {
+        replayed = { ...since }
+        for (const message of missed) {
+          replayed = this.#options.positionOf(message) ?? replayed
+          await writeReplayed(message)
+        }
+      }
+      const { epoch, offset } = await history.position(holding.key)
+      return since === undefined ? { epoch, offset } : { epoch, offset, recovered: replayed !== null }
+    } catch (error) {
+      this.#options.log.warn({ err: error, connection: holding.connection.id }, `fastify-actionhero-ws: the ${what} could not be read`)
+      return since === undefined ? {} : { recovered: false }
+    } finally {
+      await this.release(holding, replayed, writeHeld)
+    }
   }
 
   /**
