@@ -130,6 +130,14 @@ export class Connection {
   }
 
   /**
+   * Whether a long-polling session of the connection's transformer outlives its end (browserchannel's),
+   * for shutdown to cut once the goodbye had time to go out. @internal
+   */
+  get lingers (): boolean {
+    return this.#wire.lingers
+  }
+
+  /**
    * The TCP socket under the connection, for shutdown to wait on: the handshake's, when it was a
    * WebSocket upgrade. A long-polling handshake's socket is an HTTP keep-alive one that the connection
    * does not own (Fastify closes it): null. @internal

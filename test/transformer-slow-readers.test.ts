@@ -8,6 +8,7 @@ import { createRequire } from 'node:module'
 import type { Socket } from 'node:net'
 import { Writable } from 'node:stream'
 import { test, type TestContext } from 'node:test'
+import type { FastifyInstance } from 'fastify'
 import { ActionheroClient } from '../lib/client/node.js'
 import type { Connection } from '../lib/index.js'
 import { sleep, startApp, waitFor } from './helpers.js'
@@ -29,12 +30,16 @@ const DEAF_CLIENTS: Array<{ name: string, transformer: TransformerName, open: (t
   { name: 'browserchannel', transformer: 'browserchannel', open: (_t, url) => openPollingSession(url, 'browserchannel') }
 ]
 
+/** The deaf clients that poll over HTTP: their fetch keeps its keep-alive socket to the app (not the plugin's). */
+const POLLING_KINDS = new Set(['engine.io long-polling', 'sockjs long-polling', 'browserchannel'])
+
 for (const { name, transformer, open } of DEAF_CLIENTS) {
   test(`${name}: a client that does not read is disconnected once maxBufferedBytes wait for it`, { timeout: 60_000 }, async (t) => {
     const { app, url, port } = await startApp(t, { maxBufferedBytes: MAX_BUFFERED_BYTES, server: { transformer } })
     const reader = new ActionheroClient({ url, Primus: app.actionheroWs.primus.Socket })
     t.after(() => reader.disconnect())
     const { data: readerDetails } = await reader.connect()
+    const readersSockets = await openSockets(app)
 
     await open(t, url, port)
     await waitFor(() => app.actionheroWs.connections.size === 2)
@@ -51,7 +56,19 @@ for (const { name, transformer, open } of DEAF_CLIENTS) {
     assert.ok(mostBuffered <= MAX_BUFFERED_BYTES + 2 * 64 * 1024, `${mostBuffered} bytes were counted as queued`)
     await waitFor(() => app.actionheroWs.connections.size === 1)
     assert.equal((await reader.detailsView()).data?.id, readerDetails?.id, 'a client that reads is unaffected')
+    // Cut means gone: its TCP socket, and what was queued on it, go now, not after a closing handshake it
+    // never answers (30 s), which would hold the app's close() as long.
+    if (!POLLING_KINDS.has(name)) await waitFor(async () => await openSockets(app) === readersSockets, 5000)
+    const closing = Date.now()
+    reader.disconnect()
+    await app.close()
+    assert.ok(Date.now() - closing < 5000, `close() took ${Date.now() - closing} ms after the cut`)
   })
+}
+
+/** How many TCP connections the app's server holds. */
+function openSockets (app: FastifyInstance): Promise<number> {
+  return new Promise((resolve, reject) => app.server.getConnections((error, count) => error === null ? resolve(count) : reject(error)))
 }
 
 /** How a client of each kind starts reading again after `open`, when it can; null: it only goes away. */

@@ -99,6 +99,10 @@ class PrimusWire extends BaseWire {
     return this.#queue.drains
   }
 
+  get lingers (): boolean {
+    return this.#queue.lingers
+  }
+
   write (frame: string | Buffer, message?: object): boolean {
     if (this.closed) return false
     // Primus's transformers, its parser's encoder and every outgoing::data listener see it; so does the byte count.

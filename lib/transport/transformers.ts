@@ -22,6 +22,12 @@ export interface Queue {
   readonly drains: EventEmitter | null
   /** Closes the connection at once, without waiting for what is queued. */
   terminate (): void
+  /**
+   * True when a long-polling session outlives the connection's end, waiting for its client to say it
+   * heard the goodbye (or for a timeout of its own): shutdown cuts it (`terminate`) once the goodbye had
+   * time to go out (shutdown.ts).
+   */
+  readonly lingers: boolean
 }
 
 export interface TransformerAdapter {
@@ -61,13 +67,16 @@ const faye: TransformerAdapter = {
       bytes: () => socket === null ? null : tcpQueued(socket),
       cheap: true,
       drains: socket,
-      terminate: () => { socket?.destroy() ?? spark.end(undefined, { reconnect: true }) }
+      terminate: () => { socket?.destroy() ?? spark.end(undefined, { reconnect: true }) },
+      lingers: false
     }
   }
 }
 
 interface EngineSocket extends EventEmitter {
   close (discard?: boolean): void
+  /** Its transport; over WebSocket, `socket` is the `ws` WebSocket it runs on. */
+  transport?: { socket?: { terminate?: () => void } }
 }
 
 /**
@@ -93,8 +102,14 @@ const engineIo: TransformerAdapter = {
       bytes: () => waiting + inTransport,
       cheap: true,
       drains: socket,
-      // Without `discard`, engine.io waits for its write buffer to drain before it closes: never, for a client that does not read.
-      terminate: () => { socket.close(true) }
+      // Without `discard`, engine.io waits for its write buffer to drain before it closes: never, for a
+      // client that does not read; and over WebSocket its close waits for the client's closing handshake
+      // (30 s), holding what was queued: the WebSocket is terminated first.
+      terminate: () => {
+        socket.transport?.socket?.terminate?.()
+        socket.close(true)
+      },
+      lingers: false
     }
   }
 }
@@ -113,16 +128,27 @@ const sockjs: TransformerAdapter = {
   bodyFactor: 3,
   queue (spark) {
     const connection = spark.socket as unknown as { _session?: SockjsSession, close: () => void }
+    const receiverSocket = (): Socket | null | undefined => {
+      const receiver = connection._session?.recv
+      return receiver?.response?.socket ?? receiver?.ws?._stream
+    }
     return {
       bytes: () => {
         const session = connection._session
         if (session?.send_buffer === undefined) return null
-        const receiver = session.recv
-        return sizeOf(session.send_buffer) + tcpQueued(receiver?.response?.socket ?? receiver?.ws?._stream)
+        return sizeOf(session.send_buffer) + tcpQueued(receiverSocket())
       },
       cheap: false,
       drains: null,
-      terminate: () => { connection.close() }
+      // The session's close waits for the client (a WebSocket's closing handshake, 30 s), holding what
+      // was queued: the receiver's TCP socket goes at once.
+      terminate: () => {
+        const socket = receiverSocket()
+        connection.close()
+        socket?.destroy()
+      },
+      // It waits `disconnect_delay` (5 s) for its client's next poll, then goes by itself.
+      lingers: false
     }
   }
 }
@@ -145,7 +171,9 @@ const browserchannel: TransformerAdapter = {
       bytes: () => session._outgoingArrays === undefined ? null : sizeOf(session._outgoingArrays.map((array) => array.data)),
       cheap: false,
       drains: null,
-      terminate: () => { session.close('terminated') }
+      terminate: () => { session.close('terminated') },
+      // Ended, it waits for its client to acknowledge the stop, which a client that heard it never does: its 30 s timeout.
+      lingers: true
     }
   }
 }
@@ -178,7 +206,8 @@ export const GENERIC_ADAPTER: TransformerAdapter = {
         if (terminate !== undefined) terminate.call(socket())
         else if (tcp !== null) tcp.destroy()
         else spark.end(undefined, { reconnect: true })
-      }
+      },
+      lingers: false
     }
   }
 }

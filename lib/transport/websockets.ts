@@ -99,6 +99,11 @@ export class DirectWire extends BaseWire {
     return this.#ws.bufferedAmount
   }
 
+  /** Nothing of a WebSocket outlives its end but its TCP socket. */
+  get lingers (): false {
+    return false
+  }
+
   protected get drains (): Duplex {
     return this.#socket
   }

@@ -20,6 +20,8 @@ export interface Wire {
   drained (lowWater: number): Promise<void>
   /** Closes the connection at once, without waiting for what is queued. */
   terminate (): void
+  /** Whether a long-polling session outlives the connection's end (transformers.ts `Queue.lingers`). */
+  readonly lingers: boolean
 }
 
 /** What every wire of one server shares. */
@@ -56,6 +58,7 @@ export abstract class BaseWire implements Wire {
   abstract get bufferedBytes (): number
   abstract write (frame: string | Buffer, message?: object): boolean
   abstract terminate (): void
+  abstract get lingers (): boolean
   /** What emits `drain` when the queue falls and `close` when it never will; null: none (the timer alone). */
   protected abstract get drains (): EventEmitter | null
 
