@@ -119,6 +119,9 @@ async function sh (cwd: string, command: string, args: string[]): Promise<string
 }
 
 /** What the TypeScript apps install besides the tarball and Fastify. */
+/** The newest Node.js line the quick starts also run on, besides the oldest that `engines` allows. */
+const NEWEST_NODE = 24
+
 const TYPESCRIPT_APP = ['typescript@~5.9', '@types/node@^22', '@fastify/cookie@^11', '@fastify/session@^11']
 
 /** A fresh app folder with `packages` installed; null when npm cannot install (offline). */
@@ -206,15 +209,17 @@ test('the packed package installs, compiles and runs in fresh apps, and its READ
 
   const { engines } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { engines: { node: string } }
   const major = enginesMajor(engines.node)
-  const [current, older, bare, plain, runtime] = await Promise.all([
+  const [current, older, bare, plain, runtime, newest] = await Promise.all([
     freshApp(t, [tarball, 'fastify@^5', ...TYPESCRIPT_APP]),
     freshApp(t, [tarball, 'fastify@5.6.x', ...TYPESCRIPT_APP]),
     freshApp(t, ['fastify@^5']),
     freshApp(t, [tarball, 'fastify@^5']),
     // npm's `node` package: the runtime the apps run on, the oldest major `engines` allows.
-    freshApp(t, [`node@${major}`])
+    freshApp(t, [`node@${major}`]),
+    // and the current line, which production moves to next.
+    freshApp(t, [`node@${NEWEST_NODE}`])
   ])
-  if (current === null || older === null || bare === null || plain === null || runtime === null) {
+  if (current === null || older === null || bare === null || plain === null || runtime === null || newest === null) {
     t.skip('npm cannot install from the registry or its cache here')
     return
   }
@@ -223,6 +228,9 @@ test('the packed package installs, compiles and runs in fresh apps, and its READ
   const [wantedMajor, wantedMinor] = engines.node.replace(/^>=\s*/, '').split('.').map(Number)
   const [gotMajor, gotMinor] = version.slice(1).split('.').map(Number)
   assert.ok(gotMajor === wantedMajor && (gotMinor ?? 0) >= (wantedMinor ?? 0), `Node.js ${version} satisfies engines ${engines.node}`)
+  const node24 = join(newest, 'node_modules', '.bin', 'node')
+  const version24 = (await sh(newest, node24, ['--version'])).trim()
+  assert.ok(version24.startsWith(`v${NEWEST_NODE}.`), `Node.js ${version24} is ${NEWEST_NODE}`)
 
   // One Fastify: the app's own, whatever its minor.
   for (const folder of [current, older]) {
@@ -273,10 +281,12 @@ test('the packed package installs, compiles and runs in fresh apps, and its READ
       return join(older, 'out-nodenext', 'quick-start.js')
     })()
   ])
-  for (const output of compiled) {
-    if (output === null) continue
-    assert.deepEqual(JSON.parse(await sh(root, node, [output])), { sum: 3, script: 200, fingerprint: null }, output)
+  for (const runtimeNode of [node, node24]) {
+    for (const output of compiled) {
+      if (output === null) continue
+      assert.deepEqual(JSON.parse(await sh(root, runtimeNode, [output])), { sum: 3, script: 200, fingerprint: null }, `${output} on ${runtimeNode}`)
+    }
+    assert.deepEqual(JSON.parse(await sh(current, runtimeNode, ['require.cjs'])), { sum: 3 })
   }
-  assert.deepEqual(JSON.parse(await sh(current, node, ['require.cjs'])), { sum: 3 })
-  t.diagnostic(`packed, installed five times, compiled five times and run five times on Node.js ${version} in ${Date.now() - started} ms`)
+  t.diagnostic(`packed, installed five times, compiled five times and run five times on Node.js ${version} and on ${version24} in ${Date.now() - started} ms`)
 })

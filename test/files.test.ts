@@ -224,7 +224,7 @@ test('out of file descriptors, a file request is answered as a server error, nev
   const { publicDir } = await site(t)
   // A server of its own whose descriptors run out: a low limit, then filled up but for the one that accepts us.
   const fixture = fileURLToPath(new URL('fixtures/few-descriptors.ts', import.meta.url))
-  const child = spawn('bash', ['-c', 'ulimit -n 64 && exec node --import tsx "$0" "$1"', fixture, publicDir], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn('bash', ['-c', 'ulimit -n 128 && exec node --import tsx "$0" "$1"', fixture, publicDir], { stdio: ['ignore', 'pipe', 'inherit'] })
   t.after(async () => {
     const exited = new Promise((resolve) => child.once('exit', resolve))
     child.kill('SIGTERM')
