@@ -8,6 +8,7 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { ERRORS, type ActionDocumentation } from '../types/protocol.js'
 import type { Connection } from './connection.js'
 import { DuplicateActionError, errorMessage, InvalidActionError, statusCodeOf } from './errors.js'
+import { actionChannel, isTraced, outcomeOfStatus, trace, UNKNOWN_ACTION, type ActionTraceContext, type TracedTransport } from './observability/tracing.js'
 import { isPlainObject } from './options.js'
 import type { SchemaType } from './schema-type.js'
 
@@ -100,6 +101,11 @@ export class ActionRegistry {
     return this.#actions.has(name)
   }
 
+  /** The name traces and metrics give a call of `name`: bounded, since a client chooses the names it calls. */
+  nameOf (name: unknown): string {
+    return typeof name === 'string' && this.#actions.has(name) ? name : UNKNOWN_ACTION
+  }
+
   documentation (): Record<string, ActionDocumentation> {
     const documentation: Record<string, ActionDocumentation> = {}
     for (const [name, action] of this.#actions) documentation[name] = action.documentation
@@ -113,6 +119,13 @@ export class ActionRegistry {
    * are refused), and a Promise when `run` returns one.
    */
   run (name: unknown, params: Record<string, unknown>, connection: ActionConnection): ActionOutcome | Promise<ActionOutcome> {
+    // Untraced, the call pays one check.
+    if (!isTraced(actionChannel)) return this.#run(name, params, connection)
+    const context: ActionTraceContext = { action: this.nameOf(name), transport: transportOf(connection), connectionId: connection.id }
+    return trace(actionChannel, context, () => this.#run(name, params, connection), settleActionTrace)
+  }
+
+  #run (name: unknown, params: Record<string, unknown>, connection: ActionConnection): ActionOutcome | Promise<ActionOutcome> {
     removePrototypeKeys(params)
     const action = typeof name === 'string' ? this.#actions.get(name) : undefined
     if (action === undefined) return this.#failed(name, connection, ERRORS.unknownAction, 404)
@@ -161,6 +174,16 @@ export class ActionRegistry {
       throw new InvalidActionError(action.name, `has invalid inputs: ${(error as Error).message}`)
     }
   }
+}
+
+function transportOf (connection: ActionConnection): TracedTransport {
+  return connection.type === 'web' ? 'http' : 'socket'
+}
+
+function settleActionTrace (outcome: ActionOutcome, context: ActionTraceContext): void {
+  context.statusCode = outcome.ok ? 200 : outcome.statusCode
+  context.outcome = outcomeOfStatus(context.statusCode)
+  if (!outcome.ok) context.error = new Error(outcome.error)
 }
 
 function isThenable (value: unknown): value is PromiseLike<unknown> {

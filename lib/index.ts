@@ -137,7 +137,11 @@ export {
 export type {
   ActionheroWsOptions, ApiMethod, FingerprintCookieOptions, FingerprintOptions, PrimusClientOptions, PrimusServerOptions, RedisOptions
 } from './options.js'
-export type { Authorize, HandshakeRequest } from './gate.js'
+export type { Authorize, HandshakeRequest, RefusalReason } from './gate.js'
+export {
+  TRACING_CHANNELS, UNKNOWN_ACTION, type ActionTraceContext, type FileTraceContext, type HandshakeTraceContext,
+  type SayTraceContext, type TracedOutcome, type TracedTransport
+} from './observability/tracing.js'
 export type { PrimusServer, PrimusSocket, PrimusSocketConstructor, Spark } from './primus.js'
 export {
   ClientGenerationError, DuplicateActionError, InvalidActionError, InvalidHookError, InvalidMessageError, InvalidMiddlewareError,
