@@ -8,6 +8,7 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { ERRORS, type ActionDocumentation } from '../types/protocol.js'
 import type { Connection } from './connection.js'
 import { DuplicateActionError, errorMessage, InvalidActionError, statusCodeOf } from './errors.js'
+import { secondsSince, type Metrics } from './observability/metrics.js'
 import { actionChannel, isTraced, outcomeOfStatus, trace, UNKNOWN_ACTION, type ActionTraceContext, type TracedTransport } from './observability/tracing.js'
 import { isPlainObject } from './options.js'
 import type { SchemaType } from './schema-type.js'
@@ -79,9 +80,11 @@ export class ActionRegistry {
   readonly #actions = new Map<string, RegisteredAction>()
   readonly #ajv: Ajv
   readonly #log: FastifyBaseLogger
+  readonly #metrics: Metrics
 
-  constructor (log: FastifyBaseLogger) {
+  constructor (log: FastifyBaseLogger, metrics: Metrics) {
     this.#log = log
+    this.#metrics = metrics
     // Fastify's own Ajv settings, so that an action's inputs behave like a route's schema.
     this.#ajv = new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: true, allErrors: false })
     addFormats.default(this.#ajv)
@@ -119,10 +122,25 @@ export class ActionRegistry {
    * are refused), and a Promise when `run` returns one.
    */
   run (name: unknown, params: Record<string, unknown>, connection: ActionConnection): ActionOutcome | Promise<ActionOutcome> {
-    // Untraced, the call pays one check.
-    if (!isTraced(actionChannel)) return this.#run(name, params, connection)
+    // Neither traced nor measured, the call pays two checks.
+    const traced = isTraced(actionChannel)
+    if (!traced && !this.#metrics.enabled) return this.#run(name, params, connection)
     const context: ActionTraceContext = { action: this.nameOf(name), transport: transportOf(connection), connectionId: connection.id }
-    return trace(actionChannel, context, () => this.#run(name, params, connection), settleActionTrace)
+    const started = performance.now()
+    const settle = (outcome: ActionOutcome): void => {
+      settleActionTrace(outcome, context)
+      this.#metrics.actionFinished(context.action, context.transport, context.outcome ?? 'ok', secondsSince(started))
+    }
+    if (traced) return trace(actionChannel, context, () => this.#run(name, params, connection), settle)
+    const outcome = this.#run(name, params, connection)
+    if (!(outcome instanceof Promise)) {
+      settle(outcome)
+      return outcome
+    }
+    return outcome.then((settled) => {
+      settle(settled)
+      return settled
+    })
   }
 
   #run (name: unknown, params: Record<string, unknown>, connection: ActionConnection): ActionOutcome | Promise<ActionOutcome> {

@@ -24,6 +24,7 @@ import type { IncomingMessage } from 'node:http'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import { ERRORS } from '../types/protocol.js'
 import { errorMessage, isSystemError, statusCodeOf } from './errors.js'
+import type { Metrics } from './observability/metrics.js'
 import { handshakeChannel, isTraced, trace, type HandshakeTraceContext } from './observability/tracing.js'
 import { parseOrigin } from './options.js'
 
@@ -81,13 +82,15 @@ interface Refusal {
 
 export class Gate {
   readonly #options: GateOptions
+  readonly #metrics: Metrics
   // Keyed by the raw request, which the spark keeps: an entry lives exactly as long as its socket.
   readonly #passed = new WeakMap<IncomingMessage, Handshake>()
   /** Why a handshake was refused, for its trace; an entry lives as long as its request. */
   readonly #refusals = new WeakMap<FastifyRequest, Refusal>()
 
-  constructor (options: GateOptions, log: FastifyBaseLogger) {
+  constructor (options: GateOptions, log: FastifyBaseLogger, metrics: Metrics) {
     this.#options = options
+    this.#metrics = metrics
     if (options.allowedOrigins === '*') {
       log.warn('fastify-actionhero-ws: allowedOrigins is "*": pages of any website may open sockets and call the HTTP API as your visitors, with their cookies; list the origins you trust instead')
     }
@@ -167,7 +170,10 @@ export class Gate {
 
   #refuse (request: FastifyRequest, reply: FastifyReply, refusal: Refusal, way: Way): void {
     const { statusCode, error, cause } = refusal
-    if (way === 'handshake') this.#refusals.set(request, refusal)
+    if (way === 'handshake') {
+      this.#refusals.set(request, refusal)
+      this.#metrics.handshakeRefused(refusal.reason)
+    }
     const details = { reason: error, statusCode, err: cause }
     // What the app did not choose to say (a failure of its own) goes to the log, as a 5xx.
     if (statusCode >= 500) request.log.error(details, `fastify-actionhero-ws: ${way} refused`)
