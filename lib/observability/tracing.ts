@@ -12,6 +12,7 @@
  * (TracingChannel#hasSubscribers: Node.js 20.13+ and 22.0+).
  */
 import diagnosticsChannel, { type TracingChannel } from 'node:diagnostics_channel'
+import { RoomError } from '../errors.js'
 
 /** How the caller reached the plugin. */
 export type TracedTransport = 'socket' | 'http'
@@ -84,7 +85,8 @@ export function isTraced (traced: Channel<object>): boolean {
 
 /**
  * Runs `run` traced on `traced` with `context`. `settle` reads the outcome off the result and sets the
- * context's `outcome` (and `error` when it failed); a throw or a rejection is an `error` outcome. The
+ * context's `outcome` (and `error` when it failed); a throw or a rejection is an `error` outcome (a
+ * `RoomError`, the protocol's answer to a room request it refuses, is `refused`). The
  * result is returned as `run` gave it: a value stays synchronous.
  */
 export function trace<Context extends TracedContext, Result> (
@@ -118,7 +120,7 @@ export function trace<Context extends TracedContext, Result> (
 }
 
 function failed (context: TracedContext, error: unknown): void {
-  context.outcome = 'error'
+  context.outcome = error instanceof RoomError ? 'refused' : 'error'
   context.error = error instanceof Error ? error : new Error(String(error))
 }
 
