@@ -6,10 +6,12 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import Fastify from 'fastify'
 import { Counter, Registry } from 'prom-client'
+import { ActionheroClient as NodeClient } from '../lib/client/node.js'
 import actionheroWs, { defineAction } from '../lib/index.js'
 import { needRedis, sharedPrefix } from './cluster-helpers.js'
 import { FaultProxy } from './fixtures/fault-proxy.js'
-import { startApp, TestClient, waitFor } from './helpers.js'
+import { sleep, startApp, TestClient, waitFor } from './helpers.js'
+import { deafWebSocket, webSocketPath } from './transformer-helpers.js'
 
 const add = defineAction({
   name: 'add',
@@ -105,6 +107,51 @@ test('a scrape after a scripted session shows exact counts: connections, handsha
   await waitFor(async () => await value(registry, `${P}room_members`) === 1)
   await app.close()
   assert.equal(registry.getSingleMetric(`${P}connections_open`), undefined, 'a closed app leaves nothing in the registry')
+})
+
+test('every transformer counts alike: the connection, its messages and their bytes both ways', { timeout: 60_000 }, async (t) => {
+  for (const transformer of ['engine.io', 'sockjs', 'faye']) {
+    const registry = new Registry()
+    const { app, url } = await startApp(t, { metrics: { registry }, actions: [add], server: { transformer } })
+    const client = new NodeClient({ url, Primus: app.actionheroWs.primus.Socket })
+    t.after(() => client.disconnect())
+    await client.connect()
+    assert.equal((await client.action<{ sum: number }>('add', { a: 2, b: 3 })).sum, 5, transformer)
+    assert.equal(await value(registry, `${P}connections_open`), 1, transformer)
+    assert.equal(await value(registry, `${P}messages_received_total`, { event: 'action' }), 1, transformer)
+    assert.equal(await value(registry, `${P}messages_sent_total`, { context: 'api' }), 1, `${transformer}: the welcome`)
+    assert.ok((await value(registry, `${P}received_bytes_total`) ?? 0) > 50, transformer)
+    assert.ok((await value(registry, `${P}sent_bytes_total`) ?? 0) > 50, transformer)
+    client.disconnect()
+    await app.close()
+  }
+})
+
+test('a slow reader cut, and history replays by outcome, are counted', { timeout: 60_000 }, async (t) => {
+  const registry = new Registry()
+  const { app, url, port } = await startApp(t, { metrics: { registry }, maxBufferedBytes: 256 * 1024 })
+  await deafWebSocket(t, port, webSocketPath('websockets'))
+  await waitFor(() => app.actionheroWs.connections.size === 1)
+  const [deaf] = [...app.actionheroWs.connections.values()]
+  const chunk = { text: 'x'.repeat(64 * 1024) }
+  for (let sent = 0; deaf?.open === true && sent < 2000; sent++) {
+    deaf.send(chunk)
+    if (sent % 20 === 0) await sleep(1)
+  }
+  assert.equal(deaf?.open, false)
+  assert.equal(await value(registry, `${P}slow_readers_cut_total`), 1)
+
+  const speaker = await TestClient.connect(t, url)
+  const joined = await speaker.request({ event: 'roomAdd', room: 'defaultRoom' })
+  await speaker.request({ event: 'say', room: 'defaultRoom', message: 'kept' })
+  const rejoining = await TestClient.connect(t, url)
+  const recovered = await rejoining.request({ event: 'roomAdd', room: 'defaultRoom', since: { epoch: joined.epoch, offset: joined.offset } })
+  assert.equal(recovered.recovered, true)
+  const late = await TestClient.connect(t, url)
+  const lost = await late.request({ event: 'roomAdd', room: 'defaultRoom', since: { epoch: 'an epoch long gone', offset: 1 } })
+  assert.equal(lost.recovered, false)
+  assert.equal(await value(registry, `${P}history_replays_total`, { outcome: 'recovered' }), 1)
+  assert.equal(await value(registry, `${P}history_replays_total`, { outcome: 'too_old' }), 1)
 })
 
 test('labels stay bounded: 1,000 room names and 1,000 unknown action names add no label value', { timeout: 120_000 }, async (t) => {
