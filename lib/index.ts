@@ -152,7 +152,8 @@ export {
   type WebConnection
 } from './actions.js'
 export type {
-  ActionheroWsOptions, ApiMethod, FingerprintCookieOptions, FingerprintOptions, PrimusClientOptions, PrimusServerOptions, RedisOptions
+  ActionheroWsOptions, ApiMethod, FingerprintCookieOptions, FingerprintOptions, MetricsOptions, MetricsRegistry, PrimusClientOptions,
+  PrimusServerOptions, RedisOptions
 } from './options.js'
 export type { Authorize, HandshakeRequest, RefusalReason } from './gate.js'
 export {

@@ -3,6 +3,9 @@
  * Redis cut through a proxy).
  */
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import { test } from 'node:test'
 import Fastify from 'fastify'
 import { Counter, Registry } from 'prom-client'
@@ -223,6 +226,15 @@ test('the metrics option: checked at register; a name another metric has fails r
   const { url } = await startApp(t, { actions: [add] })
   await TestClient.connect(t, url)
   assert.deepEqual(await off.getMetricsAsJSON(), [])
+})
+
+test('without prom-client installed, metrics: true fails register and says what to install', { timeout: 60_000 }, async () => {
+  const fixture = fileURLToPath(new URL('fixtures/without-prom-client.ts', import.meta.url))
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', fixture], { timeout: 50_000 })
+  assert.deepEqual(JSON.parse(stdout), {
+    code: 'FST_AHWS_INVALID_OPTION',
+    message: '"metrics" option needs the package "prom-client", an optional peer dependency: npm install prom-client'
+  })
 })
 
 test('with Redis: redis_up goes 1, then 0 while Redis is cut, then 1 again; it goes with the last app with Redis', { timeout: 60_000 }, async (t) => {
