@@ -11,7 +11,9 @@ import Fastify from 'fastify'
 import { Counter, Registry } from 'prom-client'
 import { ActionheroClient as NodeClient } from '../lib/client/node.js'
 import actionheroWs, { defineAction } from '../lib/index.js'
-import { needRedis, sharedPrefix } from './cluster-helpers.js'
+import { Redis } from 'ioredis'
+import { RedisSchema } from '../lib/cluster/redis-schema.js'
+import { createCluster, needRedis, SHARED_REDIS, sharedPrefix } from './cluster-helpers.js'
 import { FaultProxy } from './fixtures/fault-proxy.js'
 import { sleep, startApp, TestClient, waitFor } from './helpers.js'
 import { deafWebSocket, webSocketPath } from './transformer-helpers.js'
@@ -253,4 +255,31 @@ test('with Redis: redis_up goes 1, then 0 while Redis is cut, then 1 again; it g
   assert.equal(registry.getSingleMetric(`${P}redis_up`), undefined, 'the closed app is not counted')
   await TestClient.connect(t, withoutRedis.url)
   assert.equal(await value(registry, `${P}connections_open`), 1)
+})
+
+test('with Redis: the members of a node killed are counted as reaped, a malformed bus message as dropped', { timeout: 60_000 }, async (t) => {
+  if (!await needRedis(t)) return
+  const cluster = createCluster(t)
+  const doomed = await cluster.startNode()
+  const registry = new Registry()
+  const { url } = await startApp(t, metricsApp(registry, { redis: { url: SHARED_REDIS, prefix: cluster.prefix, heartbeatInterval: 250, nodeTimeout: 1500 } }))
+  const local = await TestClient.connect(t, url)
+  assert.equal((await local.request({ event: 'roomAdd', room: 'defaultRoom' })).data, true)
+  for (const rooms of [['defaultRoom', 'anotherRoom'], ['defaultRoom']]) {
+    const victim = await TestClient.connect(t, doomed.url)
+    for (const room of rooms) assert.equal((await victim.request({ event: 'roomAdd', room })).data, true)
+  }
+  await doomed.stop('SIGKILL')
+  await waitFor(async () => await value(registry, `${P}members_reaped_total`) === 3, 15_000)
+
+  const publisher = new Redis(SHARED_REDIS)
+  t.after(() => publisher.disconnect())
+  await publisher.publish(new RedisSchema(cluster.prefix).roomChannel('defaultRoom'), 'not a message of the bus')
+  await waitFor(async () => await value(registry, `${P}bus_messages_dropped_total`) === 1, 5000)
+  // A say after it arrives in order on the same connection: the node is still listening.
+  const other = await TestClient.connect(t, url)
+  assert.equal((await other.request({ event: 'roomAdd', room: 'defaultRoom' })).data, true)
+  await other.request({ event: 'say', room: 'defaultRoom', message: 'still here' })
+  await local.next((message) => message.message === 'still here')
+  assert.equal(await value(registry, `${P}bus_messages_dropped_total`), 1)
 })
