@@ -3,12 +3,14 @@
  * (the frame's bytes in, its event, the action's duration with its two clock reads, the reply and its
  * bytes out), with metrics on and off (the empty `NO_METRICS`), and what prom-client's own calls would
  * cost for the same, next to a round trip's server CPU (bench/RESULTS.md: about 15 µs); and per member
- * of a `say` (a say to 5,000 costs the server about 60 ms).
+ * of a `say` (a say to 5,000 costs the server about 60 ms); and what the tracing channels cost an action
+ * while nobody subscribes (the one check `ActionRegistry#run` makes).
  * Run: node --import tsx bench/metrics-cost.ts
  */
 import { Counter, Histogram, Registry } from 'prom-client'
 import { NO_METRICS, secondsSince, type Metrics } from '../lib/observability/metrics.js'
 import { createPrometheusMetrics } from '../lib/observability/prometheus.js'
+import { actionChannel, isTraced } from '../lib/observability/tracing.js'
 
 const CALLS = 1_000_000
 const FRAME = Buffer.from('{"event":"action","params":{"action":"echo","t":1733580000000,"text":"hello"},"messageId":12}')
@@ -63,4 +65,6 @@ console.log(`metrics off (NO_METRICS): ${best(() => roundTrip(NO_METRICS)).toFix
 console.log(`metrics on (tallies, prom-client at scrape): ${best(() => roundTrip(on)).toFixed(0)} ns per round trip`)
 console.log(`metrics off, per member of a say: ${best(() => member(NO_METRICS)).toFixed(0)} ns; on: ${best(() => member(on)).toFixed(0)} ns`)
 console.log(`prom-client called per message instead: ${best(promClientDirect).toFixed(0)} ns per round trip`)
+let traced = 0
+console.log(`tracing channels, nobody subscribed: ${best(() => { if (isTraced(actionChannel)) traced++ }).toFixed(1)} ns per action (${traced} traced)`)
 on.close()
