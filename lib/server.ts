@@ -43,7 +43,7 @@ export class ActionheroWs implements ServerContext {
   /** The public folder, as the `file` event reads it. */
   readonly publicFolder: PublicFolder
   readonly log: FastifyBaseLogger
-  /** What this app counts; `NO_METRICS` without the `metrics` option. @internal */
+  /** What this app counts, for the plugin's modules: `NO_METRICS` without the `metrics` option (the metrics are read from the registry). */
   readonly metrics: Metrics
   readonly #options: ResolvedOptions
   readonly #hooks: Record<ConnectionHookName, ConnectionHook[]> = { onConnect: [], onDisconnect: [] }
