@@ -128,8 +128,11 @@ export class ActionRegistry {
     const context: ActionTraceContext = { action: this.nameOf(name), transport: transportOf(connection), connectionId: connection.id }
     const started = performance.now()
     const settle = (outcome: ActionOutcome): void => {
-      settleActionTrace(outcome, context)
-      this.#metrics.actionFinished(context.action, context.transport, context.outcome ?? 'ok', secondsSince(started))
+      context.statusCode = outcome.ok ? 200 : outcome.statusCode
+      context.outcome = outcomeOfStatus(context.statusCode)
+      // An Error (and its stack) only for a subscriber to read.
+      if (traced && !outcome.ok) context.error = new Error(outcome.error)
+      this.#metrics.actionFinished(context.action, context.transport, context.outcome, secondsSince(started))
     }
     if (traced) return trace(actionChannel, context, () => this.#run(name, params, connection), settle)
     const outcome = this.#run(name, params, connection)
@@ -196,12 +199,6 @@ export class ActionRegistry {
 
 function transportOf (connection: ActionConnection): TracedTransport {
   return connection.type === 'web' ? 'http' : 'socket'
-}
-
-function settleActionTrace (outcome: ActionOutcome, context: ActionTraceContext): void {
-  context.statusCode = outcome.ok ? 200 : outcome.statusCode
-  context.outcome = outcomeOfStatus(context.statusCode)
-  if (!outcome.ok) context.error = new Error(outcome.error)
 }
 
 function isThenable (value: unknown): value is PromiseLike<unknown> {
