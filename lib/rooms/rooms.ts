@@ -9,7 +9,7 @@ import { ERRORS, type ChatMessage, type HistoryPosition, type RoomAddFields, typ
 import type { Cluster, MembershipChange } from '../cluster/cluster.js'
 import type { Connection } from '../connection.js'
 import { RoomError } from '../errors.js'
-import type { Metrics } from '../observability/metrics.js'
+import { NO_METRICS, type Metrics } from '../observability/metrics.js'
 import { isRoomName } from '../options.js'
 import { CatchUp } from './catch-up.js'
 import { FanOut } from './fanout.js'
@@ -36,7 +36,8 @@ export interface RoomsOptions {
   /** What a member shows in `roomView` besides `id` and `joinedAt`; null: nothing. */
   memberDetails?: MemberDetails | null
   log: FastifyBaseLogger
-  metrics: Metrics
+  /** What the rooms count (fan-out, replays, slow readers); default: nothing. */
+  metrics?: Metrics
 }
 
 export class Rooms {
@@ -51,7 +52,7 @@ export class Rooms {
   /** Per room, what members send while `onSayReceive` middleware runs, in order. */
   readonly #sending = new SerialQueues()
 
-  constructor ({ store, connections, cluster, echoSay, historySize, maxBufferedBytes, sayLimit, memberDetails = null, log, metrics }: RoomsOptions) {
+  constructor ({ store, connections, cluster, echoSay, historySize, maxBufferedBytes, sayLimit, memberDetails = null, log, metrics = NO_METRICS }: RoomsOptions) {
     this.#store = store
     this.#sayBudget = sayLimit === false ? null : new SayBudget(sayLimit)
     this.#connections = connections
