@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { test } from 'node:test'
 import Fastify from 'fastify'
-import { Counter, Registry } from 'prom-client'
+import { Counter, register as defaultRegistry, Registry } from 'prom-client'
 import { ActionheroClient as NodeClient } from '../lib/client/node.js'
 import actionheroWs, { defineAction } from '../lib/index.js'
 import { Redis } from 'ioredis'
@@ -228,6 +228,14 @@ test('the metrics option: checked at register; a name another metric has fails r
   const { url } = await startApp(t, { actions: [add] })
   await TestClient.connect(t, url)
   assert.deepEqual(await off.getMetricsAsJSON(), [])
+})
+
+test('metrics: true registers in prom-client\'s default registry, and closing takes them out of it', { timeout: 30_000 }, async (t) => {
+  const { app, url } = await startApp(t, { metrics: true })
+  await TestClient.connect(t, url)
+  assert.match(await defaultRegistry.getSingleMetricAsString(`${P}connections_open`), /^actionhero_ws_connections_open 1$/m)
+  await app.close()
+  assert.equal(defaultRegistry.getSingleMetric(`${P}connections_open`), undefined)
 })
 
 test('without prom-client installed, metrics: true fails register and says what to install', { timeout: 60_000 }, async () => {
