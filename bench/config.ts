@@ -4,7 +4,7 @@
  */
 
 /** The servers compared, in the order of the first round; later rounds alternate it. */
-export const TARGETS = ['ws', 'primus', 'socketio', 'plugin', 'pluginNoHistory'] as const
+export const TARGETS = ['ws', 'primus', 'socketio', 'plugin', 'pluginNoHistory', 'pluginMetrics'] as const
 export type TargetName = typeof TARGETS[number]
 
 export const TARGET_LABELS: Record<TargetName, string> = {
@@ -13,7 +13,9 @@ export const TARGET_LABELS: Record<TargetName, string> = {
   socketio: 'Socket.IO 4',
   plugin: 'fastify-actionhero-ws',
   /** The plugin with `history: false`: what room history costs a `say` (issue 12). */
-  pluginNoHistory: 'plugin, history off'
+  pluginNoHistory: 'plugin, history off',
+  /** The plugin with `metrics: true`: what the Prometheus metrics cost (issue 20). */
+  pluginMetrics: 'plugin, metrics on'
 }
 
 /** The scenarios, in the order each round runs them. */

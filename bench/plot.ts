@@ -6,7 +6,7 @@ import { TARGET_LABELS, type TargetName } from './config.js'
 import { GOALS, METRICS, metricId } from './metrics.js'
 import type { RunSummary } from './summary.js'
 
-export const COLORS: Record<TargetName, string> = { ws: '#4c78a8', primus: '#f58518', socketio: '#54a24b', plugin: '#e45756', pluginNoHistory: '#b279a2' }
+export const COLORS: Record<TargetName, string> = { ws: '#4c78a8', primus: '#f58518', socketio: '#54a24b', plugin: '#e45756', pluginNoHistory: '#b279a2', pluginMetrics: '#9d755d' }
 const WIDTH = 960
 const LABELS_WIDTH = 330
 const CHART_LEFT = LABELS_WIDTH + 10

@@ -3,7 +3,7 @@
  * each measurement in a fresh load process (which starts a fresh server), a noisy one run again;
  * then bench/RESULTS.md, bench/results.svg and bench/results.json (every figure of every round).
  *
- * Options: --rounds N (default 3), --targets ws,primus,socketio,plugin,pluginNoHistory, --scenarios roundTrips,...,
+ * Options: --rounds N (default 3), --targets ws,primus,socketio,plugin,pluginNoHistory,pluginMetrics, --scenarios roundTrips,...,
  * --out DIR (default bench).
  */
 import { fork, type ChildProcess } from 'node:child_process'

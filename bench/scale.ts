@@ -34,7 +34,7 @@ const CONNECT_CONCURRENCY = 100
 const { values: options } = parseArgs({
   options: {
     // History off is a say-latency comparison of `npm run bench`, not a scale one.
-    targets: { type: 'string', default: TARGETS.filter((target) => target !== 'pluginNoHistory').join(',') },
+    targets: { type: 'string', default: TARGETS.filter((target) => target !== 'pluginNoHistory' && target !== 'pluginMetrics').join(',') },
     sizes: { type: 'string' },
     scenarios: { type: 'string', default: LAYOUTS.join(',') },
     'cluster-servers': { type: 'string' },

@@ -71,7 +71,8 @@ export class RunSummary {
 
   /** The plugin's figure (or ratio) for `goal`, and whether it meets it. */
   verdict (goal: Goal): Verdict {
-    const value = goal.against === undefined ? this.figure('plugin', goal.metric)?.median ?? null : this.ratio('plugin', goal.metric, goal.against)
+    const target = goal.target ?? 'plugin'
+    const value = goal.against === undefined ? this.figure(target, goal.metric)?.median ?? null : this.ratio(target, goal.metric, goal.against)
     if (value === null) return { value: null, met: null }
     return { value, met: (goal.atLeast === undefined || value >= goal.atLeast) && (goal.atMost === undefined || value <= goal.atMost) }
   }

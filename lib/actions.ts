@@ -8,6 +8,8 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { ERRORS, type ActionDocumentation } from '../types/protocol.js'
 import type { Connection } from './connection.js'
 import { DuplicateActionError, errorMessage, InvalidActionError, statusCodeOf } from './errors.js'
+import { secondsSince, type Metrics } from './observability/metrics.js'
+import { actionChannel, isTraced, outcomeOfStatus, trace, UNKNOWN_ACTION, type ActionTraceContext, type TracedTransport } from './observability/tracing.js'
 import { isPlainObject } from './options.js'
 import type { SchemaType } from './schema-type.js'
 
@@ -78,9 +80,11 @@ export class ActionRegistry {
   readonly #actions = new Map<string, RegisteredAction>()
   readonly #ajv: Ajv
   readonly #log: FastifyBaseLogger
+  readonly #metrics: Metrics
 
-  constructor (log: FastifyBaseLogger) {
+  constructor (log: FastifyBaseLogger, metrics: Metrics) {
     this.#log = log
+    this.#metrics = metrics
     // Fastify's own Ajv settings, so that an action's inputs behave like a route's schema.
     this.#ajv = new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: true, allErrors: false })
     addFormats.default(this.#ajv)
@@ -100,6 +104,11 @@ export class ActionRegistry {
     return this.#actions.has(name)
   }
 
+  /** The name traces and metrics give a call of `name`: bounded, since a client chooses the names it calls. */
+  nameOf (name: unknown): string {
+    return typeof name === 'string' && this.#actions.has(name) ? name : UNKNOWN_ACTION
+  }
+
   documentation (): Record<string, ActionDocumentation> {
     const documentation: Record<string, ActionDocumentation> = {}
     for (const [name, action] of this.#actions) documentation[name] = action.documentation
@@ -113,6 +122,31 @@ export class ActionRegistry {
    * are refused), and a Promise when `run` returns one.
    */
   run (name: unknown, params: Record<string, unknown>, connection: ActionConnection): ActionOutcome | Promise<ActionOutcome> {
+    // Neither traced nor measured, the call pays two checks.
+    const traced = isTraced(actionChannel)
+    if (!traced && !this.#metrics.enabled) return this.#run(name, params, connection)
+    const context: ActionTraceContext = { action: this.nameOf(name), transport: transportOf(connection), connectionId: connection.id }
+    const started = performance.now()
+    const settle = (outcome: ActionOutcome): void => {
+      context.statusCode = outcome.ok ? 200 : outcome.statusCode
+      context.outcome = outcomeOfStatus(context.statusCode)
+      // An Error (and its stack) only for a subscriber to read.
+      if (traced && !outcome.ok) context.error = new Error(outcome.error)
+      this.#metrics.actionFinished(context.action, context.transport, context.outcome, secondsSince(started))
+    }
+    if (traced) return trace(actionChannel, context, () => this.#run(name, params, connection), settle)
+    const outcome = this.#run(name, params, connection)
+    if (!(outcome instanceof Promise)) {
+      settle(outcome)
+      return outcome
+    }
+    return outcome.then((settled) => {
+      settle(settled)
+      return settled
+    })
+  }
+
+  #run (name: unknown, params: Record<string, unknown>, connection: ActionConnection): ActionOutcome | Promise<ActionOutcome> {
     removePrototypeKeys(params)
     const action = typeof name === 'string' ? this.#actions.get(name) : undefined
     if (action === undefined) return this.#failed(name, connection, ERRORS.unknownAction, 404)
@@ -161,6 +195,10 @@ export class ActionRegistry {
       throw new InvalidActionError(action.name, `has invalid inputs: ${(error as Error).message}`)
     }
   }
+}
+
+function transportOf (connection: ActionConnection): TracedTransport {
+  return connection.type === 'web' ? 'http' : 'socket'
 }
 
 function isThenable (value: unknown): value is PromiseLike<unknown> {

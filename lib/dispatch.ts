@@ -15,6 +15,7 @@ import { pushEvents } from './events/pushes.js'
 import { roomEvents } from './events/rooms.js'
 import type { PublicFolder } from './files.js'
 import type { Lifecycle } from './lifecycle.js'
+import type { Metrics } from './observability/metrics.js'
 import { isPlainObject } from './options.js'
 import { replyActionError, replyFile, replyVerbError, type ReplyTarget } from './reply.js'
 import type { Pushes } from './pushes/pushes.js'
@@ -35,6 +36,7 @@ export interface ServerContext {
   readonly simultaneousActions: number
   readonly maxPendingRequests: number
   readonly log: FastifyBaseLogger
+  readonly metrics: Metrics
 }
 
 export type EventHandler = (request: IncomingRequest, server: ServerContext) => void | Promise<void>
@@ -50,17 +52,24 @@ const HANDLERS: ReadonlyMap<string, EventHandler> = new Map(Object.entries({
 /** Handles one decoded frame; a frame that failed to decode is passed as `undefined`. */
 export function dispatchMessage (server: ServerContext, connection: Connection, message: unknown): void {
   const messageCount = connection.received()
+  const { metrics } = server
   if (!isPlainObject(message)) {
+    metrics.messageReceived('invalid')
+    metrics.protocolError('not_an_object')
     replyVerbError({ connection, messageCount, messageId: undefined }, ERRORS.notAnObject)
     return
   }
   const request: IncomingRequest = { connection, message, messageCount, messageId: readMessageId(message.messageId) }
   const handler = typeof message.event === 'string' ? HANDLERS.get(message.event) : undefined
+  // Only an event a handler has names a label: a client chooses what it sends.
+  metrics.messageReceived(handler === undefined ? 'unknown' : message.event as string)
   if (handler === undefined) {
+    metrics.protocolError('unknown_event')
     replyVerbError(request, ERRORS.unknownVerb, null)
     return
   }
   if (connection.pendingRequests >= server.maxPendingRequests && handler !== connectionEvents.quit) {
+    metrics.protocolError('too_many_pending_requests')
     refuse(request, ERRORS.tooManyPendingActions)
     return
   }
@@ -90,6 +99,7 @@ function refuse (request: IncomingRequest, error: string): void {
 function handlerFailed (server: ServerContext, request: IncomingRequest, error: unknown): void {
   server.log.error({ err: error, connection: request.connection.id, event: request.message.event },
     'fastify-actionhero-ws: an event handler failed')
+  server.metrics.protocolError('internal_error')
   refuse(request, ERRORS.internalError)
 }
 

@@ -24,6 +24,8 @@ import type { IncomingMessage } from 'node:http'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import { ERRORS } from '../types/protocol.js'
 import { errorMessage, isSystemError, statusCodeOf } from './errors.js'
+import type { Metrics } from './observability/metrics.js'
+import { handshakeChannel, isTraced, trace, type HandshakeTraceContext } from './observability/tracing.js'
 import { parseOrigin } from './options.js'
 
 /**
@@ -64,20 +66,31 @@ const SOCKET_METHODS = ['GET', 'POST'] as const
 /** How long a browser may keep a preflight's answer, in seconds (Chromium keeps it 2 hours at most). */
 const PREFLIGHT_MAX_AGE = '600'
 
+/**
+ * Why a request was refused, in a word of a fixed list (the handshakes-refused metric's label, the
+ * handshake trace's `reason`): what `authorize` says is the app's text, and unbounded.
+ */
+export type RefusalReason = 'transport_not_served' | 'origin_not_allowed' | 'unauthorized' | 'authorize_failed'
+
 interface Refusal {
   statusCode: number
   error: string
+  reason: RefusalReason
   /** What `authorize` threw, for the log. */
   cause?: unknown
 }
 
 export class Gate {
   readonly #options: GateOptions
+  readonly #metrics: Metrics
   // Keyed by the raw request, which the spark keeps: an entry lives exactly as long as its socket.
   readonly #passed = new WeakMap<IncomingMessage, Handshake>()
+  /** Why a handshake was refused, for its trace; an entry lives as long as its request. */
+  readonly #refusals = new WeakMap<FastifyRequest, Refusal>()
 
-  constructor (options: GateOptions, log: FastifyBaseLogger) {
+  constructor (options: GateOptions, log: FastifyBaseLogger, metrics: Metrics) {
     this.#options = options
+    this.#metrics = metrics
     if (options.allowedOrigins === '*') {
       log.warn('fastify-actionhero-ws: allowedOrigins is "*": pages of any website may open sockets and call the HTTP API as your visitors, with their cookies; list the origins you trust instead')
     }
@@ -88,9 +101,22 @@ export class Gate {
    * have it (its handshake kept for the connection it makes); else the gate has answered it: a refusal,
    * or a CORS preflight.
    */
-  async admitSocket (request: HandshakeRequest, reply: FastifyReply): Promise<boolean> {
+  admitSocket (request: HandshakeRequest, reply: FastifyReply): Promise<boolean> {
+    if (!isTraced(handshakeChannel)) return this.#admitSocket(request, reply)
+    const context: HandshakeTraceContext = { path: request.url.split('?', 1)[0] ?? '' }
+    return trace(handshakeChannel, context, () => this.#admitSocket(request, reply), (admitted, traced) => {
+      const refusal = admitted ? undefined : this.#refusals.get(request)
+      traced.outcome = refusal === undefined ? 'ok' : refusal.statusCode >= 500 ? 'error' : 'refused'
+      if (refusal === undefined) return
+      traced.reason = refusal.reason
+      traced.statusCode = refusal.statusCode
+      traced.error = new Error(refusal.error)
+    })
+  }
+
+  async #admitSocket (request: HandshakeRequest, reply: FastifyReply): Promise<boolean> {
     if (readableWithoutCors(request)) {
-      this.#refuse(request, reply, { statusCode: 403, error: ERRORS.transportNotServed }, 'handshake')
+      this.#refuse(request, reply, { statusCode: 403, error: ERRORS.transportNotServed, reason: 'transport_not_served' }, 'handshake')
       return false
     }
     if (!this.admitOrigin(request, reply, SOCKET_METHODS, 'handshake')) return false
@@ -115,7 +141,7 @@ export class Gate {
    */
   admitOrigin (request: FastifyRequest, reply: FastifyReply, methods: readonly string[], way: Way): boolean {
     if (!this.#originAllowed(request)) {
-      this.#refuse(request, reply, { statusCode: 403, error: ERRORS.originNotAllowed }, way)
+      this.#refuse(request, reply, { statusCode: 403, error: ERRORS.originNotAllowed, reason: 'origin_not_allowed' }, way)
       return false
     }
     const { origin } = request.headers
@@ -142,7 +168,12 @@ export class Gate {
     }
   }
 
-  #refuse (request: FastifyRequest, reply: FastifyReply, { statusCode, error, cause }: Refusal, way: Way): void {
+  #refuse (request: FastifyRequest, reply: FastifyReply, refusal: Refusal, way: Way): void {
+    const { statusCode, error, cause } = refusal
+    if (way === 'handshake') {
+      this.#refusals.set(request, refusal)
+      this.#metrics.handshakeRefused(refusal.reason)
+    }
     const details = { reason: error, statusCode, err: cause }
     // What the app did not choose to say (a failure of its own) goes to the log, as a 5xx.
     if (statusCode >= 500) request.log.error(details, `fastify-actionhero-ws: ${way} refused`)
@@ -196,5 +227,5 @@ function authorizeRefusal (error: unknown): Refusal {
   const deliberate = error instanceof Error && !isSystemError(error)
   const statusCode = ownStatus ?? (deliberate ? 401 : 500)
   const message = errorMessage(error)
-  return { statusCode, error: message === '' ? ERRORS.unauthorized : message, cause: error }
+  return { statusCode, error: message === '' ? ERRORS.unauthorized : message, reason: statusCode >= 500 ? 'authorize_failed' : 'unauthorized', cause: error }
 }

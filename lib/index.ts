@@ -10,6 +10,8 @@ import { writeClientBundle } from './client-bundle.js'
 import { RouteTakenError } from './errors.js'
 import { registerFingerprint } from './fingerprint.js'
 import { httpApi } from './http-api.js'
+import { NO_METRICS } from './observability/metrics.js'
+import { createPrometheusMetrics } from './observability/prometheus.js'
 import { resolveOptions, type ActionheroWsOptions, type ResolvedOptions } from './options.js'
 import { publicFiles } from './public-files.js'
 import { ActionheroWs } from './server.js'
@@ -27,7 +29,15 @@ declare module 'fastify' {
 
 const plugin: FastifyPluginAsync<ActionheroWsOptions> = async (fastify, rawOptions) => {
   const options = resolveOptions(rawOptions)
-  const server = new ActionheroWs(options, fastify.log)
+  // prom-client is loaded only when metrics are on (an optional peer).
+  const metrics = options.metrics === null || !options.enabled ? NO_METRICS : await createPrometheusMetrics(options.metrics)
+  let server: ActionheroWs
+  try {
+    server = new ActionheroWs(options, fastify.log, metrics)
+  } catch (error) {
+    metrics.close()
+    throw error
+  }
   fastify.decorate('actionheroWs', server)
   fastify.decorateRequest('fingerprint', null)
   if (!options.enabled) return
@@ -36,13 +46,20 @@ const plugin: FastifyPluginAsync<ActionheroWsOptions> = async (fastify, rawOptio
   // `prefix` option, since fastify-plugin keeps the plugin in that context).
   const base = `${fastify.prefix}${options.prefix}`
   const routes = servedRoutes(options, base)
-  for (const { url, option } of routes) {
-    if (fastify.hasRoute({ method: 'GET', url })) throw new RouteTakenError(url, option)
+  let clientDir: string | null
+  try {
+    for (const { url, option } of routes) {
+      if (fastify.hasRoute({ method: 'GET', url })) throw new RouteTakenError(url, option)
+    }
+    // The client is written where it is served, or where the app asked for it; else nowhere.
+    const writesClient = options.clientJsName !== null && (options.publicPrefix !== false || options.clientDir !== null)
+    clientDir = writesClient ? await ownClientDir(fastify, options) : null
+    await server.start()
+  } catch (error) {
+    // A failed boot leaves nothing counted in a registry the app keeps.
+    metrics.close()
+    throw error
   }
-  // The client is written where it is served, or where the app asked for it; else nowhere.
-  const writesClient = options.clientJsName !== null && (options.publicPrefix !== false || options.clientDir !== null)
-  const clientDir = writesClient ? await ownClientDir(fastify, options) : null
-  await server.start()
   try {
     registerFingerprint(fastify, options.fingerprint)
     const gate = server.listen(`${base}${options.server.pathname}`)
@@ -135,9 +152,14 @@ export {
   type WebConnection
 } from './actions.js'
 export type {
-  ActionheroWsOptions, ApiMethod, FingerprintCookieOptions, FingerprintOptions, PrimusClientOptions, PrimusServerOptions, RedisOptions
+  ActionheroWsOptions, ApiMethod, FingerprintCookieOptions, FingerprintOptions, MetricsOptions, MetricsRegistry, PrimusClientOptions,
+  PrimusServerOptions, RedisOptions
 } from './options.js'
-export type { Authorize, HandshakeRequest } from './gate.js'
+export type { Authorize, HandshakeRequest, RefusalReason } from './gate.js'
+export {
+  TRACING_CHANNELS, UNKNOWN_ACTION, type ActionTraceContext, type FileTraceContext, type HandshakeTraceContext,
+  type SayTraceContext, type TracedOutcome, type TracedTransport
+} from './observability/tracing.js'
 export type { PrimusServer, PrimusSocket, PrimusSocketConstructor, Spark } from './primus.js'
 export {
   ClientGenerationError, DuplicateActionError, InvalidActionError, InvalidHookError, InvalidMessageError, InvalidMiddlewareError,

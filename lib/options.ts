@@ -103,6 +103,31 @@ export interface RedisOptions {
 
 export type { PrimusClientOptions }
 
+/**
+ * What the plugin needs of a prom-client `Registry` the app passes in: typed by shape, so that the
+ * package's types do not need prom-client installed.
+ */
+export interface MetricsRegistry {
+  registerMetric (metric: never): void
+  getSingleMetric (name: string): unknown
+  removeSingleMetric (name: string): void
+  metrics (): Promise<string>
+}
+
+/** Prometheus metrics through prom-client (docs/OPERATING.md, "Metrics"). */
+export interface MetricsOptions {
+  /** The prom-client registry to register in; default prom-client's default registry (`register`). */
+  registry?: MetricsRegistry
+  /** Before every metric's name; default `actionhero_ws_`. */
+  prefix?: string
+}
+
+/** @internal */
+export interface ResolvedMetricsOptions {
+  registry: MetricsRegistry | null
+  prefix: string
+}
+
 export interface ActionheroWsOptions {
   enabled?: boolean
   /** Moves every path the plugin serves (socket, API, public files), as `register`'s `prefix` does for other plugins. */
@@ -156,6 +181,8 @@ export interface ActionheroWsOptions {
   maxConcurrentFileReads?: number
   /** How long `close()` waits for pending actions, then for sockets to close, in ms. */
   shutdownTimeout?: number
+  /** Prometheus metrics (prom-client, an optional peer): `true`, or where and how to register them; default `false`. */
+  metrics?: boolean | MetricsOptions
   redis?: RedisOptions
   server?: PrimusServerOptions
   client?: PrimusClientOptions
@@ -193,6 +220,8 @@ export interface ResolvedOptions {
   maxFileBytes: number
   maxConcurrentFileReads: number
   shutdownTimeout: number
+  /** null: no metrics. */
+  metrics: ResolvedMetricsOptions | null
   redis: RedisNodeOptions | null
   server: PrimusServerOptions & { pathname: string, maxLength: number }
   client: PrimusClientOptions
@@ -237,7 +266,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'enabled', 'clientUrl', 'publicDir', 'publicPrefix', 'clientJsPath', 'clientJsName', 'destroyClientsOnShutdown',
   'welcomeMessage', 'rooms', 'echoSay', 'history', 'sayLimit', 'memberDetails', 'simultaneousActions', 'maxPendingRequests', 'actions', 'apiPath', 'apiMethods', 'fingerprint',
   'allowedOrigins', 'authorize', 'maxBufferedBytes', 'maxFileBytes', 'maxConcurrentFileReads', 'shutdownTimeout', 'redis', 'server', 'client',
-  'prefix', 'clientDir'
+  'prefix', 'clientDir', 'metrics'
 ])
 
 // RFC 6265 cookie-name: an HTTP token.
@@ -463,6 +492,23 @@ function readGroup (options: Record<string, unknown>, name: string, keys: readon
   return group
 }
 
+/** A Prometheus metric name's prefix: what may start a name, then what may follow (letters, digits, `_`, `:`). */
+const METRIC_PREFIX = /^(?:[a-zA-Z_:][a-zA-Z0-9_:]*)?$/
+
+function readMetrics (options: Record<string, unknown>): ResolvedMetricsOptions | null {
+  const { metrics } = options
+  if (metrics === undefined || metrics === false) return null
+  const group = metrics === true ? {} : readGroup(options, 'metrics', ['registry', 'prefix'])
+  return {
+    registry: read<MetricsRegistry | null>(group, 'registry', null,
+      (v): v is MetricsRegistry => typeof v === 'object' && v !== null && typeof (v as { registerMetric?: unknown }).registerMetric === 'function' &&
+        typeof (v as { removeSingleMetric?: unknown }).removeSingleMetric === 'function',
+      'a prom-client Registry', 'metrics.registry'),
+    prefix: read(group, 'prefix', 'actionhero_ws_', (v): v is string => isString(v) && METRIC_PREFIX.test(v),
+      'a Prometheus name prefix (letters, digits, "_" and ":", not starting with a digit)', 'metrics.prefix')
+  }
+}
+
 function readHistory (options: Record<string, unknown>): HistoryOptions | false {
   if (options.history === false) return false
   const history = readGroup(options, 'history', ['size', 'ttl', 'maxBytes'])
@@ -560,6 +606,7 @@ export function resolveOptions (input: unknown, cwd = process.cwd()): ResolvedOp
     maxFileBytes: read(options, 'maxFileBytes', 1024 * 1024, isPositiveInteger, 'a positive integer (bytes)'),
     maxConcurrentFileReads: read(options, 'maxConcurrentFileReads', 16, isPositiveInteger, 'a positive integer'),
     shutdownTimeout: read(options, 'shutdownTimeout', 5000, isNonNegativeInteger, 'a non-negative integer (ms)'),
+    metrics: readMetrics(options),
     redis: readRedis(options),
     server: readServer(options),
     client: readClient(options)

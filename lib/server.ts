@@ -17,6 +17,7 @@ import { PublicFolder } from './files.js'
 import { Gate, type Handshake } from './gate.js'
 import { encodeJson } from './json.js'
 import { Lifecycle } from './lifecycle.js'
+import { NO_METRICS, type Metrics } from './observability/metrics.js'
 import type { ResolvedOptions } from './options.js'
 import type { PrimusServer, Spark } from './primus.js'
 import { MemoryPushStore } from './pushes/memory-pushes.js'
@@ -42,6 +43,8 @@ export class ActionheroWs implements ServerContext {
   /** The public folder, as the `file` event reads it. */
   readonly publicFolder: PublicFolder
   readonly log: FastifyBaseLogger
+  /** What this app counts, for the plugin's modules: `NO_METRICS` without the `metrics` option (the metrics are read from the registry). */
+  readonly metrics: Metrics
   readonly #options: ResolvedOptions
   readonly #hooks: Record<ConnectionHookName, ConnectionHook[]> = { onConnect: [], onDisconnect: [] }
   /** The onConnect hooks still running, per connection: its onDisconnect hooks wait for them. */
@@ -54,22 +57,23 @@ export class ActionheroWs implements ServerContext {
   #primus: PrimusServer | null = null
 
   /** @internal: the plugin creates it. */
-  constructor (options: ResolvedOptions, log: FastifyBaseLogger) {
+  constructor (options: ResolvedOptions, log: FastifyBaseLogger, metrics: Metrics = NO_METRICS) {
     this.#options = options
     this.log = log
-    this.actions = new ActionRegistry(log)
+    this.metrics = metrics
+    this.actions = new ActionRegistry(log, metrics)
     this.publicFolder = new PublicFolder(options.publicDir, { maxBytes: options.maxFileBytes, maxConcurrentReads: options.maxConcurrentFileReads })
     // One process keeps rooms and pushes in memory; with `redis`, this node shares them with the others.
     // A message larger than a frame may be is delivered but never kept.
     const largest = options.server.maxLength
-    const redis = options.redis === null ? null : new RedisNode(options.redis, log)
+    const redis = options.redis === null ? null : new RedisNode(options.redis, log, metrics)
     const store: RoomStore = redis === null ? new MemoryRoomStore({ history: options.history, largest }) : new RedisRoomStore(redis, options.history, largest)
     this.#redis = redis
     const cluster = redis === null ? null : new RedisCluster(redis, this.connections)
     this.#cluster = cluster
     this.pushes = new Pushes(redis === null || cluster === null
       ? new MemoryPushStore({ history: options.history, largest })
-      : new RedisPushStore(redis, cluster, options.history, largest), { maxBufferedBytes: options.maxBufferedBytes, log })
+      : new RedisPushStore(redis, cluster, options.history, largest), { maxBufferedBytes: options.maxBufferedBytes, log, metrics })
     this.rooms = new Rooms({
       store,
       connections: this.connections,
@@ -79,7 +83,8 @@ export class ActionheroWs implements ServerContext {
       maxBufferedBytes: options.maxBufferedBytes,
       sayLimit: options.sayLimit,
       memberDetails: options.memberDetails,
-      log
+      log,
+      metrics
     })
     for (const action of options.actions) this.actions.add(action)
     const welcome: WelcomeMessage | null = options.welcomeMessage === false ? null : { context: 'api', welcome: options.welcomeMessage }
@@ -89,7 +94,13 @@ export class ActionheroWs implements ServerContext {
       // Encoded once: every connection sends the same bytes.
       greeting: welcome === null ? null : { message: welcome, frame: Buffer.from(encodeJson(welcome) as string) },
       log,
+      metrics,
       receive: (connection, message) => { dispatchMessage(this, connection, message) }
+    })
+    metrics.watch({
+      connections: () => this.connections.size,
+      rooms: () => this.rooms.localCounts(),
+      redisUp: redis === null ? null : () => redis.outage ? 0 : 1
     })
   }
 
@@ -171,7 +182,7 @@ export class ActionheroWs implements ServerContext {
    * gate its requests pass; Fastify routes hand it what arrives there (socket-route.ts).
    */
   listen (pathname: string): Gate {
-    const gate = new Gate({ allowedOrigins: this.#options.allowedOrigins, authorize: this.#options.authorize }, this.log)
+    const gate = new Gate({ allowedOrigins: this.#options.allowedOrigins, authorize: this.#options.authorize }, this.log, this.metrics)
     let primus: PrimusServer
     try {
       primus = this.#transport.createPrimus(pathname)
@@ -226,6 +237,7 @@ export class ActionheroWs implements ServerContext {
     await this.pushes.close()
     await this.#cluster?.close()
     await this.#redis?.close()
+    this.metrics.close()
   }
 
   #connect (spark: Spark, handshake: Handshake): void {
@@ -239,6 +251,7 @@ export class ActionheroWs implements ServerContext {
     }
     const connection = new Connection(spark, wire, handshake)
     this.connections.set(connection.id, connection)
+    this.metrics.handshakeAccepted()
     this.pushes.connected(connection)
     this.#cluster?.connected(connection)
     this.#transport.attach(spark, connection)

@@ -35,6 +35,7 @@ test('every option has the default of docs/DESIGN.md', () => {
     maxFileBytes: 1024 * 1024,
     maxConcurrentFileReads: 16,
     shutdownTimeout: 5000,
+    metrics: null,
     redis: null,
     server: { pathname: '/primus', transformer: 'websockets', parser: 'JSON', maxLength: 1048576 },
     client: {}

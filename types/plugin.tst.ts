@@ -1,4 +1,5 @@
 import Fastify from 'fastify'
+import { Registry } from 'prom-client'
 import { expect, test } from 'tstyche'
 import actionheroWs, {
   defineAction,
@@ -22,6 +23,10 @@ test('register takes the options of docs/DESIGN.md and refuses wrong ones', asyn
   expect(app.register(actionheroWs, { fingerprint: { cookie: { signed: true } } })).type.toRaiseError()
   expect(app.register(actionheroWs, { simultaneousActions: 'five' })).type.toRaiseError()
   expect(app.register(actionheroWs, { welcomeMessage: true })).type.toRaiseError()
+  // prom-client's own Registry fits the `metrics.registry` the plugin types by shape.
+  expect(app.register(actionheroWs, { metrics: { registry: new Registry(), prefix: 'chat_' } })).type.not.toRaiseError()
+  expect(app.register(actionheroWs, { metrics: true })).type.not.toRaiseError()
+  expect(app.register(actionheroWs, { metrics: { registry: {} } })).type.toRaiseError()
 })
 
 test('authorize gets the Fastify request, with the app\'s decorations', () => {

@@ -12,5 +12,6 @@ export const CLIENTS: Record<TargetName, (options?: ConnectOptions) => ConnectCl
   primus: (options) => actionheroClient(openWs({ ...options, path: '/primus', primus: true })),
   socketio: (options) => socketIoClient(options),
   plugin: (options) => actionheroClient(openWs({ ...options, path: '/primus', primus: true })),
-  pluginNoHistory: (options) => actionheroClient(openWs({ ...options, path: '/primus', primus: true }))
+  pluginNoHistory: (options) => actionheroClient(openWs({ ...options, path: '/primus', primus: true })),
+  pluginMetrics: (options) => actionheroClient(openWs({ ...options, path: '/primus', primus: true }))
 }

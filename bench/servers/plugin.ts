@@ -2,7 +2,8 @@
  * This plugin, built (`dist/`): Fastify with fastify-actionhero-ws and its defaults, one trivial
  * action, and the room of the `say` scenarios. `clientJsName: null`: no client file is written at boot.
  * `BENCH_REDIS` (JSON of the `redis` option) makes it a node of a cluster, for bench/cluster.ts;
- * `BENCH_HISTORY=false` turns room history off (the `pluginNoHistory` target).
+ * `BENCH_HISTORY=false` turns room history off (the `pluginNoHistory` target), `BENCH_METRICS=true` turns
+ * the Prometheus metrics on (the `pluginMetrics` target).
  */
 import Fastify from 'fastify'
 import actionheroWs, { defineAction, type RedisOptions } from '../../lib/index.js'
@@ -19,8 +20,9 @@ serveBench(async () => {
   const app = Fastify({ logger: false })
   const redis = process.env.BENCH_REDIS === undefined ? undefined : JSON.parse(process.env.BENCH_REDIS) as RedisOptions
   const history = process.env.BENCH_HISTORY === 'false' ? false : undefined
+  const metrics = process.env.BENCH_METRICS === 'true'
   // The benchmark's sender says as fast as its members hear it: a flood the say budget would refuse.
-  await app.register(actionheroWs, { clientJsName: null, rooms: [ROOM], actions: [echo], redis, history, sayLimit: false })
+  await app.register(actionheroWs, { clientJsName: null, rooms: [ROOM], actions: [echo], redis, history, metrics, sayLimit: false })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const address = app.server.address()
   if (address === null || typeof address === 'string') throw new Error('the app is not listening on a port')

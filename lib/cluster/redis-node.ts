@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Cluster as IORedisCluster, Redis as IORedis } from 'ioredis'
+import { NO_METRICS, type Metrics } from '../observability/metrics.js'
 import { ERRORS } from '../../types/protocol.js'
 import { RoomError } from '../errors.js'
 import { BusError, decodeBusMessage, encodeBusMessage } from './bus.js'
@@ -61,6 +62,7 @@ export class RedisNode {
   /** On Redis Cluster, traffic goes over sharded pub/sub: each channel only to the shard that owns it. */
   #sharded = false
   readonly #options: RedisNodeOptions
+  readonly #metrics: Metrics
   readonly #channels = new Map<string, ChannelHandler>()
   readonly #resyncs: Array<() => Promise<void>> = []
   readonly #reapers: Reaper[] = []
@@ -74,8 +76,9 @@ export class RedisNode {
   #resyncNeeded = true
   #tick: Promise<void> | null = null
 
-  constructor (options: RedisNodeOptions, log: FastifyBaseLogger) {
+  constructor (options: RedisNodeOptions, log: FastifyBaseLogger, metrics: Metrics = NO_METRICS) {
     this.#options = options
+    this.#metrics = metrics
     this.schema = new RedisSchema(options.prefix)
     this.requestTimeout = options.requestTimeout
     this.log = log
@@ -298,6 +301,7 @@ export class RedisNode {
       handler(message.kind, message.payload)
     } catch (error) {
       // Nothing a peer publishes may throw out of this listener.
+      this.#metrics.busMessageDropped()
       this.warnings.warn('bus', { node: this.id, channel, reason: errorReason(error) }, 'fastify-actionhero-ws: dropped a message from the bus')
     }
   }
@@ -365,6 +369,7 @@ export class RedisNode {
     if (removed.length > 0 || status === 'done') {
       this.log.warn({ node: this.id, dead: node, members: removed.length }, 'fastify-actionhero-ws: removed the members of a dead node')
     }
+    this.#metrics.membersReaped(removed.length)
     for (const reaper of this.#reapers) reaper(removed)
   }
 }

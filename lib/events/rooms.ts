@@ -4,6 +4,7 @@
 import { ERRORS, type RoomAddFields } from '../../types/protocol.js'
 import type { EventHandler, IncomingRequest, ServerContext } from '../dispatch.js'
 import { errorMessage } from '../errors.js'
+import { isTraced, sayChannel, trace } from '../observability/tracing.js'
 import { isRoomName } from '../options.js'
 import { reply, replyVerb, replyVerbError } from '../reply.js'
 import { isHistoryPosition } from '../rooms/history.js'
@@ -77,8 +78,13 @@ const roomHistory: EventHandler = async (request, { rooms }) => {
 }
 
 const sayInRoom = roomEvent(async ({ connection, message }, { rooms }, room) => {
-  await rooms.say(connection, room, message.message)
+  if (!isTraced(sayChannel)) return await rooms.say(connection, room, message.message)
+  await trace(sayChannel, { room, connectionId: connection.id }, () => rooms.say(connection, room, message.message), settleSay)
 })
+
+function settleSay (_said: void, context: { outcome?: string }): void {
+  context.outcome = 'ok'
+}
 
 const say: EventHandler = (request, server) => {
   const { room, message } = request.message

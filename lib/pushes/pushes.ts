@@ -9,6 +9,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { HistoryPosition, PushesRecoveredMessage, PushesSinceFields, PushMessage } from '../../types/protocol.js'
 import type { Connection } from '../connection.js'
+import type { Metrics } from '../observability/metrics.js'
 import { encodeJson, escapeLineTerminators } from '../json.js'
 import { PUSH_FIELDS, type StreamHistory } from '../rooms/history.js'
 import { Holds, lowWater } from '../rooms/holds.js'
@@ -66,10 +67,10 @@ export class Pushes {
   readonly #replays = new SerialQueues()
 
   /** `maxBufferedBytes`: what may wait to be sent to one client (the option). */
-  constructor (store: PushStore, { maxBufferedBytes, log }: { maxBufferedBytes: number, log: FastifyBaseLogger }) {
+  constructor (store: PushStore, { maxBufferedBytes, log, metrics }: { maxBufferedBytes: number, log: FastifyBaseLogger, metrics: Metrics }) {
     this.#store = store
     this.#log = log
-    this.#holds = new Holds<PushMessage>({ positionOf: pushPosition, maxBufferedBytes, log })
+    this.#holds = new Holds<PushMessage>({ positionOf: pushPosition, maxBufferedBytes, log, metrics })
     this.#lowWater = lowWater(maxBufferedBytes)
   }
 

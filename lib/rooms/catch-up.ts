@@ -9,6 +9,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { ChatMessage, HistoryPosition, RoomAddFields } from '../../types/protocol.js'
 import type { Connection } from '../connection.js'
+import type { Metrics } from '../observability/metrics.js'
 import { frameFor, outgoing, type MemberFrame } from './fanout.js'
 import type { RoomHistory } from './history.js'
 import { byteSize, Holds, lowWater, type Holding as Held } from './holds.js'
@@ -37,6 +38,7 @@ export interface CatchUpOptions {
   maxBufferedBytes: number
   middleware: ChatMiddlewareChain
   log: FastifyBaseLogger
+  metrics: Metrics
 }
 
 export class CatchUp {
@@ -51,7 +53,7 @@ export class CatchUp {
   /** Each connection's replays and history reads, one after another. */
   readonly #replays = new SerialQueues()
 
-  constructor ({ history, historySize, maxBufferedBytes, middleware, log }: CatchUpOptions) {
+  constructor ({ history, historySize, maxBufferedBytes, middleware, log, metrics }: CatchUpOptions) {
     this.#history = history
     this.#maxLimit = Math.min(MAX_HISTORY_LIMIT, historySize)
     this.#maxBufferedBytes = maxBufferedBytes
@@ -61,7 +63,8 @@ export class CatchUp {
     this.#holds = new Holds<ChatMessage>({
       positionOf: ({ epoch, offset }) => epoch === undefined || offset === undefined ? null : { epoch, offset },
       maxBufferedBytes,
-      log
+      log,
+      metrics
     })
   }
 

@@ -9,6 +9,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { ChatMessage, HistoryPosition, RoomRecoveredMessage } from '../../types/protocol.js'
 import type { Connection } from '../connection.js'
 import { encodeJson, escapeLineTerminators } from '../json.js'
+import { secondsSince, type Metrics } from '../observability/metrics.js'
 import type { CatchUp } from './catch-up.js'
 import type { Membership } from './membership.js'
 import type { ChatMiddlewareChain } from './middleware.js'
@@ -27,6 +28,7 @@ export interface FanOutOptions {
   /** Whether the sender of a message gets it too. */
   echoSay: boolean
   log: FastifyBaseLogger
+  metrics: Metrics
 }
 
 export class FanOut {
@@ -35,10 +37,12 @@ export class FanOut {
   readonly #catchUp: CatchUp
   readonly #echoSay: boolean
   readonly #log: FastifyBaseLogger
+  readonly #metrics: Metrics
   /** Per room, what this node delivers while `say` middleware runs. */
   readonly #delivering = new SerialQueues()
 
-  constructor ({ membership, middleware, catchUp, echoSay, log }: FanOutOptions) {
+  constructor ({ membership, middleware, catchUp, echoSay, log, metrics }: FanOutOptions) {
+    this.#metrics = metrics
     this.#membership = membership
     this.#middleware = middleware
     this.#catchUp = catchUp
@@ -50,6 +54,7 @@ export class FanOut {
   deliver (message: ChatMessage, encoded?: string): void {
     const members = this.#membership.of(message.room)
     if (members === undefined) return
+    const started = this.#metrics.enabled ? performance.now() : 0
     const json = encoded ?? JSON.stringify(message)
     const frame = Buffer.from(escapeLineTerminators(json))
     const { from } = message
@@ -57,6 +62,7 @@ export class FanOut {
       for (const { connection, hearing } of members.values()) {
         if (hearing && (this.#echoSay || connection.id !== from)) this.#catchUp.write(connection, frame, message)
       }
+      if (this.#metrics.enabled) this.#metrics.sayFannedOut(secondsSince(started))
       return
     }
     const receivers: Connection[] = []
@@ -64,7 +70,7 @@ export class FanOut {
     this.#delivering.run(message.room, () => Promise.all(receivers.map(async (receiver) => {
       const delivery = await frameFor(this.#middleware, this.#log, receiver, { message, json, frame })
       if (delivery !== null) this.#catchUp.write(receiver, delivery.data, delivery.message)
-    }))).catch((error: unknown) => this.#log.error({ err: error }, 'fastify-actionhero-ws: delivery failed'))
+    })).then(() => { if (this.#metrics.enabled) this.#metrics.sayFannedOut(secondsSince(started)) })).catch((error: unknown) => this.#log.error({ err: error }, 'fastify-actionhero-ws: delivery failed'))
   }
 
   /**

@@ -7,6 +7,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { HistoryPosition, RoomAddFields } from '../../types/protocol.js'
 import type { Connection } from '../connection.js'
+import type { Metrics } from '../observability/metrics.js'
 import type { StreamHistory } from './history.js'
 
 /** A message as one connection gets it: the frame to write and the message it encodes. */
@@ -29,6 +30,7 @@ export interface HoldsOptions<Message> {
   positionOf: (message: Message) => HistoryPosition | null
   maxBufferedBytes: number
   log: FastifyBaseLogger
+  metrics: Metrics
 }
 
 /** How a replay reads its stream and writes to its connection (each write paced by the caller). */
@@ -74,6 +76,7 @@ export class Holds<Message extends object> {
     if (holding.bytes <= this.#options.maxBufferedBytes) return
     // The stream says more than the connection reads while it catches up: a reader that does not keep up.
     this.#stop(holding)
+    this.#options.metrics.slowReaderCut()
     this.#options.log.warn({ connection: connection.id, buffered: holding.bytes }, 'fastify-actionhero-ws: disconnecting a connection that does not read its messages')
     connection.terminate()
   }
@@ -96,8 +99,10 @@ export class Holds<Message extends object> {
         }
       }
       const { epoch, offset } = await history.position(holding.key)
+      if (since !== undefined) this.#options.metrics.historyReplayed(replayed === null ? 'too_old' : 'recovered')
       return since === undefined ? { epoch, offset } : { epoch, offset, recovered: replayed !== null }
     } catch (error) {
+      if (since !== undefined) this.#options.metrics.historyReplayed('failed')
       this.#options.log.warn({ err: error, connection: holding.connection.id }, `fastify-actionhero-ws: the ${what} could not be read`)
       return since === undefined ? {} : { recovered: false }
     } finally {

@@ -72,6 +72,13 @@ export class Membership implements LocalMembers {
     for (const { member } of this.#rooms.get(room)?.values() ?? []) yield member
   }
 
+  /** How many rooms have a member here, and how many memberships they hold, for the metrics. */
+  counts (): { rooms: number, members: number } {
+    let members = 0
+    for (const room of this.#rooms.values()) members += room.size
+    return { rooms: this.#rooms.size, members }
+  }
+
   has (room: string, memberId?: string): boolean {
     const members = this.#rooms.get(room)
     return members !== undefined && (memberId === undefined || members.has(memberId))

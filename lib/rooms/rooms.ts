@@ -9,6 +9,7 @@ import { ERRORS, type ChatMessage, type HistoryPosition, type RoomAddFields, typ
 import type { Cluster, MembershipChange } from '../cluster/cluster.js'
 import type { Connection } from '../connection.js'
 import { RoomError } from '../errors.js'
+import { NO_METRICS, type Metrics } from '../observability/metrics.js'
 import { isRoomName } from '../options.js'
 import { CatchUp } from './catch-up.js'
 import { FanOut } from './fanout.js'
@@ -35,6 +36,8 @@ export interface RoomsOptions {
   /** What a member shows in `roomView` besides `id` and `joinedAt`; null: nothing. */
   memberDetails?: MemberDetails | null
   log: FastifyBaseLogger
+  /** What the rooms count (fan-out, replays, slow readers); default: nothing. */
+  metrics?: Metrics
 }
 
 export class Rooms {
@@ -49,15 +52,15 @@ export class Rooms {
   /** Per room, what members send while `onSayReceive` middleware runs, in order. */
   readonly #sending = new SerialQueues()
 
-  constructor ({ store, connections, cluster, echoSay, historySize, maxBufferedBytes, sayLimit, memberDetails = null, log }: RoomsOptions) {
+  constructor ({ store, connections, cluster, echoSay, historySize, maxBufferedBytes, sayLimit, memberDetails = null, log, metrics = NO_METRICS }: RoomsOptions) {
     this.#store = store
     this.#sayBudget = sayLimit === false ? null : new SayBudget(sayLimit)
     this.#connections = connections
     this.#cluster = cluster
     const middleware = this.#middleware
-    this.#catchUp = new CatchUp({ history: store.history ?? null, historySize, maxBufferedBytes, middleware, log })
+    this.#catchUp = new CatchUp({ history: store.history ?? null, historySize, maxBufferedBytes, middleware, log, metrics })
     this.#membership = new Membership({ store, middleware, catchUp: this.#catchUp, memberDetails, log })
-    this.#fanOut = new FanOut({ membership: this.#membership, middleware, catchUp: this.#catchUp, echoSay, log })
+    this.#fanOut = new FanOut({ membership: this.#membership, middleware, catchUp: this.#catchUp, echoSay, log, metrics })
   }
 
   /** Starts the store and creates the rooms of the `rooms` option. */
@@ -73,6 +76,11 @@ export class Rooms {
 
   async close (): Promise<void> {
     await this.#store.close()
+  }
+
+  /** How many rooms have a member on this node, and how many memberships they hold. */
+  localCounts (): { rooms: number, members: number } {
+    return this.#membership.counts()
   }
 
   // ----- the public API -------------------------------------------------------------------------

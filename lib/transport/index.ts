@@ -36,6 +36,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type { Connection } from '../connection.js'
+import type { Metrics } from '../observability/metrics.js'
 import type { ResolvedOptions } from '../options.js'
 import { createPrimus, type PrimusServer, type Spark } from '../primus.js'
 import { GENERIC_ADAPTER, sizeOf, TRANSFORMER_ADAPTERS, type Queue, type TransformerAdapter } from './transformers.js'
@@ -58,6 +59,7 @@ export interface TransportOptions {
   /** The welcome every connection gets first; null: none. */
   readonly greeting: { readonly message: object, readonly frame: Buffer } | null
   readonly log: FastifyBaseLogger
+  readonly metrics: Metrics
   /** Hands a message that arrived (undefined: one Primus could not decode) to its connection. */
   readonly receive: (connection: Connection, message: unknown) => void
 }
@@ -82,6 +84,7 @@ class PrimusWire extends BaseWire {
 
   /** The transformer was handed `data`: what waits is checked (a queue that is not cheap to read, every so many bytes). */
   wrote (data: unknown): void {
+    this.environment.metrics.bytesSent(data)
     this.#written += sizeOf(data)
     if (!this.#queue.cheap && this.#written - this.#checkedAt < this.environment.maxBufferedBytes / SAMPLES) return
     this.#checkedAt = this.#written
@@ -105,6 +108,7 @@ class PrimusWire extends BaseWire {
 
   write (frame: string | Buffer, message?: object): boolean {
     if (this.closed) return false
+    this.environment.metrics.messageSent(message)
     // Primus's transformers, its parser's encoder and every outgoing::data listener see it; so does the byte count.
     return this.spark.write(message ?? JSON.parse(String(frame)))
   }
@@ -125,11 +129,13 @@ export class Transport {
 
   constructor (options: TransportOptions) {
     this.#options = options
-    const { log, receive } = options
+    const { log, receive, metrics } = options
     const parser = options.server.parser
     this.#environment = {
       maxBufferedBytes: options.maxBufferedBytes,
+      metrics,
       onOverflow: (spark, buffered) => {
+        metrics.slowReaderCut()
         log.warn({ connection: spark.id, buffered }, 'fastify-actionhero-ws: disconnecting a connection that does not read its messages')
       },
       direct: typeof parser === 'string' && parser.toLowerCase() === 'json',
@@ -227,7 +233,7 @@ interface SparkListeners {
 }
 
 /** The listeners every spark of one server shares (`this` is the spark): a connection costs no closure of its own. */
-function sparkListeners (wires: WeakMap<Spark, BaseWire>, { log, receive, server: { maxLength } }: TransportOptions): SparkListeners {
+function sparkListeners (wires: WeakMap<Spark, BaseWire>, { log, receive, metrics, server: { maxLength } }: TransportOptions): SparkListeners {
   return {
     // Messages Primus decoded (before the connection event, or while something else observes them).
     data (this: Spark, message: unknown): void {
@@ -242,6 +248,7 @@ function sparkListeners (wires: WeakMap<Spark, BaseWire>, { log, receive, server
       else log.debug({ err: error, connection: connection.id }, 'fastify-actionhero-ws: connection error')
     },
     incomingData (this: Spark, raw: unknown): void {
+      if (metrics.enabled) metrics.bytesReceived(raw)
       if (!isLongerThan(raw, maxLength)) return
       const wire = wires.get(this)
       if (wire === undefined || wire.closed) return

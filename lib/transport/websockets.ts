@@ -35,6 +35,8 @@ const QUOTE = 0x22
 const PONG_PREFIX = Buffer.from('"primus::pong::')
 /** `ws`'s send options for a text frame: one object for every direct write. */
 const TEXT_FRAME = { binary: false }
+/** What the metrics count the welcome as, when it leaves with the 101 answer (its context). */
+const WELCOME = Object.freeze({ context: 'api' })
 
 /**
  * The spark events whose listeners observe messages, and where each one's limit sits in one small
@@ -125,6 +127,7 @@ export class DirectWire extends BaseWire {
 
   write (frame: string | Buffer, message?: object): boolean {
     if (this.spark.readyState === SPARK_CLOSED) return false
+    this.environment.metrics.messageSent(message)
     // Through Primus: its transformers, its parser's encoder and every outgoing::data listener.
     if (this.writesObserved) return this.spark.write(message ?? JSON.parse(String(frame)))
     this.send(frame)
@@ -135,6 +138,7 @@ export class DirectWire extends BaseWire {
   send (frame: string | Buffer): void {
     if (this.#ws.readyState !== WebSocket.OPEN) return
     this.#ws.send(frame, TEXT_FRAME)
+    this.environment.metrics.bytesSent(frame)
     this.check()
   }
 
@@ -149,6 +153,8 @@ export class DirectWire extends BaseWire {
   greet (greeting: Buffer | null): void {
     if (greeting === null || this.writesObserved) return
     this.#ws.send(greeting, TEXT_FRAME)
+    this.environment.metrics.messageSent(WELCOME)
+    this.environment.metrics.bytesSent(greeting)
     this.greeted = true
   }
 
@@ -175,6 +181,7 @@ export class DirectWire extends BaseWire {
 
   /** A frame from the client: to the connection directly while nobody observes, else to Primus. */
   readonly onMessage = (data: RawData, isBinary: boolean): void => {
+    this.environment.metrics.bytesReceived(data)
     this.#onMessage(data as Buffer, isBinary)
   }
 

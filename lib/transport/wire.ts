@@ -5,6 +5,7 @@
  */
 import type { EventEmitter } from 'node:events'
 import type { Connection } from '../connection.js'
+import type { Metrics } from '../observability/metrics.js'
 import { SPARK_CLOSED, type Spark } from '../primus.js'
 
 /** What a connection asks of its wire. */
@@ -29,6 +30,7 @@ export interface WireEnvironment {
   readonly maxBufferedBytes: number
   /** A connection let more than `maxBufferedBytes` wait: it is being terminated. */
   readonly onOverflow: (spark: Spark, bufferedBytes: number) => void
+  readonly metrics: Metrics
 }
 
 interface Waiter {
