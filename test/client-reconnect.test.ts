@@ -41,7 +41,7 @@ test('reconnectDelay: between min and min × factor^attempt, at most max, and sp
   assert.ok(Math.min(...firsts) < 550 && Math.max(...firsts) > 950, 'the first attempts cover their window')
   assert.ok(new Set(firsts).size > 300, 'and are not all the same')
   assert.deepEqual(
-    [1, 2, 3].map((attempt) => reconnectDelay(attempt, {}, () => 1)), [1000, 2000, 4000], 'defaults: min 500, factor 2')
+    [1, 2, 3, 5].map((attempt) => reconnectDelay(attempt, {}, () => 1)), [1500, 4500, 13_500, 30_000], 'defaults: min 500, factor 3, max 30 s')
 })
 
 test('the first reconnection attempts of many Node clients are spread, as the server that comes back sees them', { timeout: 60_000 }, async (t) => {

@@ -8,7 +8,7 @@ import type { TestContext } from 'node:test'
 import type { ActionheroWsOptions } from '../lib/index.js'
 import { ActionheroClient, type ChatMessage, type ClientOptions, type RoomRecovery } from '../lib/client/node.js'
 import { createCluster, type ClusterNode, type TestCluster } from './cluster-helpers.js'
-import { Balancer } from './fixtures/balancer.js'
+import { Balancer } from '../bench/load/balancer.js'
 import { sleep, waitFor } from './helpers.js'
 
 export const ROOMS = ['defaultRoom', 'anotherRoom']

@@ -11,13 +11,13 @@ export interface ReconnectOptions {
   min?: number
   /** The longest wait, in ms. Default 30000. */
   max?: number
-  /** How fast the ceiling grows from one attempt to the next. Default 2. */
+  /** How fast the ceiling grows from one attempt to the next. Default 3: the first attempt comes within 0.5 to 1.5 s. */
   factor?: number
   /** Attempts before the client gives up (`disconnected`). Default: never gives up. */
   retries?: number
 }
 
-export const DEFAULT_RECONNECT = { min: 500, max: 30_000, factor: 2, retries: Infinity } as const
+export const DEFAULT_RECONNECT = { min: 500, max: 30_000, factor: 3, retries: Infinity } as const
 
 /** The wait before attempt `attempt` (1 for the first after the connection was lost), in ms. */
 export function reconnectDelay (attempt: number, options: ReconnectOptions = {}, random: () => number = Math.random): number {
