@@ -94,6 +94,9 @@ interface Restart {
   survivors: number
   /** The same in the busiest 100 ms, as a rate per second: the burst a node's event loop sees. */
   burst: number
+  /** Connections the clients opened to the balancer in the busiest second, and in the busiest 100 ms (per second): the load they offered. */
+  offered: number
+  offeredBurst: number
   /** The same on the busier survivor alone. */
   busiest: number
   /** From SIGTERM until every client was connected again, in ms. */
@@ -164,10 +167,14 @@ async function run (setup: Setup): Promise<Outcome> {
       restarts.push({
         survivors: peakPerSecond(seen.flat(), stoppedAt),
         burst: peakPerSecond(seen.flat(), stoppedAt, 100),
+        offered: peakPerSecond(balancer.arrivals, stoppedAt),
+        offeredBurst: peakPerSecond(balancer.arrivals, stoppedAt, 100),
         busiest: Math.max(...seen.map((times) => peakPerSecond(times, stoppedAt))),
         backMs
       })
-      console.log(`${setup.name}: restart ${n + 1}: survivors' peak ${restarts.at(-1)?.survivors}/s, back in ${backMs} ms`)
+      const last = restarts.at(-1) as Restart
+      console.log(`${setup.name}: restart ${n + 1}: offered ${last.offered}/s (${last.offeredBurst}/s over 100 ms), ` +
+        `survivors' peak ${last.survivors}/s (${last.burst}/s over 100 ms), back in ${backMs} ms`)
     }
     control.saying = false
     await said
@@ -202,8 +209,9 @@ try {
 const rows = SETUPS.map((setup) => {
   const outcome = outcomes.get(setup.name) as Outcome
   const list = (pick: (restart: Restart) => number): string => outcome.restarts.map(pick).join(', ')
-  return `| ${setup.name} | ${Math.max(...outcome.restarts.map((r) => r.survivors))} (${list((r) => r.survivors)}) | ` +
-    `${Math.max(...outcome.restarts.map((r) => r.burst))} (${list((r) => r.burst)}) | ` +
+  const most = (pick: (restart: Restart) => number): string => `${Math.max(...outcome.restarts.map(pick))} (${list(pick)})`
+  return `| ${setup.name} | ${most((r) => r.offered)} | ${most((r) => r.offeredBurst)} | ${most((r) => r.survivors)} | ` +
+    `${most((r) => r.burst)} | ` +
     `${list((r) => r.busiest)} | ${list((r) => Math.round(r.backMs / 100) / 10)} | ${outcome.complete} / ${CLIENTS} |`
 })
 const report = [
@@ -219,10 +227,13 @@ const report = [
     'the most handshakes the two nodes left running accepted in any one second after the SIGTERM (per restart in ' +
     'brackets); "busier survivor": the same on one node; "back in": from the SIGTERM until every client is connected ' +
     'again (it includes starting the replacement). "Complete": clients in their room at the end that heard every ' +
-    'offset of it once, in order, and recovered every rejoin. "Burst": the survivors\' busiest 100 ms, as a rate per second.',
+    'offset of it once, in order, and recovered every rejoin. "Burst": the busiest 100 ms, as a rate per second. ' +
+    '"Attempts offered": the connections the clients opened to the balancer, whichever node they reached (the draining ' +
+    'one answers 503): the storm as the clients make it, before the nodes\' capacity flattens it. Each figure is the ' +
+    'highest of the three restarts, each restart\'s in brackets.',
   '',
-  '| setup | survivors\' peak (handshakes/s) | burst (handshakes/s over 100 ms) | busier survivor, per restart | back in (s), per restart | complete |',
-  '| --- | --- | --- | --- | --- | --- |',
+  '| setup | attempts offered (/s) | offered burst (/s over 100 ms) | survivors\' peak (handshakes/s) | survivors\' burst (/s over 100 ms) | busier survivor, per restart | back in (s), per restart | complete |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- |',
   ...rows,
   '',
   '"before" reproduces today\'s client: Primus\'s first attempt comes exactly `min` (500 ms) after the drop, so ' +
