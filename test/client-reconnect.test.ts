@@ -101,3 +101,22 @@ test('reconnect.retries still bounds the attempts: then the client is disconnect
   await waitFor(() => client.state === 'disconnected', 10_000)
   assert.deepEqual(attempts, [1, 2, 3])
 })
+
+test('a first connect() refused with 503 (a node that drains) is retried within timeout; another refusal still fails it', { timeout: 30_000 }, async (t) => {
+  const first = await startApp(t)
+  const port = first.port
+  await first.app.close()
+  const refusing = await refuser(t, port)
+  const url = `http://127.0.0.1:${port}`
+  const client = clientOf(t, url, { reconnect: { min: 20, max: 40 }, timeout: 20_000 })
+  const connected = client.connect()
+  await waitFor(() => refusing.handshakes() >= 3, 10_000)
+  await new Promise((resolve) => refusing.server.close(resolve))
+  refusing.server.closeAllConnections()
+  await startApp(t, {}, { port })
+  assert.equal((await connected).error, undefined)
+  assert.equal(client.state, 'connected')
+
+  const refused = await startApp(t, { authorize: () => { throw new Error('not you') } })
+  await assert.rejects(clientOf(t, refused.url, { reconnect: { min: 20, max: 40 } }).connect(), /401/)
+})

@@ -328,8 +328,9 @@ export class ActionheroClient extends Emitter<ClientEvents> {
         if (this.#takingOver) return
         if (offline) return this.#lost()
         // An attempt of the client's failed (refused, e.g. 503 from a node that is closing, or no
-        // server there): try again later, until `retries` run out.
-        if (this.#retry !== null) return this.#scheduleAttempt(socket)
+        // server there): try again later, until `retries` run out. A first connection refused with
+        // 503 (Node.js sees the status; a browser does not) is retried too, within `timeout`.
+        if (this.#retry !== null || (this.state === 'connecting' && isUnavailable(this.#lastError))) return this.#scheduleAttempt(socket)
         this.#release()
         this.#stopped(this.state === 'timeout' ? 'timeout' : 'disconnected')
       }
@@ -609,6 +610,11 @@ function placed (position: StreamPosition | null, { epoch, offset }: RoomAddFiel
 /** A server's notice that messages of a stream may be missing, with where the stream goes on. */
 function isLoss (message: PushMessage): boolean {
   return message.event === 'recovered' && message.recovered === false && typeof message.epoch === 'string' && typeof message.offset === 'number'
+}
+
+/** Whether a handshake was refused with 503 Service Unavailable (ws says "Unexpected server response: 503"). */
+function isUnavailable (error: Error | null): boolean {
+  return error !== null && /\b503\b/.test(error.message)
 }
 
 /** Whether Primus opens `socket` again by itself when the browser is back online (its `online` strategy). */
