@@ -75,3 +75,21 @@ test('drain: false ends every connection at once, as before', { timeout: 30_000 
   await app.close()
   await Promise.all(dropped)
 })
+
+test('a drain slower than the shutdown bound ends what is left together at half of shutdownTimeout', { timeout: 30_000 }, async (t) => {
+  const shutdownTimeout = 1000
+  const { app, url } = await startApp(t, { shutdownTimeout, drain: { batchSize: 1, intervalMs: 10_000 } })
+  const clients = await Promise.all(Array.from({ length: 5 }, () => TestClient.connect(t, url, reconnecting)))
+  await waitFor(() => app.actionheroWs.connections.size === 5)
+  const drops: number[] = []
+  for (const client of clients) client.socket.on('reconnect scheduled', () => drops.push(performance.now()))
+  const started = performance.now()
+  await app.close()
+  const took = performance.now() - started
+  await waitFor(() => drops.length === 5)
+  drops.sort((a, b) => a - b)
+  // One batch at once, then the four others together once half the bound has passed, not one every 10 s.
+  assert.ok((drops[1] as number) - started >= shutdownTimeout / 2 - 50, `the second drop came ${Math.round((drops[1] as number) - started)} ms in`)
+  assert.ok((drops[4] as number) - (drops[1] as number) < 200, 'the last four together')
+  assert.ok(took < 2 * shutdownTimeout + 700, `close() took ${Math.round(took)} ms`)
+})
