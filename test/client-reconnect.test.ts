@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
+import { createServer as createTcpServer, type Socket } from 'node:net'
 import { test, type TestContext } from 'node:test'
 import { reconnectDelay } from '../lib/client/backoff.js'
 import { ActionheroClient, type ClientOptions, type ReconnectAttempt } from '../lib/client/node.js'
@@ -119,4 +120,30 @@ test('a first connect() refused with 503 (a node that drains) is retried within 
 
   const refused = await startApp(t, { authorize: () => { throw new Error('not you') } })
   await assert.rejects(clientOf(t, refused.url, { reconnect: { min: 20, max: 40 } }).connect(), /401/)
+})
+
+test('an attempt that gets no answer times out after options.timeout, and the next one follows', { timeout: 30_000 }, async (t) => {
+  const first = await startApp(t, { drain: false })
+  const client = clientOf(t, first.url, { reconnect: { min: 20, max: 40 }, timeout: 300 })
+  await client.connect()
+  const states = new Set<string>()
+  client.on('reconnecting', () => states.add(client.state))
+  client.on('timeout', () => states.add('timeout event'))
+  await first.app.close()
+  // Takes the connection and never answers the handshake.
+  const held = new Set<Socket>()
+  const silent = createTcpServer((socket) => { held.add(socket) })
+  await new Promise<void>((resolve) => silent.listen(first.port, '127.0.0.1', resolve))
+  t.after(() => { for (const socket of held) socket.destroy() })
+  await waitFor(() => held.size >= 3, 10_000)
+  assert.equal(client.state, 'reconnecting')
+  assert.deepEqual([...states], ['reconnecting'], 'no timeout while reconnecting')
+  await new Promise((resolve) => {
+    silent.close(resolve)
+    for (const socket of held) socket.destroy()
+  })
+  const reconnected = new Promise<void>((resolve) => client.once('reconnect', () => resolve()))
+  await startApp(t, {}, { port: first.port })
+  await reconnected
+  assert.equal(client.state, 'connected')
 })
