@@ -214,19 +214,20 @@ export class ActionheroWs implements ServerContext {
 
   /**
    * Shutdown: refuse new actions, let pending ones finish (up to `shutdownTimeout`), then end every
-   * connection, telling clients to stay away when `destroyClientsOnShutdown`, and release Primus
+   * connection, in batches (`drain`) that tell clients to reconnect elsewhere, or all at once telling
+   * them to stay away when `destroyClientsOnShutdown`, and release Primus
    * without closing the HTTP server, which is Fastify's. Sockets that do not close, and the rooms
    * and onDisconnect hooks of the closed connections, share a second `shutdownTimeout`: close()
    * takes at most twice `shutdownTimeout`, whatever clients and hooks do.
    */
   async close (): Promise<void> {
     this.lifecycle.beginShutdown()
-    const { shutdownTimeout, destroyClientsOnShutdown } = this.#options
+    const { shutdownTimeout, destroyClientsOnShutdown, drain } = this.#options
     if (!await this.lifecycle.idle(shutdownTimeout)) {
       this.log.warn('fastify-actionhero-ws: closing with actions still pending after shutdownTimeout')
     }
     const deadline = Date.now() + shutdownTimeout
-    await closeConnections([...this.connections.values()], { tellClientsToStop: destroyClientsOnShutdown, timeout: shutdownTimeout })
+    await closeConnections([...this.connections.values()], { tellClientsToStop: destroyClientsOnShutdown, timeout: shutdownTimeout, drain })
     // Closed connections leave their rooms (and run onDisconnect hooks) before the store goes.
     if (!await this.lifecycle.idle(Math.max(0, deadline - Date.now()))) {
       this.log.warn('fastify-actionhero-ws: closing with rooms or onDisconnect hooks of closed connections still running')

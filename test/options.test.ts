@@ -36,6 +36,7 @@ test('every option has the default of docs/DESIGN.md', () => {
     maxConcurrentFileReads: 16,
     shutdownTimeout: 5000,
     metrics: null,
+    drain: { batchSize: 400, intervalMs: 50 },
     redis: null,
     server: { pathname: '/primus', transformer: 'websockets', parser: 'JSON', maxLength: 1048576 },
     client: {}
@@ -102,6 +103,7 @@ const badOptions: Array<[string, unknown, string]> = [
   ['maxBufferedBytes', -1, 'must be a positive integer'],
   ['maxFileBytes', 0, 'must be a positive integer'],
   ['shutdownTimeout', -5, 'must be a non-negative integer'],
+  ['drain', true, 'must be an object { batchSize, intervalMs } or false'],
   ['server', 'primus', 'must be an object'],
   ['client', [], 'must be an object'],
   ['welcomeMesage', 'hi', 'is not a known option']
@@ -135,7 +137,11 @@ test('nested options are checked and named with their path', () => {
     [{ fingerprint: { maxLength: 0 } }, '"fingerprint.maxLength" option must be an integer of at least 32 (the length of the fingerprints the plugin issues)'],
     [{ fingerprint: { maxLength: 75, secret: 's'.repeat(32) } }, '"fingerprint.maxLength" option must be an integer of at least 76 (the length of the fingerprints the plugin issues signed)'],
     [{ server: { pathname: 'primus' } }, '"server.pathname" option must be a path starting with "/"'],
-    [{ server: { maxLength: '1mb' } }, '"server.maxLength" option must be a positive integer']
+    [{ server: { maxLength: '1mb' } }, '"server.maxLength" option must be a positive integer'],
+    [{ drain: { batchSize: 0 } }, '"drain.batchSize" option must be a positive integer (connections)'],
+    [{ drain: { batchSize: 2.5 } }, '"drain.batchSize" option must be a positive integer (connections)'],
+    [{ drain: { intervalMs: -1 } }, '"drain.intervalMs" option must be a non-negative integer (ms)'],
+    [{ drain: { batch: 10 } }, '"drain.batch" option is not a known option']
   ]
   for (const [options, message] of cases) {
     assert.throws(() => resolveOptions(options), (error: Error & { code?: string }) =>

@@ -10,6 +10,7 @@ import {
   type RoomRecoveredMessage, type ServerMessage, type VerbReply, type WelcomeMessage
 } from '../../types/protocol.js'
 import type { PrimusClientOptions, PrimusSocket, PrimusSocketConstructor } from '../../types/primus.js'
+import { reconnectDelay } from './backoff.js'
 import { Emitter } from './emitter.js'
 import { actionOverHttp } from './http.js'
 import { RequestTable, failureReply, type Answer, type Reply } from './requests.js'
@@ -134,6 +135,10 @@ export class ActionheroClient extends Emitter<ClientEvents> {
   #connectCallbacks: ConnectCallback[] = []
   /** Gives up a first connection that has not opened within `options.timeout`. */
   #connectTimer: ReturnType<typeof setTimeout> | undefined
+  /** The client's own reconnection (backoff.ts), between a lost connection and the next open. */
+  #retry: { attempt: number, timer: ReturnType<typeof setTimeout> | undefined } | null = null
+  /** Set while the client stops Primus's own reconnection: the `end` that follows is not the last one. */
+  #takingOver = false
   /** Per room, where the client is in its history (when the server keeps one). */
   readonly #positions = new Map<string, StreamPosition>()
   /** Where the client is in its visitor's push stream (when the server keeps one). */
@@ -306,10 +311,12 @@ export class ActionheroClient extends Emitter<ClientEvents> {
         this.#session++
         this.#requests.failSent(ERRORS.connectionClosed)
       },
-      'reconnect scheduled': (attempt: { attempt: number, scheduled: number }) => {
-        this.#reconnecting({ attempt: attempt.attempt, delay: attempt.scheduled })
-      },
+      // Primus's strategy decided to reconnect (the connection was lost, not ended by the server): the
+      // client schedules the attempts itself, with jitter from the first one on.
+      'reconnect scheduled': () => this.#takeOver(socket),
       timeout: () => {
+        // An attempt of the client's that timed out ends, and the next one is scheduled.
+        if (this.#retry !== null) return
         this.state = 'timeout'
         this.emit('timeout')
       },
@@ -318,7 +325,12 @@ export class ActionheroClient extends Emitter<ClientEvents> {
       offline: () => { offline = reopensWhenOnline(socket) },
       online: () => { offline = false },
       end: () => {
+        if (this.#takingOver) return
         if (offline) return this.#lost()
+        // An attempt of the client's failed (refused, e.g. 503 from a node that is closing, or no
+        // server there): try again later, until `retries` run out. A first connection refused with
+        // 503 (Node.js sees the status; a browser does not) is retried too, within `timeout`.
+        if (this.#retry !== null || (this.state === 'connecting' && isUnavailable(this.#lastError))) return this.#scheduleAttempt(socket)
         this.#release()
         this.#stopped(this.state === 'timeout' ? 'timeout' : 'disconnected')
       }
@@ -332,6 +344,7 @@ export class ActionheroClient extends Emitter<ClientEvents> {
   }
 
   #release (): void {
+    this.#stopRetrying()
     this.#detach()
     this.#detach = () => {}
     this.#socket = null
@@ -359,6 +372,7 @@ export class ActionheroClient extends Emitter<ClientEvents> {
    * details, then let the waiting requests go.
    */
   #opened (socket: PrimusSocket): void {
+    this.#stopRetrying()
     const session = ++this.#session
     const current = (): boolean => session === this.#session
     const send = (message: ClientMessage, answer: Answer): void => this.#requests.add(message, answer, (request) => socket.write(request))
@@ -409,9 +423,45 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     this.#settleConnect(errorOf(reply), reply)
   }
 
-  #reconnecting (attempt: ReconnectAttempt): void {
+  /**
+   * Stops the attempt Primus just scheduled and schedules the client's own. Primus's `end()` closes a
+   * socket still opening; on a closed socket it stops the reconnection under way (its documented way
+   * to reconnect by hand: `end()`, then `open()` once nothing is planned).
+   */
+  #takeOver (socket: PrimusSocket): void {
+    this.#takingOver = true
+    try {
+      socket.end()
+      socket.end()
+    } finally {
+      this.#takingOver = false
+    }
+    this.#scheduleAttempt(socket)
+  }
+
+  /** Schedules the next attempt to open `socket` (backoff.ts), or gives up once `retries` ran out. */
+  #scheduleAttempt (socket: PrimusSocket): void {
+    const attempt = (this.#retry?.attempt ?? 0) + 1
+    const options = this.options.reconnect ?? {}
+    if (attempt > (options.retries ?? Infinity)) {
+      this.#release()
+      return this.#stopped('disconnected')
+    }
+    clearTimeout(this.#retry?.timer)
+    const delay = reconnectDelay(attempt, options)
+    this.#retry = {
+      attempt,
+      timer: setTimeout(() => {
+        if (this.#socket === socket) socket.open()
+      }, delay)
+    }
     this.#lost()
-    this.emit('reconnecting', attempt)
+    this.emit('reconnecting', { attempt, delay })
+  }
+
+  #stopRetrying (): void {
+    clearTimeout(this.#retry?.timer)
+    this.#retry = null
   }
 
   /** The connection is lost and will be tried again: `disconnected` fires once, when it was connected. */
@@ -423,6 +473,7 @@ export class ActionheroClient extends Emitter<ClientEvents> {
 
   /** The socket is gone for good (ended by the server, out of retries, or `disconnect()`). */
   #stopped (state: 'disconnected' | 'timeout'): void {
+    this.#stopRetrying()
     const previous = this.state
     this.#session++
     this.state = state
@@ -559,6 +610,11 @@ function placed (position: StreamPosition | null, { epoch, offset }: RoomAddFiel
 /** A server's notice that messages of a stream may be missing, with where the stream goes on. */
 function isLoss (message: PushMessage): boolean {
   return message.event === 'recovered' && message.recovered === false && typeof message.epoch === 'string' && typeof message.offset === 'number'
+}
+
+/** Whether a handshake was refused with 503 Service Unavailable (ws says "Unexpected server response: 503"). */
+function isUnavailable (error: Error | null): boolean {
+  return error !== null && /\b503\b/.test(error.message)
 }
 
 /** Whether Primus opens `socket` again by itself when the browser is back online (its `online` strategy). */
