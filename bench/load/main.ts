@@ -7,6 +7,7 @@
  */
 import { CLIENTS } from '../clients/index.js'
 import type { Job, JobResult, ScenarioName } from '../config.js'
+import { chat } from './chat.js'
 import { handshakes } from './handshakes.js'
 import { idleMemory } from './idle-memory.js'
 import { roundTrips } from './round-trips.js'
@@ -20,8 +21,12 @@ const DRIVERS: Record<ScenarioName, Scenario> = {
   say1000: say(1000),
   say5000: say(5000),
   idleMemory,
-  handshakes
+  handshakes,
+  chat
 }
+
+/** The interval of the heartbeat in ws's README ("How to detect and close broken connections"). */
+const WS_README_HEARTBEAT_MS = 30_000
 
 let server: ServerProcess | undefined
 let finished = false
@@ -47,8 +52,9 @@ process.on('disconnect', () => process.exit(1))
 
 try {
   const job = JSON.parse(process.argv[2] ?? '') as Job
-  server = await ServerProcess.start(job.target)
-  await finish({ ok: true, figures: await DRIVERS[job.scenario](server, CLIENTS[job.target]()) })
+  // The chat scenario runs each target with its usual heartbeat: raw ws with the one its README recommends.
+  server = await ServerProcess.start(job.target, job.scenario === 'chat' ? { BENCH_WS_HEARTBEAT_MS: String(WS_README_HEARTBEAT_MS) } : {})
+  await finish({ ok: true, figures: await DRIVERS[job.scenario](server, CLIENTS[job.target](), job) })
 } catch (error) {
   await fail(error)
 }
