@@ -77,10 +77,12 @@ async function connect (command: Extract<ChatCommand, { type: 'connect' }>): Pro
   const slots = command.rooms.flatMap((room) => Array.from({ length: command.roomSize }, () => chatRoom(room)))
   let next = 0
   await repeatConcurrently(slots.length, command.concurrency, async () => {
-    const room = slots[next++] as string
+    // By slot, not by arrival: the seeded schedule then picks the same rooms in every run.
+    const index = next++
+    const room = slots[index] as string
     const client = await connectOne(open, command.url, { onSay: hear })
     await within(JOIN_TIMEOUT, `joining room ${room}`, client.join(room))
-    members.push({ client, room })
+    members[index] = { client, room }
   })
   report({ type: 'connected' })
 }
