@@ -32,6 +32,14 @@ export function chatRoom (index: number): string {
   return `chat-${index}`
 }
 
+/**
+ * `BENCH_HEARTBEAT=off` in a target server's environment turns its heartbeat off (Socket.IO's cannot be:
+ * its ping comes once an hour), for the chat scenario's comparison of the tail with and without it.
+ */
+export function heartbeatOff (): boolean {
+  return process.env.BENCH_HEARTBEAT === 'off'
+}
+
 /** One measurement: one scenario against one target, in a fresh load process and a fresh server. */
 export interface Job {
   target: TargetName

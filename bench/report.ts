@@ -109,7 +109,8 @@ function chatSection (summary: RunSummary): string[] {
     '',
     `${formatNumber(settings.members)} members in rooms of ${settings.roomSize}, each saying ${settings.messageBytes} B ` +
       `once per ${seconds(settings.meanIntervalMs)} on average (${formatNumber(saysPerSecond(settings))} says/s, ` +
-      `${formatNumber(deliveriesPerSecond(settings))} deliveries/s), every delivery of a ${seconds(settings.windowMs)} window; ` +
+      `${formatNumber(deliveriesPerSecond(settings))} deliveries/s), ${settings.heartbeats ? 'each target with its usual heartbeat' : '**every heartbeat off**'}, ` +
+      `every delivery of a ${seconds(settings.windowMs)} window; ` +
       'latency in ms, medians of the rounds. A load event-loop delay near the latency tail says the load, not the ' +
       'server, made it.',
     '',
@@ -130,12 +131,21 @@ function chatMethod (settings: ChatSettings): string {
     'the text starts with its send time on the machine\'s monotonic clock, and a delivery\'s latency is its receipt ' +
     `time minus that. After ${seconds(settings.warmupMs)} of warm-up, every delivery of a say sent in the ` +
     `${seconds(settings.windowMs)} window counts; a delivery not there ${seconds(settings.drainMs)} after the window is ` +
-    'lost. Each target runs its usual heartbeat, as deployed: Primus and the plugin their default `pingInterval` ' +
-    '(30 s, one round over every spark), Socket.IO its default (`pingInterval` 25 s, a timer per socket), raw ws the ' +
-    'one its README recommends (a ping to every client every 30 s, terminated if the previous ping had no pong). ' +
+    `lost. ${heartbeats(settings)} ` +
     'The rooms are the bench\'s own for raw ws and Primus (as in Say), Socket.IO rooms, the plugin\'s `roomAdd`/`say` ' +
     '(history on). The server\'s and the load processes\' event-loop delay (`monitorEventLoopDelay`, 10 ms) and CPU ' +
     'cover the window; the load processes\' CPU is load, not noise.'
+}
+
+/** The heartbeat each target ran with in the chat scenario. */
+function heartbeats (settings: ChatSettings): string {
+  if (!settings.heartbeats) {
+    return 'Every target ran without its heartbeat (`--chat-heartbeat off`: Primus and the plugin with `pingInterval: false`, ' +
+      'Socket.IO with a ping once an hour, raw ws with none), to show what the heartbeat adds to the tail.'
+  }
+  return 'Each target runs its usual heartbeat, as deployed: Primus and the plugin their default `pingInterval` ' +
+    '(30 s, one round over every spark), Socket.IO its default (`pingInterval` 25 s, a timer per socket), raw ws the ' +
+    'one its README recommends (a ping to every client every 30 s, terminated if the previous ping had no pong).'
 }
 
 /** A number with about three significant digits, and thousands separators above 1,000. */

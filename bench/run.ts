@@ -7,7 +7,8 @@
  * --out DIR (default bench), --chat-members N, --chat-say-every S and --chat-seconds N (the chat scenario's
  * population, in rooms of 100, the mean time in s between two says of a member, and the measured window:
  * 10,000, 20 and 60 by default; a busy machine that cannot keep up with 500 says/s can still compare the
- * targets at a lower rate with the same heartbeat round).
+ * targets at a lower rate with the same heartbeat round), --chat-heartbeat off (every target without its
+ * heartbeat, to see what the heartbeat adds to the tail).
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -36,7 +37,8 @@ const { values: options } = parseArgs({
     out: { type: 'string', default: 'bench' },
     'chat-members': { type: 'string', default: String(CHAT.members) },
     'chat-say-every': { type: 'string', default: String(CHAT.meanIntervalMs / 1000) },
-    'chat-seconds': { type: 'string', default: String(CHAT.windowMs / 1000) }
+    'chat-seconds': { type: 'string', default: String(CHAT.windowMs / 1000) },
+    'chat-heartbeat': { type: 'string', default: 'on' }
   }
 })
 const rounds = Number(options.rounds)
@@ -47,8 +49,10 @@ const chat: ChatSettings = {
   ...CHAT,
   members: Number(options['chat-members']),
   meanIntervalMs: Number(options['chat-say-every']) * 1000,
-  windowMs: Number(options['chat-seconds']) * 1000
+  windowMs: Number(options['chat-seconds']) * 1000,
+  heartbeats: options['chat-heartbeat'] !== 'off'
 }
+if (!['on', 'off'].includes(options['chat-heartbeat'])) throw new Error('--chat-heartbeat is on or off')
 if (!Number.isInteger(chat.members / chat.roomSize) || chat.members < chat.roomSize * chat.loadProcesses) {
   throw new Error(`--chat-members must be a multiple of ${chat.roomSize}, at least ${chat.roomSize * chat.loadProcesses}`)
 }

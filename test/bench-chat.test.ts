@@ -108,7 +108,7 @@ test('the rooms are laid out whole over the load processes, each once', () => {
 
 /** A chat small and short enough for a test: 40 members in rooms of 10, 2 load processes, 20 says/s. */
 const SMALL_CHAT: ChatSettings = {
-  members: 40, roomSize: 10, meanIntervalMs: 2000, messageBytes: 150, warmupMs: 300, windowMs: 1500, drainMs: 5000, loadProcesses: 2
+  members: 40, roomSize: 10, meanIntervalMs: 2000, messageBytes: 150, warmupMs: 300, windowMs: 1500, drainMs: 5000, loadProcesses: 2, heartbeats: true
 }
 
 for (const target of TARGETS) {

@@ -139,7 +139,7 @@ test('RESULTS.md shows the machine, the verdicts, every figure with its range, a
 test('RESULTS.md puts the chat latencies of every target side by side, with the p99 ratio and its target', () => {
   const markdown = renderResults(new RunSummary(sampleRun()))
   assert.match(markdown, /\| chat delivery latency p99 ≤ 1\.5× raw ws \| 4\.80 \| \*\*not met\*\* \|/)
-  assert.match(markdown, /## Chat: what users feel\n\n10,000 members in rooms of 100, each saying 150 B once per 20 s on average \(500 says\/s, 49,500 deliveries\/s\), every delivery of a 30 s window/)
+  assert.match(markdown, /## Chat: what users feel\n\n10,000 members in rooms of 100, each saying 150 B once per 20 s on average \(500 says\/s, 49,500 deliveries\/s\), each target with its usual heartbeat, every delivery of a 30 s window/)
   assert.match(markdown, /\| raw ws \| 2 \| 25 \| 37\.5 \| 50 \| 1\.00× \| 2,970,000 \| 0 \| 40 \| 25 \| 3 \/ 12 \|/)
   assert.match(markdown, /\| Primus \| 3 \| 150 \| 225 \| 300 \| 6\.00× \|/)
   assert.match(markdown, /\| fastify-actionhero-ws \| 2\.2 \| 120 \| 180 \| 240 \| 4\.80× \|/)
@@ -149,6 +149,13 @@ test('RESULTS.md puts the chat latencies of every target side by side, with the 
   assert.match(markdown, /Primus and the plugin their default `pingInterval` \(30 s/)
   assert.match(markdown, /raw ws the one its README recommends/)
   assert.match(markdown, /every delivery of a say sent in the 30 s window counts/)
+
+  const heartbeatsOff = sampleRun()
+  heartbeatsOff.chat = { ...CHAT, heartbeats: false }
+  const off = renderResults(new RunSummary(heartbeatsOff))
+  assert.match(off, /deliveries\/s\), \*\*every heartbeat off\*\*, every delivery/)
+  assert.match(off, /Every target ran without its heartbeat \(`--chat-heartbeat off`/)
+  assert.doesNotMatch(off, /raw ws the one its README recommends/)
 
   const withoutChat = sampleRun()
   withoutChat.scenarios = withoutChat.scenarios.filter((scenario) => scenario !== 'chat')

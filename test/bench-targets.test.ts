@@ -135,3 +135,26 @@ test('raw ws with BENCH_WS_HEARTBEAT_MS terminates a client that does not answer
   assert.equal(answering.readyState, WebSocket.OPEN)
   assert.equal((await server.memory()).connections, 1)
 })
+
+/** The ping interval a target announces to its clients: Primus's in its spec, Socket.IO's in its open packet. */
+async function announcedPingInterval (target: 'primus' | 'plugin' | 'socketio', url: string): Promise<unknown> {
+  if (target !== 'socketio') return ((await (await fetch(`${url}/primus/spec`)).json()) as { pingInterval: unknown }).pingInterval
+  const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/socket.io/?EIO=4&transport=websocket`)
+  try {
+    const [data] = await within(WAIT, 'the open packet', once(socket, 'message')) as [Buffer]
+    return (JSON.parse(String(data).slice(1)) as { pingInterval: unknown }).pingInterval
+  } finally {
+    socket.terminate()
+  }
+}
+
+for (const target of ['primus', 'plugin', 'socketio'] as const) {
+  test(`the ${target} target runs its default heartbeat, and none with BENCH_HEARTBEAT=off`, async (t) => {
+    const usual = await ServerProcess.start(target)
+    t.after(() => usual.stop())
+    const off = await ServerProcess.start(target, { BENCH_HEARTBEAT: 'off' })
+    t.after(() => off.stop())
+    assert.equal(await announcedPingInterval(target, usual.url), target === 'socketio' ? 25_000 : 30_000)
+    assert.equal(await announcedPingInterval(target, off.url), target === 'socketio' ? 3_600_000 : false)
+  })
+}

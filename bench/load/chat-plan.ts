@@ -23,6 +23,8 @@ export interface ChatSettings {
   drainMs: number
   /** The processes that hold the members, each with whole rooms. */
   loadProcesses: number
+  /** Each target's usual heartbeat (true), or none, to see what the heartbeat adds to the tail. */
+  heartbeats: boolean
 }
 
 export const CHAT: ChatSettings = {
@@ -33,7 +35,8 @@ export const CHAT: ChatSettings = {
   warmupMs: 10_000,
   windowMs: 60_000,
   drainMs: 10_000,
-  loadProcesses: 4
+  loadProcesses: 4,
+  heartbeats: true
 }
 
 /** Says per second over all members. */

@@ -6,7 +6,7 @@
  */
 import Fastify from 'fastify'
 import actionheroWs, { defineAction, type RedisOptions } from '../../lib/index.js'
-import { CHAT_ROOM_COUNT, ROOM, chatRoom } from '../config.js'
+import { CHAT_ROOM_COUNT, ROOM, chatRoom, heartbeatOff } from '../config.js'
 import { serveBench } from './child.js'
 
 const echo = defineAction({
@@ -20,7 +20,7 @@ serveBench(async () => {
   const redis = process.env.BENCH_REDIS === undefined ? undefined : JSON.parse(process.env.BENCH_REDIS) as RedisOptions
   const history = process.env.BENCH_HISTORY === 'false' ? false : undefined
   // The benchmark's sender says as fast as its members hear it: a flood the say budget would refuse.
-  await app.register(actionheroWs, { clientJsName: null, rooms: [ROOM, ...Array.from({ length: CHAT_ROOM_COUNT }, (_, i) => chatRoom(i))], actions: [echo], redis, history, sayLimit: false })
+  await app.register(actionheroWs, { clientJsName: null, rooms: [ROOM, ...Array.from({ length: CHAT_ROOM_COUNT }, (_, i) => chatRoom(i))], actions: [echo], redis, history, sayLimit: false, ...(heartbeatOff() ? { server: { pingInterval: false } } : {}) })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const address = app.server.address()
   if (address === null || typeof address === 'string') throw new Error('the app is not listening on a port')

@@ -5,6 +5,7 @@
 import { createRequire } from 'node:module'
 import { createServer, type Server } from 'node:http'
 import type { PrimusServer, Spark } from '../../lib/primus.js'
+import { heartbeatOff } from '../config.js'
 import { listenOnLoopback, serveBench } from './child.js'
 import { EchoRooms, type BenchRequest, type EchoPeer } from './echo.js'
 
@@ -17,7 +18,8 @@ interface SparkPeer extends EchoPeer {
 
 serveBench(async () => {
   const server = createServer()
-  const primus = new Primus(server, { transformer: 'websockets', parser: 'JSON', pathname: '/primus' })
+  // Primus reads `pingInterval` only when the key is there: leave it out for the default.
+  const primus = new Primus(server, { transformer: 'websockets', parser: 'JSON', pathname: '/primus', ...(heartbeatOff() ? { pingInterval: false } : {}) })
   const rooms = new EchoRooms<SparkPeer>()
   primus.on('connection', (spark) => {
     const peer: SparkPeer = {
