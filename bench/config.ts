@@ -3,6 +3,8 @@
  * (`load/main.ts`): the targets, the scenarios, and the job that passes between the two.
  */
 
+import type { ChatSettings } from './load/chat-plan.js'
+
 /** The servers compared, in the order of the first round; later rounds alternate it. */
 export const TARGETS = ['ws', 'primus', 'socketio', 'plugin', 'pluginNoHistory', 'pluginMetrics'] as const
 export type TargetName = typeof TARGETS[number]
@@ -19,16 +21,33 @@ export const TARGET_LABELS: Record<TargetName, string> = {
 }
 
 /** The scenarios, in the order each round runs them. */
-export const SCENARIOS = ['roundTrips', 'say1000', 'say5000', 'idleMemory', 'handshakes'] as const
+export const SCENARIOS = ['roundTrips', 'say1000', 'say5000', 'idleMemory', 'handshakes', 'chat'] as const
 export type ScenarioName = typeof SCENARIOS[number]
 
 /** The room every `say` scenario uses; the plugin creates it at boot. */
 export const ROOM = 'bench'
 
+/** The rooms of the chat scenario (`load/chat.ts`), which the plugin creates at boot too. */
+export const CHAT_ROOM_COUNT = 100
+
+export function chatRoom (index: number): string {
+  return `chat-${index}`
+}
+
+/**
+ * `BENCH_HEARTBEAT=off` in a target server's environment turns its heartbeat off (Socket.IO's cannot be:
+ * its ping comes once an hour), for the chat scenario's comparison of the tail with and without it.
+ */
+export function heartbeatOff (): boolean {
+  return process.env.BENCH_HEARTBEAT === 'off'
+}
+
 /** One measurement: one scenario against one target, in a fresh load process and a fresh server. */
 export interface Job {
   target: TargetName
   scenario: ScenarioName
+  /** The chat scenario's workload, when not `CHAT` (`load/chat-plan.ts`). */
+  chat?: ChatSettings
 }
 
 /** A scenario's figures by name (see `metrics.ts`). */

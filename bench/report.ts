@@ -3,6 +3,7 @@
  * with its range across rounds, the failures, and how it was all measured.
  */
 import { NOISY_CPU_PERCENT, TARGET_LABELS, noiseOf, type TargetName } from './config.js'
+import { CHAT, deliveriesPerSecond, saysPerSecond, type ChatSettings } from './load/chat-plan.js'
 import * as handshakes from './load/handshakes.js'
 import * as idleMemory from './load/idle-memory.js'
 import * as roundTrips from './load/round-trips.js'
@@ -52,6 +53,7 @@ export function renderResults (summary: RunSummary): string {
         return `${formatNumber(figure.median)} (${formatNumber(figure.min)}–${formatNumber(figure.max)}${rounds})`
       })
     ])),
+    ...chatSection(summary),
     ...failures(summary),
     '',
     '## How it is measured',
@@ -68,14 +70,16 @@ export function renderResults (summary: RunSummary): string {
       'the server\'s `process.cpuUsage()` readings (over IPC), which give the server CPU per round trip. Latency is ' +
       'measured from each request\'s send time, which the reply echoes.',
     '- Say: every client joins the room, the first one says, and the time runs until every other member has the ' +
-      `message (median of ${say.BROADCASTS}, after one warm-up). Raw ws encodes the broadcast once and sends it to every ` +
-      'other client; Primus writes it to every other spark (`forEach`/`spark.write`); Socket.IO uses ' +
+      `message (median of ${say.BROADCASTS}, after one warm-up). Raw ws and Primus keep the bench's own small rooms ` +
+      '(a set of members per room, joined with `roomAdd`): raw ws encodes the broadcast once and sends it to every ' +
+      'other member; Primus writes it to every other member\'s spark (`spark.write`); Socket.IO uses ' +
       '`socket.to(room).emit`; the plugin\'s clients send `roomAdd` and then `say`.',
     '- Idle memory: the server\'s RSS and V8 heap after a full GC (`--expose-gc`) with ' +
       `${idleMemory.CONNECTIONS.toLocaleString('en-US')} open connections, minus the same before the first, divided by ` +
       'the count (KB of 1,024 bytes).',
     `- Handshakes: ${handshakes.CONCURRENCY} loops connect, wait for the open connection and close it, for ` +
       `${seconds(handshakes.WINDOW_MS)} after ${handshakes.WARMUP} unmeasured.`,
+    chatMethod(run.chat ?? CHAT),
     '- Load and noise: for the round-trip and handshake windows, the load process\'s CPU (near 100% of a core, the ' +
       'load and not the server alone set the pace: each of the two gets about one core) and other processes\' CPU (the ' +
       'machine\'s busy time from `os.cpus()` minus the server\'s and the load\'s). The server CPU per operation is the ' +
@@ -84,6 +88,64 @@ export function renderResults (summary: RunSummary): string {
     ''
   ]
   return lines.join('\n')
+}
+
+/** The chat scenario's figures side by side: what users feel, and whether the load or the server made the tail. */
+function chatSection (summary: RunSummary): string[] {
+  const { run } = summary
+  if (!run.scenarios.includes('chat')) return []
+  const settings = run.chat ?? CHAT
+  const cell = (target: TargetName, figure: string): string => {
+    const value = summary.figure(target, `chat.${figure}`)
+    return value === null ? missing(summary, target, { scenario: 'chat', figure, label: '', unit: '', better: null }) : formatNumber(value.median)
+  }
+  const ratio = (target: TargetName): string => {
+    const value = summary.ratio(target, 'chat.p99Ms')
+    return value === null ? '–' : `${value.toFixed(2)}×`
+  }
+  return [
+    '',
+    '## Chat: what users feel',
+    '',
+    `${formatNumber(settings.members)} members in rooms of ${settings.roomSize}, each saying ${settings.messageBytes} B ` +
+      `once per ${seconds(settings.meanIntervalMs)} on average (${formatNumber(saysPerSecond(settings))} says/s, ` +
+      `${formatNumber(deliveriesPerSecond(settings))} deliveries/s), ${settings.heartbeats ? 'each target with its usual heartbeat' : '**every heartbeat off**'}, ` +
+      `every delivery of a ${seconds(settings.windowMs)} window; ` +
+      'latency in ms, medians of the rounds. A load event-loop delay near the latency tail says the load, not the ' +
+      'server, made it.',
+    '',
+    ...table(['target', 'p50', 'p99', 'p99.9', 'max', 'p99 / raw ws', 'deliveries', 'lost', 'server CPU (% of a core)',
+      'server event-loop delay, max', 'load event-loop delay, p99 / max'],
+    run.targets.map((target) => [TARGET_LABELS[target], cell(target, 'p50Ms'), cell(target, 'p99Ms'), cell(target, 'p999Ms'),
+      cell(target, 'maxMs'), ratio(target), cell(target, 'deliveries'), cell(target, 'lost'), cell(target, 'serverCpuPercent'),
+      cell(target, 'serverLoopMaxMs'), `${cell(target, 'loadLoopP99Ms')} / ${cell(target, 'loadLoopMaxMs')}`]))
+  ]
+}
+
+/** How the chat scenario measures, with the settings of the run. */
+function chatMethod (settings: ChatSettings): string {
+  return `- Chat: ${formatNumber(settings.members)} members in rooms of ${settings.roomSize}, held by ` +
+    `${settings.loadProcesses} load processes (whole rooms each, lean clients: \`ws\` speaking each target's wire ` +
+    'format, Socket.IO\'s Engine.IO packets written by hand). Each member says a text of ' +
+    `${settings.messageBytes} B at Poisson-distributed times, one per ${seconds(settings.meanIntervalMs)} on average; ` +
+    'the text starts with its send time on the machine\'s monotonic clock, and a delivery\'s latency is its receipt ' +
+    `time minus that. After ${seconds(settings.warmupMs)} of warm-up, every delivery of a say sent in the ` +
+    `${seconds(settings.windowMs)} window counts; a delivery not there ${seconds(settings.drainMs)} after the window is ` +
+    `lost. ${heartbeats(settings)} ` +
+    'The rooms are the bench\'s own for raw ws and Primus (as in Say), Socket.IO rooms, the plugin\'s `roomAdd`/`say` ' +
+    '(history on). The server\'s and the load processes\' event-loop delay (`monitorEventLoopDelay`, 10 ms) and CPU ' +
+    'cover the window; the load processes\' CPU is load, not noise.'
+}
+
+/** The heartbeat each target ran with in the chat scenario. */
+function heartbeats (settings: ChatSettings): string {
+  if (!settings.heartbeats) {
+    return 'Every target ran without its heartbeat (`--chat-heartbeat off`: Primus and the plugin with `pingInterval: false`, ' +
+      'Socket.IO with a ping once an hour, raw ws with none), to show what the heartbeat adds to the tail.'
+  }
+  return 'Each target runs its usual heartbeat, as deployed: Primus and the plugin their default `pingInterval` ' +
+    '(30 s, one round over every spark), Socket.IO its default (`pingInterval` 25 s, a timer per socket), raw ws the ' +
+    'one its README recommends (a ping to every client every 30 s, terminated if the previous ping had no pong).'
 }
 
 /** A number with about three significant digits, and thousands separators above 1,000. */

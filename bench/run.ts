@@ -4,7 +4,11 @@
  * then bench/RESULTS.md, bench/results.svg and bench/results.json (every figure of every round).
  *
  * Options: --rounds N (default 3), --targets ws,primus,socketio,plugin,pluginNoHistory,pluginMetrics, --scenarios roundTrips,...,
- * --out DIR (default bench).
+ * --out DIR (default bench), --chat-members N, --chat-say-every S and --chat-seconds N (the chat scenario's
+ * population, in rooms of 100, the mean time in s between two says of a member, and the measured window:
+ * 10,000, 20 and 60 by default; a busy machine that cannot keep up with 500 says/s can still compare the
+ * targets at a lower rate with the same heartbeat round), --chat-heartbeat off (every target without its
+ * heartbeat, to see what the heartbeat adds to the tail).
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -12,15 +16,16 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { describeMachine, pick } from './cli.js'
 import { NOISY_CPU_PERCENT, SCENARIOS, TARGETS, TARGET_LABELS, noiseOf, type Job, type JobResult } from './config.js'
+import { CHAT, chatJobTimeoutMs, type ChatSettings } from './load/chat-plan.js'
 import { renderPlot } from './plot.js'
 import { renderResults } from './report.js'
 import { RunSummary, type Measurement, type Run } from './summary.js'
 
-/** The longest one job may take (10,000 connections on a slow target), after which its processes are killed. */
+/** The longest one job may take (10,000 connections on a slow target), after which its processes are killed; a chat job has its own. */
 const JOB_TIMEOUT = 120_000
 /** Runs of a noisy job at most. */
 const MAX_RUNS_PER_JOB = 3
-/** A noisy job is run again only while the whole run still looks like ending within this time. */
+/** A noisy short job is run again only while the short jobs still look like ending within this time. */
 const RUN_BUDGET_SECONDS = 250
 const EXTENSION = import.meta.url.endsWith('.ts') ? '.ts' : '.js'
 
@@ -29,13 +34,29 @@ const { values: options } = parseArgs({
     rounds: { type: 'string', default: '3' },
     targets: { type: 'string', default: TARGETS.join(',') },
     scenarios: { type: 'string', default: SCENARIOS.join(',') },
-    out: { type: 'string', default: 'bench' }
+    out: { type: 'string', default: 'bench' },
+    'chat-members': { type: 'string', default: String(CHAT.members) },
+    'chat-say-every': { type: 'string', default: String(CHAT.meanIntervalMs / 1000) },
+    'chat-seconds': { type: 'string', default: String(CHAT.windowMs / 1000) },
+    'chat-heartbeat': { type: 'string', default: 'on' }
   }
 })
 const rounds = Number(options.rounds)
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds must be a positive integer')
 const targets = pick(options.targets, TARGETS, 'targets')
 const scenarios = pick(options.scenarios, SCENARIOS, 'scenarios')
+const chat: ChatSettings = {
+  ...CHAT,
+  members: Number(options['chat-members']),
+  meanIntervalMs: Number(options['chat-say-every']) * 1000,
+  windowMs: Number(options['chat-seconds']) * 1000,
+  heartbeats: options['chat-heartbeat'] !== 'off'
+}
+if (!['on', 'off'].includes(options['chat-heartbeat'])) throw new Error('--chat-heartbeat is on or off')
+if (!Number.isInteger(chat.members / chat.roomSize) || chat.members < chat.roomSize * chat.loadProcesses) {
+  throw new Error(`--chat-members must be a multiple of ${chat.roomSize}, at least ${chat.roomSize * chat.loadProcesses}`)
+}
+if (!(chat.windowMs > 0 && chat.meanIntervalMs > 0)) throw new Error('--chat-seconds and --chat-say-every must be positive')
 
 let running: ChildProcess | null = null
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -49,14 +70,17 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 const machine = describeMachine()
 const started = performance.now()
 const measurements: Measurement[] = []
-const jobCount = rounds * scenarios.length * targets.length
+/** The short jobs: all but chat's, which take minutes each and are never run again (the report flags their noise). */
+const shortJobCount = rounds * scenarios.filter((scenario) => scenario !== 'chat').length * targets.length
+let chatSeconds = 0
 for (let round = 1; round <= rounds; round++) {
   const order = round % 2 === 1 ? targets : [...targets].reverse()
   for (const scenario of scenarios) {
     for (const target of order) {
       const jobStart = performance.now()
-      const { result, repeats } = await measure({ target, scenario })
+      const { result, repeats } = await measure(scenario === 'chat' ? { target, scenario, chat } : { target, scenario })
       measurements.push({ round, target, scenario, result, repeats })
+      if (scenario === 'chat') chatSeconds += (performance.now() - jobStart) / 1000
       const seconds = ((performance.now() - jobStart) / 1000).toFixed(1)
       const figures = result.ok ? Object.entries(result.figures).map(([name, value]) => `${name} ${value.toFixed(2)}`).join(', ') : `FAILED: ${result.error}`
       const runs = repeats === 0 ? '' : ` (quietest of ${repeats + 1} runs)`
@@ -71,6 +95,7 @@ const run: Run = {
   rounds,
   targets,
   scenarios,
+  ...(scenarios.includes('chat') ? { chat } : {}),
   durationSeconds: (performance.now() - started) / 1000,
   measurements
 }
@@ -83,13 +108,13 @@ console.log(`\n${measurements.length} measurements in ${run.durationSeconds.toFi
   `${summary.failures().length} failed. Wrote ${join(options.out, 'RESULTS.md')} and results.svg.`)
 
 /**
- * Runs a job; when other processes took the CPU it needed, runs it again (up to MAX_RUNS_PER_JOB, and
- * while the run keeps within RUN_BUDGET_SECONDS) and keeps the quietest run.
+ * Runs a job; when other processes took the CPU a short job needed, runs it again (up to
+ * MAX_RUNS_PER_JOB, and while the run keeps within RUN_BUDGET_SECONDS) and keeps the quietest run.
  */
 async function measure (job: Job): Promise<{ result: JobResult, repeats: number }> {
   let result = await runJob(job)
   let repeats = 0
-  while (noiseOf(result) > NOISY_CPU_PERCENT && repeats < MAX_RUNS_PER_JOB - 1 && roomForOneMoreJob()) {
+  while (job.scenario !== 'chat' && noiseOf(result) > NOISY_CPU_PERCENT && repeats < MAX_RUNS_PER_JOB - 1 && roomForOneMoreJob()) {
     repeats++
     const again = await runJob(job)
     if (!again.ok) console.log(`  a repeat of ${job.scenario} against ${TARGET_LABELS[job.target]} failed: ${again.error}`)
@@ -98,11 +123,14 @@ async function measure (job: Job): Promise<{ result: JobResult, repeats: number 
   return { result, repeats }
 }
 
-/** True when one more job, at the mean job time so far, still lets the run end within RUN_BUDGET_SECONDS. */
+/**
+ * True when one more short job, at the mean short job time so far, still lets the short jobs end
+ * within RUN_BUDGET_SECONDS (the chat jobs' time comes on top).
+ */
 function roomForOneMoreJob (): boolean {
-  const elapsed = (performance.now() - started) / 1000
-  const done = measurements.length + 1
-  return elapsed + (elapsed / done) * (jobCount - done + 1) < RUN_BUDGET_SECONDS
+  const elapsed = (performance.now() - started) / 1000 - chatSeconds
+  const done = measurements.filter((measurement) => measurement.scenario !== 'chat').length + 1
+  return elapsed + (elapsed / done) * (shortJobCount - done + 1) < RUN_BUDGET_SECONDS
 }
 
 /** Runs one job in a fresh load process; a load process that fails, hangs or dies fails its job only. */
@@ -111,10 +139,11 @@ function runJob (job: Job): Promise<JobResult> {
     const child = fork(new URL(`./load/main${EXTENSION}`, import.meta.url), [JSON.stringify(job)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     running = child
     let result: JobResult | null = null
+    const timeout = job.chat === undefined ? JOB_TIMEOUT : chatJobTimeoutMs(job.chat)
     const timer = setTimeout(() => {
-      result ??= { ok: false, error: `no result within ${JOB_TIMEOUT / 1000} s` }
+      result ??= { ok: false, error: `no result within ${timeout / 1000} s` }
       child.kill('SIGKILL')
-    }, JOB_TIMEOUT)
+    }, timeout)
     child.on('message', (message: JobResult) => { result ??= message })
     child.on('exit', (code, signal) => {
       clearTimeout(timer)

@@ -53,3 +53,71 @@ export function linearFit (points: ReadonlyArray<readonly [number, number]>): Li
   const slope = sxy / sxx
   return { slope, intercept: meanY - slope * meanX, r2: syy === 0 ? 1 : sxy * sxy / (sxx * syy) }
 }
+
+/** Relative width of a `LatencyHistogram` bucket: its percentiles are within 1% of the samples'. */
+const BUCKET_GROWTH = 1.01
+/** The lower edge of the first bucket in ms; every smaller sample counts in the first bucket. */
+const SMALLEST_MS = 0.01
+/** The upper edge of the last bucket in ms; every larger sample counts in the last bucket. */
+const LARGEST_MS = 600_000
+const BUCKETS = Math.ceil(Math.log(LARGEST_MS / SMALLEST_MS) / Math.log(BUCKET_GROWTH))
+
+/** A `LatencyHistogram` as it travels between processes (over IPC, as JSON). */
+export interface HistogramCounts {
+  /** The count of each bucket, by index. */
+  buckets: number[]
+  count: number
+  maxMs: number
+}
+
+/**
+ * Latencies in ms, in buckets 1% wide from 0.01 ms to 10 min: millions of samples in a fixed 14 KB,
+ * and histograms of several processes merge by adding their buckets. The max is kept exactly.
+ */
+export class LatencyHistogram {
+  readonly #buckets = new Float64Array(BUCKETS)
+  #count = 0
+  #maxMs = 0
+
+  get count (): number {
+    return this.#count
+  }
+
+  get maxMs (): number {
+    return this.#maxMs
+  }
+
+  record (ms: number): void {
+    const index = ms <= SMALLEST_MS ? 0 : Math.min(BUCKETS - 1, Math.floor(Math.log(ms / SMALLEST_MS) / Math.log(BUCKET_GROWTH)))
+    this.#buckets[index] = (this.#buckets[index] as number) + 1
+    this.#count++
+    if (ms > this.#maxMs) this.#maxMs = ms
+  }
+
+  /** Adds the samples of `other` (another process's histogram) to these. */
+  merge (other: HistogramCounts): void {
+    if (other.buckets.length !== BUCKETS) throw new RangeError(`a histogram of ${other.buckets.length} buckets, not ${BUCKETS}`)
+    other.buckets.forEach((count, index) => { this.#buckets[index] = (this.#buckets[index] as number) + count })
+    this.#count += other.count
+    this.#maxMs = Math.max(this.#maxMs, other.maxMs)
+  }
+
+  /**
+   * The `p` quantile (0..1) by the nearest rank, as the upper edge of the bucket that holds it (never
+   * more than the max): at most 1% above the sample's value.
+   */
+  percentile (p: number): number {
+    if (this.#count === 0) throw new RangeError('no samples')
+    const rank = Math.min(Math.max(Math.ceil(p * this.#count), 1), this.#count)
+    let seen = 0
+    for (let index = 0; index < BUCKETS; index++) {
+      seen += this.#buckets[index] as number
+      if (seen >= rank) return Math.min(this.#maxMs, SMALLEST_MS * BUCKET_GROWTH ** (index + 1))
+    }
+    return this.#maxMs
+  }
+
+  toJSON (): HistogramCounts {
+    return { buckets: Array.from(this.#buckets), count: this.#count, maxMs: this.#maxMs }
+  }
+}

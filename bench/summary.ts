@@ -3,6 +3,7 @@
  * ratios between targets, and docs/DESIGN.md's targets met or not.
  */
 import type { JobResult, ScenarioName, TargetName } from './config.js'
+import type { ChatSettings } from './load/chat-plan.js'
 import { metricId, type Goal, type Metric } from './metrics.js'
 import { summarize, type Summary } from './stats.js'
 
@@ -32,6 +33,8 @@ export interface Run {
   rounds: number
   targets: TargetName[]
   scenarios: ScenarioName[]
+  /** The chat scenario's workload, when the run measured it. */
+  chat?: ChatSettings
   durationSeconds: number
   measurements: Measurement[]
 }

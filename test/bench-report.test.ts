@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { JobResult, ScenarioName, TargetName } from '../bench/config.js'
+import { CHAT } from '../bench/load/chat-plan.js'
 import { GOALS } from '../bench/metrics.js'
 import { renderPlot } from '../bench/plot.js'
 import { formatNumber, renderResults } from '../bench/report.js'
@@ -35,13 +36,32 @@ test('formatNumber keeps about three significant digits', () => {
   assert.equal(formatNumber(0.8512), '0.851')
 })
 
+/** A chat measurement's figures, from its p50 and p99 (the other latencies follow from them). */
+function chatFigures (p50Ms: number, p99Ms: number): Record<string, number> {
+  return {
+    p50Ms,
+    p99Ms,
+    p999Ms: p99Ms * 1.5,
+    maxMs: p99Ms * 2,
+    serverCpuPercent: 40,
+    deliveries: 2_970_000,
+    lost: 0,
+    saysPerSecond: 500,
+    serverLoopMaxMs: p99Ms,
+    loadLoopP99Ms: 3,
+    loadLoopMaxMs: 12,
+    loadCpuPercent: 60,
+    otherCpuPercent: 5
+  }
+}
+
 /** A run of three rounds in which the plugin's say to 5,000 fails once and its say to 1,000 always. */
 function sampleRun (): Run {
   const figures: Partial<Record<TargetName, Partial<Record<ScenarioName, Record<string, number>>>>> = {
-    ws: { roundTrips: { rate: 60_000, serverCpuUs: 13 }, say5000: { deliveryMs: 80 }, idleMemory: { rssKB: 6 }, handshakes: { rate: 3000 } },
-    primus: { roundTrips: { rate: 54_000, serverCpuUs: 16 }, say5000: { deliveryMs: 100 }, idleMemory: { rssKB: 11 }, handshakes: { rate: 2400 } },
-    socketio: { roundTrips: { rate: 40_000, serverCpuUs: 20 }, say5000: { deliveryMs: 96 }, idleMemory: { rssKB: 15 }, handshakes: { rate: 2000 } },
-    plugin: { roundTrips: { rate: 51_000, serverCpuUs: 16 }, say5000: { deliveryMs: 96 }, idleMemory: { rssKB: 11.5 }, handshakes: { rate: 2100 } }
+    ws: { roundTrips: { rate: 60_000, serverCpuUs: 13 }, say5000: { deliveryMs: 80 }, idleMemory: { rssKB: 6 }, handshakes: { rate: 3000 }, chat: chatFigures(2, 25) },
+    primus: { roundTrips: { rate: 54_000, serverCpuUs: 16 }, say5000: { deliveryMs: 100 }, idleMemory: { rssKB: 11 }, handshakes: { rate: 2400 }, chat: chatFigures(3, 150) },
+    socketio: { roundTrips: { rate: 40_000, serverCpuUs: 20 }, say5000: { deliveryMs: 96 }, idleMemory: { rssKB: 15 }, handshakes: { rate: 2000 }, chat: chatFigures(2.5, 30) },
+    plugin: { roundTrips: { rate: 51_000, serverCpuUs: 16 }, say5000: { deliveryMs: 96 }, idleMemory: { rssKB: 11.5 }, handshakes: { rate: 2100 }, chat: chatFigures(2.2, 120) }
   }
   const measurements: Measurement[] = []
   for (const round of [1, 2, 3]) {
@@ -63,7 +83,8 @@ function sampleRun (): Run {
     machine: { cpu: 'Test CPU', cores: 2, memoryGiB: 24, node: 'v20.0.0', os: 'Linux', loadAverage: 0.1 },
     rounds: 3,
     targets: ['ws', 'primus', 'socketio', 'plugin'],
-    scenarios: ['roundTrips', 'say1000', 'say5000', 'idleMemory', 'handshakes'],
+    scenarios: ['roundTrips', 'say1000', 'say5000', 'idleMemory', 'handshakes', 'chat'],
+    chat: { ...CHAT, windowMs: 30_000 },
     durationSeconds: 200,
     measurements
   }
@@ -93,7 +114,8 @@ test('each docs/DESIGN.md target is met, not met, or not measured', () => {
     'round trips with metrics on ≥ 0.97 of off': null,
     'say to 5,000 with metrics on ≤ 1.03× off': null,
     'memory per idle connection ≤ 12 KB (RSS)': true,
-    'handshakes/s ≥ 0.8 of raw ws': false
+    'handshakes/s ≥ 0.8 of raw ws': false,
+    'chat delivery latency p99 ≤ 1.5× raw ws': false
   })
   const roundTrips = GOALS[0]
   assert.ok(roundTrips !== undefined)
@@ -114,6 +136,32 @@ test('RESULTS.md shows the machine, the verdicts, every figure with its range, a
   // A failure's error is kept whole, with the table's separator escaped.
   assert.match(markdown, /\| 3 \| say5000 \| fastify-actionhero-ws \| roomAdd: the server answered "verb not found \\\| not allowed" \|/)
   assert.match(markdown, /a quiet run/)
+})
+
+test('RESULTS.md puts the chat latencies of every target side by side, with the p99 ratio and its target', () => {
+  const markdown = renderResults(new RunSummary(sampleRun()))
+  assert.match(markdown, /\| chat delivery latency p99 ≤ 1\.5× raw ws \| 4\.80 \| \*\*not met\*\* \|/)
+  assert.match(markdown, /## Chat: what users feel\n\n10,000 members in rooms of 100, each saying 150 B once per 20 s on average \(500 says\/s, 49,500 deliveries\/s\), each target with its usual heartbeat, every delivery of a 30 s window/)
+  assert.match(markdown, /\| raw ws \| 2 \| 25 \| 37\.5 \| 50 \| 1\.00× \| 2,970,000 \| 0 \| 40 \| 25 \| 3 \/ 12 \|/)
+  assert.match(markdown, /\| Primus \| 3 \| 150 \| 225 \| 300 \| 6\.00× \|/)
+  assert.match(markdown, /\| fastify-actionhero-ws \| 2\.2 \| 120 \| 180 \| 240 \| 4\.80× \|/)
+  assert.match(markdown, /\| chat: delivery latency p99 \(lower is better\) \| 1\.00 \| 6\.00 \| 1\.20 \| 4\.80 \|/)
+  // How: the heartbeats each target ran with, and the run's own window.
+  assert.match(markdown, /- Chat: 10,000 members in rooms of 100, held by 4 load processes/)
+  assert.match(markdown, /Primus and the plugin their default `pingInterval` \(30 s/)
+  assert.match(markdown, /raw ws the one its README recommends/)
+  assert.match(markdown, /every delivery of a say sent in the 30 s window counts/)
+
+  const heartbeatsOff = sampleRun()
+  heartbeatsOff.chat = { ...CHAT, heartbeats: false }
+  const off = renderResults(new RunSummary(heartbeatsOff))
+  assert.match(off, /deliveries\/s\), \*\*every heartbeat off\*\*, every delivery/)
+  assert.match(off, /Every target ran without its heartbeat \(`--chat-heartbeat off`/)
+  assert.doesNotMatch(off, /raw ws the one its README recommends/)
+
+  const withoutChat = sampleRun()
+  withoutChat.scenarios = withoutChat.scenarios.filter((scenario) => scenario !== 'chat')
+  assert.doesNotMatch(renderResults(new RunSummary(withoutChat)), /## Chat/)
 })
 
 test('RESULTS.md says when other processes made the run noisy, and which measurements were repeated', () => {

@@ -5,6 +5,7 @@ import type { TargetName } from '../config.js'
 import { actionheroClient } from './actionhero.js'
 import type { ConnectClient, ConnectOptions } from './client.js'
 import { socketIoClient } from './socketio.js'
+import { socketIoWireClient } from './socketio-wire.js'
 import { openWs } from './ws.js'
 
 export const CLIENTS: Record<TargetName, (options?: ConnectOptions) => ConnectClient> = {
@@ -14,4 +15,13 @@ export const CLIENTS: Record<TargetName, (options?: ConnectOptions) => ConnectCl
   plugin: (options) => actionheroClient(openWs({ ...options, path: '/primus', primus: true })),
   pluginNoHistory: (options) => actionheroClient(openWs({ ...options, path: '/primus', primus: true })),
   pluginMetrics: (options) => actionheroClient(openWs({ ...options, path: '/primus', primus: true }))
+}
+
+/**
+ * The clients of the chat scenario, lean for 10,000 members: the same as `CLIENTS` but for Socket.IO,
+ * whose protocol is written by hand over `ws` instead of socket.io-client.
+ */
+export const LEAN_CLIENTS: Record<TargetName, (options?: ConnectOptions) => ConnectClient> = {
+  ...CLIENTS,
+  socketio: (options) => socketIoWireClient(options)
 }

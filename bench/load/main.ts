@@ -7,6 +7,8 @@
  */
 import { CLIENTS } from '../clients/index.js'
 import type { Job, JobResult, ScenarioName } from '../config.js'
+import { chat } from './chat.js'
+import type { ChatSettings } from './chat-plan.js'
 import { handshakes } from './handshakes.js'
 import { idleMemory } from './idle-memory.js'
 import { roundTrips } from './round-trips.js'
@@ -20,7 +22,16 @@ const DRIVERS: Record<ScenarioName, Scenario> = {
   say1000: say(1000),
   say5000: say(5000),
   idleMemory,
-  handshakes
+  handshakes,
+  chat
+}
+
+/** The interval of the heartbeat in ws's README ("How to detect and close broken connections"). */
+const WS_README_HEARTBEAT_MS = 30_000
+
+/** The chat scenario runs each target with its usual heartbeat, raw ws with the one its README recommends; or with none. */
+function heartbeatEnv ({ heartbeats }: ChatSettings): Record<string, string> {
+  return heartbeats ? { BENCH_WS_HEARTBEAT_MS: String(WS_README_HEARTBEAT_MS) } : { BENCH_HEARTBEAT: 'off' }
 }
 
 let server: ServerProcess | undefined
@@ -47,8 +58,8 @@ process.on('disconnect', () => process.exit(1))
 
 try {
   const job = JSON.parse(process.argv[2] ?? '') as Job
-  server = await ServerProcess.start(job.target)
-  await finish({ ok: true, figures: await DRIVERS[job.scenario](server, CLIENTS[job.target]()) })
+  server = await ServerProcess.start(job.target, job.chat === undefined ? {} : heartbeatEnv(job.chat))
+  await finish({ ok: true, figures: await DRIVERS[job.scenario](server, CLIENTS[job.target](), job) })
 } catch (error) {
   await fail(error)
 }

@@ -3,18 +3,18 @@
  * time and each within a time limit.
  */
 import { cpus } from 'node:os'
-import type { Figures } from '../config.js'
+import type { Figures, Job } from '../config.js'
 import type { BenchClient, ClientHandlers, ConnectClient } from '../clients/client.js'
 import type { ServerProcess } from './server-process.js'
 import { within } from './time.js'
 
-/** One scenario: it drives `server` through clients made by `connect`, and measures. */
-export type Scenario = (server: ServerProcess, connect: ConnectClient) => Promise<Figures>
+/** One scenario: it drives `server` (of `job.target`) through clients made by `connect`, and measures. */
+export type Scenario = (server: ServerProcess, connect: ConnectClient, job: Job) => Promise<Figures>
 
 /** Connections opening at once: enough to keep the server busy, few enough not to time out. */
-const CONNECT_CONCURRENCY = 100
+export const CONNECT_CONCURRENCY = 100
 const CONNECT_TIMEOUT = 10_000
-const CONNECT_ALL_TIMEOUT = 90_000
+export const CONNECT_ALL_TIMEOUT = 90_000
 
 /**
  * Runs `task` at most `count` times, `concurrency` at once, and starts no more once `stop()` is
@@ -48,15 +48,16 @@ export interface Window {
 
 /**
  * Runs `work` in a measured window. The window opens and closes when the server's CPU readings
- * arrive, so that the server's CPU time and what the load counts in `work` cover the same span.
+ * arrive, so that the server's CPU time and what the load counts in `work` cover the same span;
+ * `answerMs` bounds the wait for each reading (the server's default otherwise).
  */
-export async function measureWindow (server: ServerProcess, work: () => Promise<void>): Promise<Window> {
-  const cpuBefore = await server.cpuTime()
+export async function measureWindow (server: ServerProcess, work: () => Promise<void>, answerMs?: number): Promise<Window> {
+  const cpuBefore = await server.cpuTime(answerMs)
   const loadBefore = process.cpuUsage()
   const machineBefore = machineCpuTime()
   const start = performance.now()
   await work()
-  const cpuAfter = await server.cpuTime()
+  const cpuAfter = await server.cpuTime(answerMs)
   const elapsedMs = performance.now() - start
   const load = process.cpuUsage(loadBefore)
   const serverCpuUs = cpuAfter - cpuBefore

@@ -50,9 +50,12 @@ export class ServerProcess {
     }
   }
 
-  /** The server's CPU time so far (user + system, all its threads), in microseconds. */
-  async cpuTime (): Promise<number> {
-    const answer = await this.#ask('cpu')
+  /**
+   * The server's CPU time so far (user + system, all its threads), in microseconds; `ms` bounds the
+   * wait for a server whose event loop is far behind (the chat scenario's may be).
+   */
+  async cpuTime (ms = ANSWER_TIMEOUT): Promise<number> {
+    const answer = await this.#ask('cpu', ms)
     if (!('cpu' in answer)) throw new Error('the server did not report its CPU time')
     return answer.cpu
   }
@@ -68,8 +71,8 @@ export class ServerProcess {
    * The event loop's delay since the previous call; the first call starts the server's monitor
    * (and answers zeros), so that a server no one asks runs without it.
    */
-  async eventLoopDelay (): Promise<EventLoopDelay> {
-    const answer = await this.#ask('eventLoop')
+  async eventLoopDelay (ms = ANSWER_TIMEOUT): Promise<EventLoopDelay> {
+    const answer = await this.#ask('eventLoop', ms)
     if (!('eventLoop' in answer)) throw new Error('the server did not report its event-loop delay')
     return answer.eventLoop
   }
@@ -83,10 +86,10 @@ export class ServerProcess {
     await within(STOP_TIMEOUT, 'stopping the server', exited).catch(() => child.kill('SIGKILL'))
   }
 
-  #ask (type: ServerRequest['type']): Promise<ServerMessage> {
+  #ask (type: ServerRequest['type'], ms = ANSWER_TIMEOUT): Promise<ServerMessage> {
     const id = ++this.#nextId
     const answer = new Promise<ServerMessage>((resolve) => this.#waiting.set(id, resolve))
     this.#child.send({ id, type } satisfies ServerRequest)
-    return within(ANSWER_TIMEOUT, `the server's ${type} answer`, answer).finally(() => this.#waiting.delete(id))
+    return within(ms, `the server's ${type} answer`, answer).finally(() => this.#waiting.delete(id))
   }
 }

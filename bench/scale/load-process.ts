@@ -1,6 +1,7 @@
 /**
- * The orchestrator's side of a load process (`scale/load.ts`): it sends a command and waits, within
- * a deadline, for the report that answers it. A load process that fails or exits rejects every wait.
+ * The orchestrator's side of a load process (`scale/load.ts` by default; the chat scenario's
+ * `load/chat-members.ts` too): it sends a command and waits, within a deadline, for the report that
+ * answers it. A load process that fails (a `failed` report) or exits rejects every wait.
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { within } from '../load/time.js'
@@ -9,26 +10,30 @@ import type { LoadCommand, LoadReport } from './load.js'
 const STOP_TIMEOUT = 5_000
 const EXTENSION = import.meta.url.endsWith('.ts') ? '.ts' : '.js'
 
-type ReportOf<Type extends LoadReport['type']> = Extract<LoadReport, { type: Type }>
+/** What every load process reports: its answers, each of a `type`, and `{ type: 'failed', error }` when something broke. */
+interface AnyReport { type: string }
 
-interface Waiter {
-  type: LoadReport['type']
-  resolve: (report: LoadReport) => void
+type ReportOf<Report, Type> = Extract<Report, { type: Type }>
+
+interface Waiter<Report> {
+  type: string
+  resolve: (report: Report) => void
   reject: (error: Error) => void
 }
 
-export class LoadProcess {
+export class LoadProcess<Command extends object = LoadCommand, Report extends AnyReport = LoadReport> {
   readonly name: string
   readonly #child: ChildProcess
-  readonly #waiters = new Set<Waiter>()
+  readonly #waiters = new Set<Waiter<Report>>()
   #failure: Error | null = null
 
-  constructor (name: string) {
+  /** Forks `script` (by default bench:scale's load process), which exits when this process goes. */
+  constructor (name: string, script: URL = new URL(`./load${EXTENSION}`, import.meta.url)) {
     this.name = name
-    this.#child = fork(new URL(`./load${EXTENSION}`, import.meta.url), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-    this.#child.on('message', (report: LoadReport) => {
-      if (report.type === 'failed') {
-        this.#fail(new Error(`${name}: ${report.error}`))
+    this.#child = fork(script, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    this.#child.on('message', (report: Report) => {
+      if (report.type === 'failed' && 'error' in report) {
+        this.#fail(new Error(`${name}: ${String(report.error)}`))
         return
       }
       for (const waiter of this.#waiters) {
@@ -45,14 +50,14 @@ export class LoadProcess {
    * Resolves with the next report of `type` (ask before sending what it answers), or rejects after
    * `ms`. The promise is marked handled, so that one left behind by a failed phase rejects quietly.
    */
-  next<Type extends LoadReport['type']> (type: Type, ms: number): Promise<ReportOf<Type>> {
-    let waiter: Waiter | undefined
-    const promise = new Promise<ReportOf<Type>>((resolve, reject) => {
+  next<Type extends Report['type']> (type: Type, ms: number): Promise<ReportOf<Report, Type>> {
+    let waiter: Waiter<Report> | undefined
+    const promise = new Promise<ReportOf<Report, Type>>((resolve, reject) => {
       if (this.#failure !== null) {
         reject(this.#failure)
         return
       }
-      waiter = { type, resolve: resolve as (report: LoadReport) => void, reject }
+      waiter = { type, resolve: resolve as (report: Report) => void, reject }
       this.#waiters.add(waiter)
     })
     const bounded = within(ms, `${this.name}: "${type}"`, promise).finally(() => { if (waiter !== undefined) this.#waiters.delete(waiter) })
@@ -60,12 +65,12 @@ export class LoadProcess {
     return bounded
   }
 
-  send (command: LoadCommand): void {
+  send (command: Command): void {
     if (this.#child.connected) this.#child.send(command)
   }
 
   /** Sends `command` and resolves with its answer, of `type`. */
-  run<Type extends LoadReport['type']> (command: LoadCommand, type: Type, ms: number): Promise<ReportOf<Type>> {
+  run<Type extends Report['type']> (command: Command, type: Type, ms: number): Promise<ReportOf<Report, Type>> {
     const answer = this.next(type, ms)
     this.send(command)
     return answer

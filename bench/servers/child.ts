@@ -5,7 +5,10 @@
  * itself, so the figures are the server's alone. It exits as soon as the load process goes, so it cannot outlive it.
  */
 import type { Server } from 'node:http'
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
+import type { IntervalHistogram } from 'node:perf_hooks'
+import { readEventLoopDelay, startEventLoopMonitor, type EventLoopDelay } from '../event-loop.js'
+
+export type { EventLoopDelay }
 
 /** A started target server. */
 export interface BenchServer {
@@ -18,12 +21,6 @@ export interface ServerMemory {
   rss: number
   heapUsed: number
   connections: number
-}
-
-/** The event loop's delay (how late its timers ran) between two `eventLoop` requests, in ms. */
-export interface EventLoopDelay {
-  p99Ms: number
-  maxMs: number
 }
 
 /** From the load process to a server child. */
@@ -39,12 +36,9 @@ export type ServerMessage =
   | { id: number, memory: ServerMemory }
   | { id: number, eventLoop: EventLoopDelay }
 
-/** The monitor's sampling interval in ms: a libuv timer, off until the first `eventLoop` request. */
-const EVENT_LOOP_RESOLUTION = 10
-const NS_PER_MS = 1e6
-
 export function serveBench (start: () => Promise<BenchServer>): void {
-  const send = (message: ServerMessage): void => { process.send?.(message) }
+  // Once the load process has gone, an answer has no one to go to (and sending it would throw EPIPE).
+  const send = (message: ServerMessage): void => { if (process.connected) process.send?.(message) }
   process.on('disconnect', () => process.exit(0))
   let eventLoop: IntervalHistogram | null = null
   start().then((server) => {
@@ -53,16 +47,9 @@ export function serveBench (start: () => Promise<BenchServer>): void {
         const { user, system } = process.cpuUsage()
         send({ id: request.id, cpu: user + system })
       } else if (request.type === 'eventLoop') {
-        // The first request starts the monitor; each one answers for the span since the previous.
-        if (eventLoop === null) {
-          eventLoop = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION })
-          eventLoop.enable()
-        }
-        // It records the time between its ticks: the delay is what exceeds the resolution.
-        const late = (ns: number): number => Math.max(0, ns / NS_PER_MS - EVENT_LOOP_RESOLUTION)
-        const delay = eventLoop.count === 0 ? { p99Ms: 0, maxMs: 0 } : { p99Ms: late(eventLoop.percentile(99)), maxMs: late(eventLoop.max) }
-        eventLoop.reset()
-        send({ id: request.id, eventLoop: delay })
+        // The first request starts the monitor (off until then); each one answers for the span since the previous.
+        eventLoop ??= startEventLoopMonitor()
+        send({ id: request.id, eventLoop: readEventLoopDelay(eventLoop) })
       } else {
         collectGarbage().then(() => {
           const { rss, heapUsed } = process.memoryUsage()

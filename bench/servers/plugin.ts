@@ -1,13 +1,13 @@
 /**
  * This plugin, built (`dist/`): Fastify with fastify-actionhero-ws and its defaults, one trivial
- * action, and the room of the `say` scenarios. `clientJsName: null`: no client file is written at boot.
+ * action, the room of the `say` scenarios and the rooms of the chat scenario. `clientJsName: null`: no client file is written at boot.
  * `BENCH_REDIS` (JSON of the `redis` option) makes it a node of a cluster, for bench/cluster.ts;
  * `BENCH_HISTORY=false` turns room history off (the `pluginNoHistory` target), `BENCH_METRICS=true` turns
  * the Prometheus metrics on (the `pluginMetrics` target).
  */
 import Fastify from 'fastify'
 import actionheroWs, { defineAction, type RedisOptions } from '../../lib/index.js'
-import { ROOM } from '../config.js'
+import { CHAT_ROOM_COUNT, ROOM, chatRoom, heartbeatOff } from '../config.js'
 import { serveBench } from './child.js'
 
 const echo = defineAction({
@@ -22,7 +22,7 @@ serveBench(async () => {
   const history = process.env.BENCH_HISTORY === 'false' ? false : undefined
   const metrics = process.env.BENCH_METRICS === 'true'
   // The benchmark's sender says as fast as its members hear it: a flood the say budget would refuse.
-  await app.register(actionheroWs, { clientJsName: null, rooms: [ROOM], actions: [echo], redis, history, metrics, sayLimit: false })
+  await app.register(actionheroWs, { clientJsName: null, rooms: [ROOM, ...Array.from({ length: CHAT_ROOM_COUNT }, (_, i) => chatRoom(i))], actions: [echo], redis, history, metrics, sayLimit: false, ...(heartbeatOff() ? { server: { pingInterval: false } } : {}) })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const address = app.server.address()
   if (address === null || typeof address === 'string') throw new Error('the app is not listening on a port')

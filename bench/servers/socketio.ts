@@ -8,7 +8,11 @@ import { createAdapter } from '@socket.io/redis-adapter'
 import { Redis } from 'ioredis'
 import { Server } from 'socket.io'
 import type { ChatMessage } from '../../types/protocol.js'
+import { heartbeatOff } from '../config.js'
 import { listenOnLoopback, serveBench } from './child.js'
+
+/** Socket.IO has no heartbeat off: a ping once an hour is none in a bench. */
+const SOCKET_IO_NO_PING_MS = 3_600_000
 
 export interface SocketIoEvents {
   echo: (request: { t: number, text: string }, ack: (reply: { t: number, text: string }) => void) => void
@@ -22,7 +26,9 @@ export interface SocketIoPushes {
 
 serveBench(async () => {
   const server = createServer()
-  const io = new Server<SocketIoEvents, SocketIoPushes>(server, { transports: ['websocket'], serveClient: false })
+  const io = new Server<SocketIoEvents, SocketIoPushes>(server, {
+    transports: ['websocket'], serveClient: false, ...(heartbeatOff() ? { pingInterval: SOCKET_IO_NO_PING_MS } : {})
+  })
   if (process.env.BENCH_REDIS !== undefined) {
     const { url, prefix } = JSON.parse(process.env.BENCH_REDIS) as { url: string, prefix: string }
     const publisher = new Redis(url)
