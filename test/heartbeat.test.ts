@@ -52,7 +52,7 @@ function sparksOf (app: FastifyInstance): Spark[] {
 }
 
 test(`every one of ${CLIENTS} clients gets its pings, none is ended, and a round yields to other work before it ends`, { timeout: 120_000 }, async (t) => {
-  const pingInterval = 1000
+  const pingInterval = 2000
   const { app, url } = await startApp(t, { server: { pingInterval } })
   // Real Primus clients too: their ping timeout (1.5 intervals) never fires while pings are spread.
   const watched = Array.from({ length: 5 }, () => serverClient(t, app, url))
