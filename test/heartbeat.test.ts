@@ -118,6 +118,40 @@ test('sparks ended during a round are not pinged by it, nor after', { timeout: 6
   assert.equal(app.actionheroWs.connections.size, 450)
 })
 
+test('rounds that outlast the interval follow one another without overlapping: every spark once per round, in order', { timeout: 60_000 }, async (t) => {
+  const SPARKS = 500
+  const calls: number[] = []
+  const timersDuringRound: boolean[] = []
+  let inRound = false
+  let connected = 0
+  // Each spark's heartbeat is replaced as it connects, before any round reaches it: work of 100 µs
+  // instead of a ping (no pong is awaited, none is ended), 50 ms a round, over the 20 ms interval.
+  const instrument = (spark: Spark): void => {
+    const index = connected++
+    spark.heartbeat = function () {
+      const until = performance.now() + 0.1
+      while (performance.now() < until);
+      calls.push(index)
+      if (index === 0) {
+        inRound = true
+        setTimeout(() => timersDuringRound.push(inRound), 0)
+      }
+      if (index === SPARKS - 1) inRound = false
+    }
+  }
+  const { app, url } = await startApp(t, { server: { pingInterval: 20 } }, { setup: (app) => { app.actionheroWs.primus.on('connection', instrument) } })
+  await pongingClients(t, url, SPARKS)
+  await waitFor(() => app.actionheroWs.connections.size === SPARKS, 30_000)
+  // From the first round that began with every spark there on: 0, 1, ..., 499, 0, 1, ...
+  const from = calls.length
+  await waitFor(() => calls.length >= from + 5 * SPARKS, 30_000)
+  const rounds = calls.slice(calls.indexOf(0, from))
+  const full = Math.floor(rounds.length / SPARKS)
+  assert.ok(full >= 3)
+  assert.deepEqual(rounds.slice(0, full * SPARKS), Array.from({ length: full * SPARKS }, (_, i) => i % SPARKS))
+  assert.ok(timersDuringRound.slice(-full).every(Boolean), 'a timer due as a round began ran before the round ended')
+})
+
 test('Primus keeps its heartbeat timer where the schedule takes it over; without one, the schedule changes nothing', () => {
   // Pins the one Primus internal the schedule leans on (`primus.heartbeatInterval`).
   const primus = createPrimus({ pathname: '/primus', pingInterval: 60_000 })
@@ -162,7 +196,7 @@ test('a raw client that stops answering is ended by the round after its unanswer
   await waitFor(() => app.actionheroWs.connections.size === 50)
 })
 
-test('engine.io long-polling: a Primus client gets its pings and stays; a session that never polls again is ended within two intervals', { timeout: 60_000 }, async (t) => {
+test('engine.io long-polling: a Primus client gets its pings and stays; a session that never polls again is cut within two intervals', { timeout: 60_000 }, async (t) => {
   const pingInterval = 300
   const { app, url } = await startApp(t, { server: { transformer: 'engine.io', pingInterval } })
   const client = serverClient(t, app, url, { transport: { upgrade: false } })
@@ -180,6 +214,9 @@ test('engine.io long-polling: a Primus client gets its pings and stays; a sessio
   await waitFor(() => app.actionheroWs.connections.size === 1, 2 * pingInterval + 3000)
   const took = Date.now() - silentFrom
   assert.ok(took < 2 * pingInterval + 1000, `the silent session was ended ${took} ms after it opened`)
+  // Cut, not closed politely: engine.io lets it go at once instead of keeping it 30 s for a last poll.
+  const engine = (app.actionheroWs.primus as unknown as { transformer: { service: { clientsCount: number } } }).transformer.service
+  await waitFor(() => engine.clientsCount === 1, 5000)
 
   await waitFor(() => pings >= 4, 10_000)
   assert.deepEqual(offline, [], 'the polling client\'s ping timeout never fired')

@@ -11,6 +11,9 @@
  *   its sparks' work plus what runs between slices (~45 us a spark: 15,000 take under a second), far
  *   inside the client's ping timeout, which Primus sets to 1.5 `pingInterval`. A round still running
  *   when the next is due is followed by it at once: rounds never overlap and none is skipped.
+ * - A spark that missed its pong, under Primus's own policy or the direct path's (which end it), is
+ *   first cut by `onDead` (its transformer's socket terminated): a dead client is not owed a closing
+ *   handshake or a last poll, which transformers otherwise wait 30 s for. A policy of the app's own decides alone.
  * - A closed spark is never pinged: sparks leave the schedule as Primus announces their end, and one
  *   found closed is skipped. The schedule holds only open sparks.
  * - Primus keeps its timer (`primus.heartbeatInterval`, not public) only for its own synchronous round:
@@ -41,8 +44,17 @@ export class HeartbeatSchedule {
   /** Rounds completed, for tests and benchmarks. */
   rounds = 0
 
-  constructor (primus: PrimusServer) {
+  readonly #onDead: (spark: Spark) => void
+  readonly #endsDead: (policy: Spark['heartbeat']) => boolean
+
+  /**
+   * `onDead` cuts a spark that missed its pong before its policy ends it, when `endsDead` says that
+   * policy is one known to end such a spark.
+   */
+  constructor (primus: PrimusServer, { onDead = () => {}, endsDead = () => false }: { onDead?: (spark: Spark) => void, endsDead?: (policy: Spark['heartbeat']) => boolean } = {}) {
     this.#primus = primus as HeartbeatPrimus
+    this.#onDead = onDead
+    this.#endsDead = endsDead
   }
 
   /**
@@ -105,8 +117,12 @@ export class HeartbeatSchedule {
     const until = performance.now() + SLICE_MS
     for (let next = round.next(); !next.done; next = round.next()) {
       const spark = next.value
-      if (spark.readyState === SPARK_CLOSED) this.#sparks.delete(spark)
-      else spark.heartbeat()
+      if (spark.readyState === SPARK_CLOSED) {
+        this.#sparks.delete(spark)
+      } else {
+        if (!spark.alive && this.#endsDead(spark.heartbeat)) this.#onDead(spark)
+        spark.heartbeat()
+      }
       if (performance.now() >= until) {
         this.#slice = setImmediate(this.#runSlice)
         return

@@ -38,10 +38,10 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Connection } from '../connection.js'
 import type { ResolvedOptions } from '../options.js'
-import { createPrimus, type PrimusServer, type Spark } from '../primus.js'
+import { createPrimus, primusHeartbeat, type PrimusServer, type Spark } from '../primus.js'
 import { HeartbeatSchedule } from './heartbeat.js'
 import { GENERIC_ADAPTER, sizeOf, TRANSFORMER_ADAPTERS, type Queue, type TransformerAdapter } from './transformers.js'
-import { DirectWire, webSocketsTransformer, type DirectEnvironment } from './websockets.js'
+import { DirectWire, directHeartbeats, webSocketsTransformer, type DirectEnvironment } from './websockets.js'
 import { BaseWire, type Wire, type WireEnvironment } from './wire.js'
 
 export type { Wire } from './wire.js'
@@ -182,7 +182,10 @@ export class Transport {
       const transport = this
       primus.Spark.prototype.initialise = function (this: Spark) { transport.#createWire(this, adapter) }
     }
-    const heartbeat = new HeartbeatSchedule(primus)
+    const heartbeat = new HeartbeatSchedule(primus, {
+      onDead: (spark) => { this.#wires.get(spark)?.terminate() },
+      endsDead: (policy) => policy === primusHeartbeat || directHeartbeats.has(policy)
+    })
     if (heartbeat.start()) this.#heartbeat = heartbeat
     else if (typeof primus.options.pingInterval === 'number' && primus.options.pingInterval > 0) {
       log.warn('fastify-actionhero-ws: Primus\'s heartbeat timer was not found where this version keeps it: its own round pings every connection at once')
