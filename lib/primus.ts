@@ -69,6 +69,7 @@ export interface PrimusServer {
   on (event: 'connection' | 'disconnection', listener: (spark: Spark) => void): this
   on (event: 'log', listener: (level: string, ...details: unknown[]) => void): this
   on (event: string, listener: (...args: never[]) => void): this
+  removeListener (event: string, listener: (...args: never[]) => void): this
   plugin (name: string, plugin: object): this
   /** Removes a middleware layer by name. */
   remove (name: string): this

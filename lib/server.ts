@@ -233,6 +233,7 @@ export class ActionheroWs implements ServerContext {
       this.log.warn('fastify-actionhero-ws: closing with rooms or onDisconnect hooks of closed connections still running')
     }
     const primus = this.#primus
+    this.#transport.close()
     if (primus !== null) await new Promise<void>((resolve) => primus.destroy({ close: false }, () => resolve()))
     await this.rooms.close()
     await this.pushes.close()

@@ -102,7 +102,7 @@ function sampleRun (): ScaleRun {
   for (const size of [1000, 5000, 19_500]) {
     one('ws', size, figures(size, 6))
     // The plugin: 7 KB flat, but its per-member broadcast CPU grows by 50% towards the top.
-    one('plugin', size, figures(size, 7, { handshakeRate: 2850, sayMs: size / 100 * 1.05, sayCpuPerMemberUs: size === 19_500 ? 15 : 10 }))
+    one('plugin', size, figures(size, 7, { handshakeRate: 2850, sayMs: size / 100 * 1.05, sayCpuPerMemberUs: size === 19_500 ? 15 : 10, loopMaxMs: size / 1000 }))
   }
   measurements.push({ layout: 'one', target: 'socketio', connections: 19_500, servers: 1, loadProcesses: 1, result: { ok: false, error: 'opening a connection: no result within 10000 ms' } })
   measurements.push({ layout: 'cluster', target: 'plugin', connections: 100_000, servers: 6, loadProcesses: 6, result: { ok: true, figures: figures(100_000, 9, { sayMs: 700 }) } })
@@ -169,6 +169,10 @@ test('SCALE.md and its plot come from the results alone, a smoke run labelled as
   assert.match(markdown, /\| broadcast CPU per member flat within 10%, 1,000 to the top \(grows linearly, not worse\) \| rises 50% at most, 1,000 to 19,500 \(50% apart\) \| \*\*missed\*\* \|/)
   assert.match(markdown, /\| say to every member across processes on Redis ≤ 0\.8× Socket\.IO with its Redis adapter \| 0\.70× at 100,000 \| met \|/)
   assert.match(markdown, /## Across 6 processes on one Redis, 100,000 connections in one room/)
+  // The worst stall, beside the p99: per population, and across processes.
+  assert.match(markdown, /### event-loop delay p99 while holding them \(ms, lower is better\)\n\n[^#]+\n### worst event-loop stall while holding them \(heartbeat rounds included\) \(ms, lower is better\)/)
+  assert.match(markdown, /\(heartbeat rounds included\) \(ms, lower is better\)\n\n[^\n]+\n[^\n]+\n\| 1,000 \| 5 \| – \| 1 \| 0\.20 \|\n\| 5,000 \| 5 \| – \| 5 \| 1\.00 \|\n\| 19,500 \| 5 \| failed \| 19\.5 \| 3\.90 \|/)
+  assert.match(markdown, /\| worst event-loop stall while holding them \(heartbeat rounds included\) \(ms\) \| 5 \| 5 \| 1\.00 \|/)
   // 60 MB + 7 KB × 1,000,000 = 6.73 GiB in one process; in 52 processes of 19,500 the base is paid 52 times: 9.72 GiB.
   assert.match(markdown, /\| fastify-actionhero-ws \| 7 KB \+ 60 MB \(r² 1\.000\) \| 6\.73 GiB \| 9\.72 GiB \| 0\.05% per 10,000 \(r² 1\.000\) \| 0\.05 cores \|/)
   assert.match(markdown, /\| one \| Socket\.IO 4 \| 19,500 \| opening a connection: no result within 10000 ms \|/)
@@ -176,8 +180,8 @@ test('SCALE.md and its plot come from the results alone, a smoke run labelled as
 
   const svg = renderScalePlot(run)
   assert.match(svg, /^<svg /)
-  // Two lines (raw ws, the plugin) in each of the nine panels; Socket.IO's one population failed.
-  assert.equal(svg.match(/<polyline /g)?.length, 18)
+  // Two lines (raw ws, the plugin) in each of the ten panels; Socket.IO's one population failed.
+  assert.equal(svg.match(/<polyline /g)?.length, 20)
   assert.match(svg, /fastify-actionhero-ws across processes, 100,000 connections: 700 ms/)
 })
 

@@ -18,6 +18,7 @@ export const SCALE_METRICS: readonly ScaleMetric[] = [
   { figure: 'heapKB', label: 'heap per idle connection', unit: 'KB', better: 'lower' },
   { figure: 'idleCpuPer10kPercent', label: 'idle CPU per 10,000 connections (heartbeat)', unit: '% of a core', better: 'lower' },
   { figure: 'loopP99Ms', label: 'event-loop delay p99 while holding them', unit: 'ms', better: 'lower' },
+  { figure: 'loopMaxMs', label: 'worst event-loop stall while holding them (heartbeat rounds included)', unit: 'ms', better: 'lower' },
   { figure: 'handshakeRate', label: 'handshakes/s while the population grows', unit: '/s', better: 'higher' },
   { figure: 'handshakeCpuUs', label: 'server CPU per handshake', unit: 'µs', better: 'lower' },
   { figure: 'sayMs', label: 'say to every member: until all have it', unit: 'ms', better: 'lower' },
@@ -27,7 +28,7 @@ export const SCALE_METRICS: readonly ScaleMetric[] = [
 
 /** The figures of the layout across processes, in its table. */
 export const CLUSTER_METRICS: readonly ScaleMetric[] = SCALE_METRICS.filter(({ figure }) =>
-  ['rssKB', 'heapKB', 'idleCpuPer10kPercent', 'sayMs', 'sayCpuMs'].includes(figure))
+  ['rssKB', 'heapKB', 'idleCpuPer10kPercent', 'loopP99Ms', 'loopMaxMs', 'sayMs', 'sayCpuMs'].includes(figure))
 
 /**
  * A DESIGN.md target: the plugin's figure (or its ratio to `against`'s) at the top of the

@@ -79,7 +79,8 @@ export function renderScale (run: ScaleRun): string {
       'socket; raw `ws`: none, so its figure is the floor of an idle process), as a share of one core, then per 10,000 ' +
       'connections. Then the event-loop delay (`perf_hooks.monitorEventLoopDelay`, how much later than its 10 ms tick each ' +
       `tick ran) over ${seconds(settings.eventLoopWindowMs)}: the monitor's timer costs about 0.4% of a core of its own, so it is ` +
-      'off during the CPU window. Across processes the p99 is the worst server\'s.',
+      'off during the CPU window. Its p99, and its worst stall (the longest delay of any tick: a window at least as long as the ' +
+      'heartbeat, 30 s, holds a heartbeat round of every target). Across processes both are the worst server\'s.',
     '- Say: every connection joins the room; the first connection that opened in the first load process says ' +
       `${settings.broadcasts} times after one warm-up; the time runs from the say until the last member of every load process has it, on the machine's clock ` +
       '(`performance.timeOrigin + performance.now()`, the same in every process), median of the says. The server CPU per say ' +

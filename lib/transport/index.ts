@@ -22,9 +22,10 @@
  *   a Primus plugin in `connection` or in its own spark initialiser). From the next message on, the
  *   message goes through Primus; when the listener goes, the direct path comes back. A parser other
  *   than JSON sends everything through Primus.
- * - The heartbeat stays Primus's (`spark.heartbeat` is writable for such policies): on the direct path
- *   the ping of a round is encoded once and written to each socket, and a pong marks its spark alive
- *   without the decoder; a spark that missed its pong is ended by Primus's own heartbeat.
+ * - The heartbeat's per-spark policy stays Primus's (`spark.heartbeat` is writable for such policies):
+ *   on the direct path the ping of a round is encoded once and written to each socket, and a pong marks
+ *   its spark alive without the decoder; a spark that missed its pong is ended by Primus's own heartbeat.
+ *   Its rounds are the plugin's, in slices that yield to other work, on every transformer (heartbeat.ts).
  * - The welcome is written as the upgrade completes, in the same TCP write as the 101 answer (ws
  *   completes it synchronously; the socket is corked around it); through Primus when something would
  *   observe it, or on any other transformer, when Primus announces the connection.
@@ -38,9 +39,10 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Connection } from '../connection.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { ResolvedOptions } from '../options.js'
-import { createPrimus, type PrimusServer, type Spark } from '../primus.js'
+import { createPrimus, primusHeartbeat, type PrimusServer, type Spark } from '../primus.js'
+import { HeartbeatSchedule } from './heartbeat.js'
 import { GENERIC_ADAPTER, sizeOf, TRANSFORMER_ADAPTERS, type Queue, type TransformerAdapter } from './transformers.js'
-import { DirectWire, webSocketsTransformer, type DirectEnvironment } from './websockets.js'
+import { DirectWire, directHeartbeats, webSocketsTransformer, type DirectEnvironment } from './websockets.js'
 import { BaseWire, type Wire, type WireEnvironment } from './wire.js'
 
 export type { Wire } from './wire.js'
@@ -126,6 +128,8 @@ export class Transport {
   /** The adapter of a transformer other than the plugin's own; null: the plugin's own. */
   #adapter: TransformerAdapter | null = null
   #unmeasuredLogged = false
+  /** The heartbeat's rounds, once Primus is made; null: Primus's own (or none). */
+  #heartbeat: HeartbeatSchedule | null = null
 
   constructor (options: TransportOptions) {
     this.#options = options
@@ -184,7 +188,25 @@ export class Transport {
       const transport = this
       primus.Spark.prototype.initialise = function (this: Spark) { transport.#createWire(this, adapter) }
     }
+    const heartbeat = new HeartbeatSchedule(primus, {
+      onDead: (spark) => { this.#wires.get(spark)?.terminate() },
+      endsDead: (policy) => policy === primusHeartbeat || directHeartbeats.has(policy)
+    })
+    if (heartbeat.start()) this.#heartbeat = heartbeat
+    else if (typeof primus.options.pingInterval === 'number' && primus.options.pingInterval > 0) {
+      log.warn('fastify-actionhero-ws: Primus\'s heartbeat timer was not found where this version keeps it: its own round pings every connection at once')
+    }
     return primus
+  }
+
+  /** The heartbeat's schedule; null when Primus's own round runs, or no heartbeat. */
+  get heartbeat (): HeartbeatSchedule | null {
+    return this.#heartbeat
+  }
+
+  /** Stops the heartbeat: nothing of the transport's keeps running. */
+  close (): void {
+    this.#heartbeat?.stop()
   }
 
   #createWire (spark: Spark, adapter: TransformerAdapter): void {

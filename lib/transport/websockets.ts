@@ -231,6 +231,9 @@ function wsMajor (): number {
   }
 }
 
+/** The direct path's heartbeats (one per server): like Primus's, they end a spark that missed its pong. */
+export const directHeartbeats = new WeakSet<Spark['heartbeat']>()
+
 /**
  * The plugin's transformer for one server, or the reason it cannot be made (then the transport uses
  * Primus's own `websockets` transformer, through Primus for every message).
@@ -240,6 +243,7 @@ export function webSocketsTransformer (environment: DirectEnvironment): Transfor
   if (typeof client !== 'function') return 'Primus\'s websockets client (primus/transformers/websockets/client) was not found'
   const major = wsMajor()
   if (major !== 8) return `the plugin's ws is not version 8 (found ${major === 0 ? 'none' : major})`
+  directHeartbeats.add(directHeartbeat)
   return PrimusTransformer.extend({ server: serve, client })
 
   function serve (this: TransformerContext): void {
