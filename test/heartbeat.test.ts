@@ -9,7 +9,7 @@ import { test, type TestContext } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import WebSocket from 'ws'
 import { createPrimus, SPARK_CLOSED, type PrimusSocket, type Spark } from '../lib/primus.js'
-import { HeartbeatSchedule } from '../lib/transport/heartbeat.js'
+import { HeartbeatSchedule, SPREAD_SHARE } from '../lib/transport/heartbeat.js'
 import { startApp, waitFor } from './helpers.js'
 import { openPollingSession } from './transformer-helpers.js'
 
@@ -94,6 +94,29 @@ test(`every one of ${CLIENTS} clients gets its pings, none is ended, and a round
   for (const done of doneWhenQueuedWorkRan) {
     assert.ok(done < total, `work queued as a round began ran after ${done} of its ${total} pings, not after all of them`)
   }
+})
+
+test('a round spreads its pings over a quarter of the interval, so that a busy loop never gets them all at once', { timeout: 60_000 }, async (t) => {
+  const pingInterval = 4000
+  const { app, url } = await startApp(t, { server: { pingInterval } })
+  await pongingClients(t, url, 1000)
+  await waitFor(() => app.actionheroWs.connections.size === 1000, 30_000)
+  // When each spark of one round is pinged (a round walks sparks in the order they connected).
+  const sparks = sparksOf(app)
+  const times: number[] = []
+  for (const spark of sparks) {
+    const own = spark.heartbeat
+    spark.heartbeat = function (this: Spark) {
+      if (times.length < sparks.length) times.push(performance.now())
+      own.call(this)
+    }
+  }
+  await waitFor(() => times.length === sparks.length, 3 * pingInterval)
+  const span = (times.at(-1) ?? 0) - (times[0] ?? 0)
+  // All at once, 1,000 pings take a few tens of ms; spread, the round lasts about a quarter of the interval.
+  assert.ok(span >= pingInterval * SPREAD_SHARE / 2, `the round's pings spanned ${span.toFixed(0)} ms`)
+  const firstHalf = times.filter((time) => time - (times[0] ?? 0) < span / 2).length
+  assert.ok(firstHalf > sparks.length / 4 && firstHalf < sparks.length * 3 / 4, `${firstHalf} of ${sparks.length} pings in the round's first half: evenly spread`)
 })
 
 test('sparks ended during a round are not pinged by it, nor after', { timeout: 60_000 }, async (t) => {
