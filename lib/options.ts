@@ -527,32 +527,18 @@ function readMetrics (options: Record<string, unknown>): ResolvedMetricsOptions 
   }
 }
 
-function readHistory (options: Record<string, unknown>): HistoryOptions | false {
-  if (options.history === false) return false
-  const history = readGroup(options, 'history', ['size', 'ttl', 'maxBytes'])
-  return {
-    size: read(history, 'size', DEFAULT_HISTORY.size, isPositiveInteger, 'a positive integer (messages)', 'history.size'),
-    ttl: read(history, 'ttl', DEFAULT_HISTORY.ttl, isPositiveInteger, 'a positive integer (ms)', 'history.ttl'),
-    maxBytes: read(history, 'maxBytes', DEFAULT_HISTORY.maxBytes, isPositiveInteger, 'a positive integer (bytes)', 'history.maxBytes')
-  }
-}
+/** How one number of a group is checked, and what its error says it must be. */
+type NumberRule = readonly [check: Check<number>, expected: string]
 
-function readSayLimit (options: Record<string, unknown>): SayLimit | false {
-  if (options.sayLimit === false) return false
-  const limit = readGroup(options, 'sayLimit', ['messages', 'bytes'])
-  return {
-    messages: read(limit, 'messages', DEFAULT_SAY_LIMIT.messages, isPositiveInteger, 'a positive integer (messages a second)', 'sayLimit.messages'),
-    bytes: read(limit, 'bytes', DEFAULT_SAY_LIMIT.bytes, isPositiveInteger, 'a positive integer (bytes a second)', 'sayLimit.bytes')
+/** A group of numbers (`history`, `sayLimit`, `drain`) or false: each key checked by its rule, or its default. */
+function readNumbers<Group extends object> (options: Record<string, unknown>, name: string, defaults: Group, rules: Readonly<Record<keyof Group & string, NumberRule>>): Group | false {
+  if (options[name] === false) return false
+  const group = readGroup(options, name, Object.keys(rules))
+  const resolved: Record<string, number> = {}
+  for (const [key, [check, expected]] of Object.entries<NumberRule>(rules)) {
+    resolved[key] = read(group, key, (defaults as Record<string, number>)[key] as number, check, expected, `${name}.${key}`)
   }
-}
-
-function readDrain (options: Record<string, unknown>): DrainOptions | false {
-  if (options.drain === false) return false
-  const drain = readGroup(options, 'drain', ['batchSize', 'intervalMs'])
-  return {
-    batchSize: read(drain, 'batchSize', DEFAULT_DRAIN.batchSize, isPositiveInteger, 'a positive integer (connections)', 'drain.batchSize'),
-    intervalMs: read(drain, 'intervalMs', DEFAULT_DRAIN.intervalMs, isNonNegativeInteger, 'a non-negative integer (ms)', 'drain.intervalMs')
-  }
+  return resolved as Group
 }
 
 function readRooms (options: Record<string, unknown>): string[] {
@@ -617,8 +603,15 @@ export function resolveOptions (input: unknown, cwd = process.cwd()): ResolvedOp
       (v): v is string | false => v === false || isString(v), 'a string or false'),
     rooms: readRooms(options),
     echoSay: read(options, 'echoSay', false, isBoolean, 'a boolean'),
-    history: readHistory(options),
-    sayLimit: readSayLimit(options),
+    history: readNumbers(options, 'history', DEFAULT_HISTORY, {
+      size: [isPositiveInteger, 'a positive integer (messages)'],
+      ttl: [isPositiveInteger, 'a positive integer (ms)'],
+      maxBytes: [isPositiveInteger, 'a positive integer (bytes)']
+    }),
+    sayLimit: readNumbers(options, 'sayLimit', DEFAULT_SAY_LIMIT, {
+      messages: [isPositiveInteger, 'a positive integer (messages a second)'],
+      bytes: [isPositiveInteger, 'a positive integer (bytes a second)']
+    }),
     memberDetails: read<MemberDetails | null>(options, 'memberDetails', null,
       (v): v is MemberDetails => typeof v === 'function', 'a function (connection) => object'),
     simultaneousActions: read(options, 'simultaneousActions', 5, isPositiveInteger, 'a positive integer'),
@@ -634,7 +627,10 @@ export function resolveOptions (input: unknown, cwd = process.cwd()): ResolvedOp
     maxConcurrentFileReads: read(options, 'maxConcurrentFileReads', 16, isPositiveInteger, 'a positive integer'),
     shutdownTimeout: read(options, 'shutdownTimeout', 5000, isNonNegativeInteger, 'a non-negative integer (ms)'),
     metrics: readMetrics(options),
-    drain: readDrain(options),
+    drain: readNumbers(options, 'drain', DEFAULT_DRAIN, {
+      batchSize: [isPositiveInteger, 'a positive integer (connections)'],
+      intervalMs: [isNonNegativeInteger, 'a non-negative integer (ms)']
+    }),
     redis: readRedis(options),
     server: readServer(options),
     client: readClient(options)
