@@ -105,7 +105,7 @@ export class ActionRegistry {
   }
 
   /** The name traces and metrics give a call of `name`: bounded, since a client chooses the names it calls. */
-  nameOf (name: unknown): string {
+  #nameOf (name: unknown): string {
     return typeof name === 'string' && this.#actions.has(name) ? name : UNKNOWN_ACTION
   }
 
@@ -138,11 +138,11 @@ export class ActionRegistry {
   }
 
   #measured (name: unknown, connection: ActionConnection, outcome: ActionOutcome, started: number): void {
-    this.#metrics.actionFinished(this.nameOf(name), transportOf(connection), outcomeOfStatus(outcome.ok ? 200 : outcome.statusCode), secondsSince(started))
+    this.#metrics.actionFinished(this.#nameOf(name), transportOf(connection), outcomeOfStatus(outcome.ok ? 200 : outcome.statusCode), secondsSince(started))
   }
 
   #traced (name: unknown, params: Record<string, unknown>, connection: ActionConnection): ActionOutcome | Promise<ActionOutcome> {
-    const context: ActionTraceContext = { action: this.nameOf(name), transport: transportOf(connection), connectionId: connection.id }
+    const context: ActionTraceContext = { action: this.#nameOf(name), transport: transportOf(connection), connectionId: connection.id }
     const started = performance.now()
     return trace(actionChannel, context, () => this.#run(name, params, connection), (outcome) => {
       context.statusCode = outcome.ok ? 200 : outcome.statusCode

@@ -57,8 +57,6 @@ export class HeartbeatSchedule {
   #spread = 0
   /** A round came due while one was still running. */
   #due = false
-  /** Rounds completed, for tests and benchmarks. */
-  rounds = 0
 
   readonly #onDead: (spark: Spark) => void
   readonly #endsDead: (policy: Spark['heartbeat']) => boolean
@@ -103,11 +101,6 @@ export class HeartbeatSchedule {
     this.#primus.removeListener('connection', this.#add)
     this.#primus.removeListener('disconnection', this.#remove)
     this.#sparks.clear()
-  }
-
-  /** Whether a round is under way. */
-  get running (): boolean {
-    return this.#round !== null
   }
 
   readonly #add = (spark: Spark): void => {
@@ -164,7 +157,6 @@ export class HeartbeatSchedule {
       return
     }
     this.#round = null
-    this.rounds++
     if (this.#due) {
       this.#due = false
       this.#roundDue()

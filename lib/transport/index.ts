@@ -199,11 +199,6 @@ export class Transport {
     return primus
   }
 
-  /** The heartbeat's schedule; null when Primus's own round runs, or no heartbeat. */
-  get heartbeat (): HeartbeatSchedule | null {
-    return this.#heartbeat
-  }
-
   /** Stops the heartbeat: nothing of the transport's keeps running. */
   close (): void {
     this.#heartbeat?.stop()
