@@ -13,6 +13,7 @@ import type { PrimusClientOptions, PrimusSocket, PrimusSocketConstructor } from 
 import { reconnectDelay } from './backoff.js'
 import { Emitter } from './emitter.js'
 import { actionOverHttp } from './http.js'
+import { Inbox } from './inbox.js'
 import { RequestTable, failureReply, type Answer, type Reply } from './requests.js'
 
 export type ClientState = 'disconnected' | 'connecting' | 'connected' | 'reconnecting' | 'timeout'
@@ -143,6 +144,8 @@ export class ActionheroClient extends Emitter<ClientEvents> {
   readonly #positions = new Map<string, StreamPosition>()
   /** Where the client is in its visitor's push stream (when the server keeps one). */
   #pushes: StreamPosition | null = null
+  /** The server's messages, handled in the order they came: a reply's code runs before what followed it. */
+  readonly #inbox = new Inbox<unknown>((message) => this.#receive(message))
 
   /**
    * `socket`: a Primus socket of the caller's, open or opening, as ActionHero's own tests passed one. The
@@ -302,7 +305,7 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     let offline = false
     const listeners: Record<string, (...args: never[]) => void> = {
       open: () => this.#opened(socket),
-      data: (message: unknown) => this.#receive(message),
+      data: (message: unknown) => this.#inbox.receive(message),
       error: (error: Error) => {
         this.#lastError = error
         this.emit('error', error)
@@ -504,11 +507,17 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     this.#requests.add(message, answer as Answer, write)
   }
 
-  #receive (message: unknown): void {
-    if (typeof message !== 'object' || message === null || Array.isArray(message)) return
+  /** Handles one message from the server; true when it answered a request. */
+  #receive (message: unknown): boolean {
+    if (typeof message !== 'object' || message === null || Array.isArray(message)) return false
     const received = message as PushMessage
     this.emit('message', received as ServerMessage)
     if (received.context === 'response') return this.#requests.answer(received)
+    this.#push(received)
+    return false
+  }
+
+  #push (received: PushMessage): void {
     if (received.context === 'user') return this.#heard(received as unknown as ChatMessage)
     if (isLoss(received)) {
       if (received.context === 'room' && typeof received.room === 'string') return this.#roomLost(received as unknown as RoomRecoveredMessage)
