@@ -5,7 +5,7 @@
  *
  * A message is `ahws/<version>\n<kind>\n<origin node>\n<payload>`.
  */
-import type { ChatMessage, HistoryPosition, PushMessage } from '../../types/protocol.js'
+import type { ChatMessage, HistoryPosition, PresenceMessage, PushMessage } from '../../types/protocol.js'
 import type { MembershipChange } from './cluster.js'
 
 export const BUS_VERSION = 1
@@ -54,6 +54,19 @@ export function decodeChat (payload: string, room: string): ChatMessage {
     throw new BusError('not a chat message of this room')
   }
   return message as unknown as ChatMessage
+}
+
+const PRESENCE_EVENTS = new Set(['join', 'leave', 'update'])
+
+/** A change of who is in `room` (issue 22), published on the room's channel by the node that decided it. */
+export function decodePresence (payload: string, room: string): PresenceMessage {
+  const message = parseJson(payload)
+  if (!isRecord(message) || message.context !== 'presence' || message.room !== room || !PRESENCE_EVENTS.has(message.event as string) ||
+    typeof message.key !== 'string' || !Number.isSafeInteger(message.version) || !isRecord(message.member) ||
+    typeof message.member.id !== 'string' || typeof message.member.joinedAt !== 'number') {
+    throw new BusError('not a presence change of this room')
+  }
+  return message as unknown as PresenceMessage
 }
 
 /** A push of a visitor's stream, as its channel carries it: the JSON object written to the client, with its place. */

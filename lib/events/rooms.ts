@@ -58,7 +58,8 @@ const roomLeave = roomEvent(async ({ connection }, { rooms }, room) => {
   return true
 }, false)
 
-const roomView = roomEvent(({ connection }, { rooms }, room) => rooms.viewFor(connection, room))
+/** `roomView`: the members; with `count: true`, only how many (and presence keys), cheap in a large room. */
+const roomView = roomEvent(({ connection, message }, { rooms }, room) => rooms.viewFor(connection, room, message.count === true))
 
 /**
  * `roomHistory`: the last messages of a room the connection is in, oldest first; `limit`: at most that

@@ -5,7 +5,7 @@
  * itself lives in a `RoomStore`, in memory or shared by a cluster.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import { ERRORS, type ChatMessage, type HistoryPosition, type RoomAddFields, type RoomMembers } from '../../types/protocol.js'
+import { ERRORS, type ChatMessage, type HistoryPosition, type RoomAddFields, type RoomCounts, type RoomMembers } from '../../types/protocol.js'
 import type { Cluster, MembershipChange } from '../cluster/cluster.js'
 import type { Connection } from '../connection.js'
 import { RoomError } from '../errors.js'
@@ -16,6 +16,7 @@ import { FanOut } from './fanout.js'
 import { memberView, type MemberDetails } from './member-details.js'
 import { Membership } from './membership.js'
 import { ChatMiddlewareChain, type BroadcastSender, type ChatMiddleware } from './middleware.js'
+import type { Presence } from './presence.js'
 import { SayBudget, type SayLimit } from './say-budget.js'
 import { SerialQueues } from './serial-queues.js'
 import type { RoomStore } from './store.js'
@@ -35,6 +36,8 @@ export interface RoomsOptions {
   sayLimit: SayLimit | false
   /** What a member shows in `roomView` besides `id` and `joinedAt`; null: nothing. */
   memberDetails?: MemberDetails | null
+  /** Which rooms have presence (the `presence` option); null: none. */
+  presence?: Presence | null
   log: FastifyBaseLogger
   /** What the rooms count (fan-out, replays, slow readers); default: nothing. */
   metrics?: Metrics
@@ -49,17 +52,19 @@ export class Rooms {
   readonly #fanOut: FanOut
   readonly #catchUp: CatchUp
   readonly #sayBudget: SayBudget | null
+  readonly #presence: Presence | null
   /** Per room, what members send while `onSayReceive` middleware runs, in order. */
   readonly #sending = new SerialQueues()
 
-  constructor ({ store, connections, cluster, echoSay, historySize, maxBufferedBytes, sayLimit, memberDetails = null, log, metrics = NO_METRICS }: RoomsOptions) {
+  constructor ({ store, connections, cluster, echoSay, historySize, maxBufferedBytes, sayLimit, memberDetails = null, presence = null, log, metrics = NO_METRICS }: RoomsOptions) {
     this.#store = store
+    this.#presence = presence
     this.#sayBudget = sayLimit === false ? null : new SayBudget(sayLimit)
     this.#connections = connections
     this.#cluster = cluster
     const middleware = this.#middleware
     this.#catchUp = new CatchUp({ history: store.history ?? null, historySize, maxBufferedBytes, middleware, log, metrics })
-    this.#membership = new Membership({ store, middleware, catchUp: this.#catchUp, memberDetails, log })
+    this.#membership = new Membership({ store, middleware, catchUp: this.#catchUp, memberDetails, presence, log })
     this.#fanOut = new FanOut({ membership: this.#membership, middleware, catchUp: this.#catchUp, echoSay, log, metrics })
   }
 
@@ -69,7 +74,8 @@ export class Rooms {
       deliver: (message, json) => this.#fanOut.deliver(message, json),
       destroyed: (room) => this.#membership.destroyed(room),
       departed: (room, memberId) => this.#membership.departed(room, memberId),
-      lost: (room, position) => this.#fanOut.lost(room, position)
+      lost: (room, position) => this.#fanOut.lost(room, position),
+      presence: (message) => this.#fanOut.presence(message)
     }, this.#membership)
     for (const room of rooms) await this.#store.create(room)
   }
@@ -109,13 +115,34 @@ export class Rooms {
     return this.#store.list()
   }
 
-  /** The room's members on every node. */
+  /** The room's members on every node (and in a presence room, how many presence keys they have). */
   async view (room: string): Promise<RoomMembers> {
     const members = await this.#store.members(checkRoom(room))
     if (members === null) throw new RoomError(ERRORS.roomNotFound)
     const byId: RoomMembers['members'] = {}
-    for (const member of members) byId[member.id] = memberView(member)
-    return { room, members: byId, membersCount: members.length }
+    const keys = new Set<string>()
+    for (const member of members) {
+      byId[member.id] = memberView(member)
+      if (member.key !== undefined) keys.add(member.key)
+    }
+    return this.#presence?.inRoom(room) === true ? { room, members: byId, membersCount: members.length, keysCount: keys.size } : { room, members: byId, membersCount: members.length }
+  }
+
+  /** How many members the room has on every node (and presence keys, in a presence room), without listing them: cheap in a large room. */
+  async count (room: string): Promise<RoomCounts> {
+    const counts = await this.#store.counts(checkRoom(room))
+    if (counts === null) throw new RoomError(ERRORS.roomNotFound)
+    return this.#presence?.inRoom(room) === true ? { room, membersCount: counts.members, keysCount: counts.keys } : { room, membersCount: counts.members }
+  }
+
+  /**
+   * Makes the details of a connection of this node again with the `memberDetails` option, in `room`
+   * or in every room it is in, and tells each presence room among them (`update`).
+   */
+  updateMember (connectionId: string, room?: string): Promise<void> {
+    const connection = this.#connections.get(connectionId)
+    if (connection === undefined) return Promise.reject(new RoomError(ERRORS.connectionNotFound(connectionId)))
+    return this.#membership.update(connection, room === undefined ? undefined : checkRoom(room))
   }
 
   /** Adds connection `connectionId`, on any node, to `room`, as if it had sent `roomAdd`. */
@@ -190,11 +217,11 @@ export class Rooms {
     return this.#membership.changing(connection)
   }
 
-  /** The room's members, for a connection that is one of them. */
-  async viewFor (connection: Connection, room: string): Promise<RoomMembers> {
+  /** The room's members, for a connection that is one of them; `count`: only how many. */
+  async viewFor (connection: Connection, room: string, count = false): Promise<RoomMembers | RoomCounts> {
     await this.#membership.settled(connection)
     if (!connection.rooms.includes(room)) throw new RoomError(ERRORS.notMemberOf(room))
-    return this.view(room)
+    return count ? this.count(room) : this.view(room)
   }
 
   async say (connection: Connection, room: string, message: unknown): Promise<void> {
