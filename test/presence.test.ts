@@ -110,8 +110,16 @@ test('presence.rooms and presence.key: only those rooms, grouped by the app\'s k
   const counts = await member.request({ event: 'roomView', room: ROOM, count: true })
   assert.deepEqual(counts.data, { room: ROOM, membersCount: 4, keysCount: 3 }, 'counts only: no member list')
   await member.request({ event: 'roomAdd', room: 'anotherRoom' })
+  // A member that does not show the list asks without it: the changes come all the same.
+  const audience = await TestClient.connect(t, url)
+  const joined = await audience.request({ event: 'roomAdd', room: ROOM, presence: false })
+  assert.equal(joined.status, 'OK')
+  assert.equal('presence' in joined, false, 'no list in the reply')
+  await devices[0]?.roomLeave(ROOM)
+  await devices[1]?.roomLeave(ROOM)
+  assert.equal((await audience.next((message) => message.context === 'presence')).event, 'leave')
   assert.deepEqual((await member.request({ event: 'roomView', room: 'anotherRoom', count: true })).data, { room: 'anotherRoom', membersCount: 4 })
-  assert.deepEqual(await app.actionheroWs.rooms.count(ROOM), { room: ROOM, membersCount: 4, keysCount: 3 })
+  assert.deepEqual(await app.actionheroWs.rooms.count(ROOM), { room: ROOM, membersCount: 3, keysCount: 2 })
 })
 
 test('a presence.key that throws refuses the join, with the protocol\'s error', { timeout: 30_000 }, async (t) => {

@@ -35,6 +35,8 @@ export interface RoomRequest extends RequestBase {
   since?: HistoryPosition
   /** `roomView` only: true for the counts without the member list (RoomCounts). */
   count?: boolean
+  /** `roomAdd` only: false for no presence list in the reply (the changes come all the same). */
+  presence?: false
 }
 
 /** The last messages a room's history holds (members only); `limit`: at most that many (50 without one, never more than 100). */

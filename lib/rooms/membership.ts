@@ -95,9 +95,9 @@ export class Membership implements LocalMembers {
   /**
    * Joins `room`. With history on, answers the room's position, and with `since` (the position of
    * the last message the client has) first writes every message after it, when the history still
-   * holds them all (`recovered: true`).
+   * holds them all (`recovered: true`). In a presence room, answers who is here too, unless `withList` is false.
    */
-  join (connection: Connection, room: string, since?: HistoryPosition): Promise<RoomAddFields> {
+  join (connection: Connection, room: string, since?: HistoryPosition, withList = true): Promise<RoomAddFields> {
     return this.#changes.run(connection.id, async () => {
       // A closed connection joins nothing: its departure has been queued (or done) already.
       if (!connection.open) throw new RoomError(ERRORS.connectionNotFound(connection.id))
@@ -129,7 +129,7 @@ export class Membership implements LocalMembers {
       joining.hearing = true
       connection.rooms.push(room)
       // Read once it hears the room: a change after the read reaches it, one before is in the list.
-      const presence = joining.member.key === undefined ? undefined : this.#presenceList(room)
+      const presence = joining.member.key === undefined || !withList ? undefined : this.#presenceList(room)
       const fields = holding === null ? {} : await this.#catchUp.replay(holding, since)
       const list = await presence
       return list === undefined || list === null ? fields : { ...fields, presence: list }

@@ -178,8 +178,8 @@ export class Rooms {
    * the last message the client has) first writes every message after it, when the history still
    * holds them all (`recovered: true`).
    */
-  join (connection: Connection, room: string, since?: HistoryPosition): Promise<RoomAddFields> {
-    return this.#membership.join(connection, room, since)
+  join (connection: Connection, room: string, since?: HistoryPosition, withList?: boolean): Promise<RoomAddFields> {
+    return this.#membership.join(connection, room, since, withList)
   }
 
   /**
