@@ -70,6 +70,16 @@ test('presence across 3 nodes: lists are the truth through joins, leaves, a tab 
   const observers = ROOMS.map((room) => (tabs.find((tab) => tab.room === room && tab.node === 0 && Number(tab.key.slice(1)) < 12) as Tab).client)
   const [observer0, observer1, observer2] = observers as [Visitor, Visitor, Visitor]
 
+  // rooms.updateMember on node 0 for a tab on node 1: its room hears `update` on every node, once; the counts agree.
+  const k6OnNode1 = tabs.find(({ key, node }) => key === 'k6' && node === 1) as Tab
+  const k6OnNode2 = tabs.find(({ key, node }) => key === 'k6' && node === 2) as Tab
+  const heardBefore = [observer0.heard.length, k6OnNode2.client.heard.length]
+  await (nodes[0] as ClusterNode).call('updateMember', { id: k6OnNode1.client.id })
+  await waitFor(() => observer0.heard.length > (heardBefore[0] as number) && k6OnNode2.client.heard.length > (heardBefore[1] as number))
+  assert.deepEqual(since(observer0, heardBefore[0] as number), ['update k6'])
+  assert.deepEqual(since(k6OnNode2.client, heardBefore[1] as number), ['update k6'])
+  assert.deepEqual(await (nodes[2] as ClusterNode).call('count', { room: 'r0' }), { room: 'r0', membersCount: 21, keysCount: 7 })
+
   // A tab closing while the key has others: nothing; a marker that joins after it is the next change heard.
   let heard = observer0.heard.length
   const k3OnNode1 = tabs.find(({ key, node }) => key === 'k3' && node === 1) as Tab

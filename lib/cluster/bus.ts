@@ -101,10 +101,12 @@ export interface MembershipReply {
   error: string | null
 }
 
+const MEMBERSHIP_CHANGES = new Set<string>(['add', 'remove', 'update'] satisfies MembershipChange[])
+
 export function decodeMembershipRequest (payload: string): MembershipRequest {
   const request = parseJson(payload)
   if (!isRecord(request) || typeof request.requestId !== 'string' || typeof request.replyTo !== 'string' ||
-    typeof request.connectionId !== 'string' || typeof request.room !== 'string' || (request.change !== 'add' && request.change !== 'remove')) {
+    typeof request.connectionId !== 'string' || typeof request.room !== 'string' || !MEMBERSHIP_CHANGES.has(request.change as string)) {
     throw new BusError('not a membership request')
   }
   return request as unknown as MembershipRequest

@@ -136,13 +136,12 @@ export class Rooms {
   }
 
   /**
-   * Makes the details of a connection of this node again with the `memberDetails` option, in `room`
+   * Makes the details of a connection, on any node, again with the `memberDetails` option, in `room`
    * or in every room it is in, and tells each presence room among them (`update`).
    */
-  updateMember (connectionId: string, room?: string): Promise<void> {
-    const connection = this.#connections.get(connectionId)
-    if (connection === undefined) return Promise.reject(new RoomError(ERRORS.connectionNotFound(connectionId)))
-    return this.#membership.update(connection, room === undefined ? undefined : checkRoom(room))
+  async updateMember (connectionId: string, room?: string): Promise<void> {
+    // '' (never a room's name) is every room of the connection, for another node.
+    return this.#changeMembership(connectionId, room === undefined ? '' : checkRoom(room), 'update')
   }
 
   /** Adds connection `connectionId`, on any node, to `room`, as if it had sent `roomAdd`. */
@@ -201,7 +200,8 @@ export class Rooms {
     const connection = this.#connections.get(connectionId)
     if (connection === undefined) throw new RoomError(ERRORS.connectionNotFound(connectionId))
     if (change === 'add') await this.join(connection, room)
-    else await this.leave(connection, room)
+    else if (change === 'remove') await this.leave(connection, room)
+    else await this.#membership.update(connection, room === '' ? undefined : room)
   }
 
   /**
