@@ -4,11 +4,12 @@
  * connected client's list is the truth (the keys with a connected client in its room): joins, leaves,
  * a tab closing (no leave while another tab remains), a node SIGKILLed (one leave per key that is
  * gone), a node SIGSTOPped past nodeTimeout and resumed, and Redis restarted empty (no change reaches
- * the clients). An absence is proven by a marker change heard after it.
+ * the clients). An absence is proven by a marker change heard after it. The scripts and the sharded
+ * channel are checked on a Redis Cluster too.
  */
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
-import { createCluster, needRedisServer, startOwnRedis, type ClusterNode } from './cluster-helpers.js'
+import { createCluster, needRedisServer, startOwnRedis, startRedisCluster, uniquePrefix, type ClusterNode } from './cluster-helpers.js'
 import { waitFor } from './helpers.js'
 import { keysOf, visitor, type Visitor } from './presence-helpers.js'
 
@@ -139,5 +140,30 @@ test('presence across 3 nodes: lists are the truth through joins, leaves, a tab 
     await waitFor(() => client.heard.at(-1) === 'join marker3')
     assert.deepEqual(since(client, counts[index] as number), ['join marker3'], `${String(client.id)} in ${room}: nothing between the restart and the marker`)
   }
+  cluster.assertHealthy()
+})
+
+test('presence on a Redis Cluster: a change crosses nodes on the sharded channel; a node killed leaves one key, not the one connected elsewhere', { timeout: 90_000 }, async (t) => {
+  if (!needRedisServer(t)) return
+  const redis = await startRedisCluster(t)
+  const cluster = createCluster(t, { prefix: uniquePrefix(), redis: { cluster: redis.nodes } })
+  const options = { presence: true, redis: { cluster: redis.nodes, heartbeatInterval: HEARTBEAT_INTERVAL, nodeTimeout: NODE_TIMEOUT } }
+  const nodes = [await cluster.startNode(options), await cluster.startNode(options)]
+  const [first, second] = nodes as [ClusterNode, ClusterNode]
+  const observer = await visitor(t, first.url, 'observer')
+  await observer.roomAdd('defaultRoom')
+  // `alone` only on the second node; `both` on both.
+  const tabs = [await visitor(t, second.url, 'alone'), await visitor(t, first.url, 'both'), await visitor(t, second.url, 'both')]
+  for (const tab of tabs) await tab.roomAdd('defaultRoom')
+  await waitFor(() => observer.heard.length === 3)
+  assert.deepEqual(observer.heard, ['list defaultRoom', 'join alone', 'join both'])
+  await second.stop('SIGKILL')
+  for (const tab of [tabs[0], tabs[2]] as Visitor[]) tab.disconnect()
+  await waitFor(() => observer.heard.length === 4, 15_000)
+  const marker = await visitor(t, first.url, 'marker')
+  await marker.roomAdd('defaultRoom')
+  await waitFor(() => observer.heard.length === 5)
+  assert.deepEqual(observer.heard.slice(3), ['leave alone', 'join marker'], 'one leave: `both` is still connected on the first node')
+  assert.deepEqual(keysOf(observer, 'defaultRoom'), ['both', 'marker', 'observer'])
   cluster.assertHealthy()
 })
