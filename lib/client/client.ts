@@ -540,14 +540,15 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     const received = message as PushMessage
     this.emit('message', received as ServerMessage)
     if (received.context === 'response') return this.#requests.answer(received)
-    this.#push(received)
+    this.#pushed(received)
     return false
   }
 
-  #push (received: PushMessage): void {
+  /** A message the server sent on its own (not a reply). */
+  #pushed (received: PushMessage): void {
     if (received.context === 'user') return this.#heard(received as unknown as ChatMessage)
-    if (received.context === 'presence') {
-      if (this.#presence.apply(received as unknown as PresenceMessage)) this.emit('presence', received as unknown as PresenceMessage)
+    if (isPresenceChange(received)) {
+      if (this.#presence.apply(received)) this.emit('presence', received)
       return
     }
     if (isLoss(received)) {
@@ -651,6 +652,14 @@ function placed (position: StreamPosition | null, { epoch, offset }: RoomAddFiel
   if (position === null || position.epoch !== epoch) return { epoch, offset, heard: 0 }
   position.offset = Math.max(position.offset, offset)
   return position
+}
+
+/** A presence change of the shape the client applies (PROTOCOL.md 3.3.1); anything else is an `api` push. */
+function isPresenceChange (message: PushMessage): message is PushMessage & PresenceMessage {
+  const { member } = message as { member?: unknown }
+  return message.context === 'presence' && typeof message.room === 'string' && typeof message.key === 'string' &&
+    ['join', 'leave', 'update'].includes(message.event as string) && typeof message.version === 'number' &&
+    typeof member === 'object' && member !== null && typeof (member as { id?: unknown }).id === 'string'
 }
 
 /** A server's notice that messages of a stream may be missing, with where the stream goes on. */

@@ -42,15 +42,16 @@ export class PresenceLists {
   }
 
   /** The `roomAdd` reply of `room` came: its list replaces the one known (none: not a presence room). True when there is one. */
-  listed (room: string, list: PresenceList | undefined): boolean {
+  listed (room: string, list: unknown): boolean {
     const pending = this.#rooms.get(room)?.pending ?? []
-    if (list === undefined || typeof list !== 'object' || list === null) {
+    if (!isList(list)) {
       this.#rooms.delete(room)
       return false
     }
     const presence = new RoomPresence()
     presence.version = list.version
     for (const [key, metas] of Object.entries(list.keys)) {
+      if (!Array.isArray(metas)) continue
       presence.keys.set(key, metas)
       presence.versions.set(key, list.version)
     }
@@ -99,4 +100,11 @@ function forgetOldest (presence: RoomPresence): void {
     presence.versions.delete(key)
     gone--
   }
+}
+
+/** A reply's list, of the shape the client keeps (PROTOCOL.md 6, Presence); none (not a presence room) or anything else is no list. */
+function isList (list: unknown): list is PresenceList {
+  if (typeof list !== 'object' || list === null) return false
+  const { version, keys } = list as Partial<PresenceList>
+  return typeof version === 'number' && typeof keys === 'object' && keys !== null
 }
