@@ -9,6 +9,7 @@ import type { Browser, Page } from 'playwright-core'
 import { launchChromium, openPage, skipWithoutChromium } from './fixtures/client/chromium.js'
 import { testPage } from './fixtures/client/page.js'
 import { startApp, waitFor } from './helpers.js'
+import { fingerprintKey } from '../lib/rooms/presence.js'
 import { visitor } from './presence-helpers.js'
 
 declare global {
@@ -18,8 +19,14 @@ declare global {
 
 const ROOM = 'defaultRoom'
 
-/** Connects the page's client and joins ROOM; answers its fingerprint. */
-function joinFrom (page: Page): Promise<string | null> {
+/** Connects the page's client and joins ROOM; answers its presence key (a hash of its fingerprint). */
+async function joinFrom (page: Page): Promise<string> {
+  const fingerprint = await joined(page)
+  assert.equal(typeof fingerprint, 'string', 'the page has the fingerprint cookie the app set')
+  return fingerprintKey(String(fingerprint))
+}
+
+function joined (page: Page): Promise<string | null> {
   return page.evaluate(async (room) => {
     globalThis.presenceHeard = []
     globalThis.client = new ActionheroClient()
@@ -48,7 +55,6 @@ describe('presence in Chromium', { skip: skipWithoutChromium }, () => {
     const alice = await joinFrom(aliceTab1)
     assert.equal(await joinFrom(aliceTab2), alice, 'the two tabs are one visitor')
     const bobKey = await joinFrom(bob)
-    assert.equal(typeof alice, 'string')
     assert.notEqual(bobKey, alice)
     const people = [alice, bobKey].sort()
     for (const page of [aliceTab1, aliceTab2, bob]) await waitFor(async () => JSON.stringify(await keysIn(page)) === JSON.stringify(people))
@@ -59,15 +65,16 @@ describe('presence in Chromium', { skip: skipWithoutChromium }, () => {
     await waitFor(() => app.actionheroWs.connections.size === connections - 1)
     // A marker after the tab closed: bob hears its join and leave next, and nothing before them.
     const marker = await visitor(t, url, 'marker')
+    const markerKey = fingerprintKey('marker')
     await marker.roomAdd(ROOM)
     await marker.roomLeave(ROOM)
-    await bob.waitForFunction(() => presenceHeard.at(-1) === 'leave marker')
-    assert.deepEqual(await bob.evaluate(() => presenceHeard), ['list', 'join marker', 'leave marker'])
+    await bob.waitForFunction((key) => presenceHeard.at(-1) === `leave ${key}`, markerKey)
+    assert.deepEqual(await bob.evaluate(() => presenceHeard), ['list', `join ${markerKey}`, `leave ${markerKey}`])
     assert.deepEqual(await keysIn(bob), people)
 
     await aliceTab1.close()
     await bob.waitForFunction((key) => presenceHeard.at(-1) === `leave ${String(key)}`, alice)
-    assert.deepEqual(await bob.evaluate(() => presenceHeard), ['list', 'join marker', 'leave marker', `leave ${String(alice)}`], 'one leave')
+    assert.deepEqual(await bob.evaluate(() => presenceHeard), ['list', `join ${markerKey}`, `leave ${markerKey}`, `leave ${alice}`], 'one leave')
     assert.deepEqual(await keysIn(bob), [bobKey])
     assert.deepEqual(errors, [])
   })

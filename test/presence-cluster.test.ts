@@ -128,10 +128,14 @@ test('presence across 3 nodes: lists are the truth through joins, leaves, a tab 
   await redis.kill()
   await redis.start()
   const memberships = tabs.filter(({ client, room }) => client.state === 'connected' && client.rooms.includes(room)).length
+  let last: number[] = []
   await waitFor(async () => {
     const lengths = await Promise.all(ROOMS.map((room) => redis.command('HLEN', `${cluster.prefix}{cluster}room:${room}`) as Promise<number>))
+    last = lengths
     return lengths.reduce((sum, length) => sum + length, 0) === memberships
-  }, 15_000)
+  }, 15_000).catch((error: unknown) => {
+    throw new Error(`the nodes did not write their ${memberships} memberships back after Redis restarted empty: its rooms hold ${JSON.stringify(last)}`, { cause: error })
+  })
   const marker3 = await visitor(t, (nodes[0] as ClusterNode).url, 'marker3')
   for (const room of ROOMS) await marker3.roomAdd(room)
   await converged([...tabs, ...ROOMS.map((room) => ({ client: marker3, key: 'marker3', room, node: 0 }))], 'after Redis restarted empty', 15_000)

@@ -9,7 +9,8 @@ import { test } from 'node:test'
 import { ActionheroClient, ERRORS, type PresenceMessage, type RoomAddResponse } from '../lib/client/node.js'
 import { FaultProxy } from './fixtures/fault-proxy.js'
 import { startApp, TestClient, waitFor } from './helpers.js'
-import { keysOf, listsAre, visitor } from './presence-helpers.js'
+import { fingerprintKey } from '../lib/rooms/presence.js'
+import { keysOf, listsAre, nameOf, visitor } from './presence-helpers.js'
 
 const ROOM = 'defaultRoom'
 
@@ -17,7 +18,8 @@ test('tabs of one visitor are one entry: a join from the first, a leave from the
   const { url } = await startApp(t, { presence: true, memberDetails: (connection) => ({ tab: connection.id.slice(0, 4) }) })
   const observer = await visitor(t, url, 'observer')
   const added = await observer.roomAdd(ROOM)
-  assert.deepEqual(Object.keys(added.presence?.keys ?? {}), ['observer'], 'the reply lists who is here: the observer itself')
+  assert.deepEqual(Object.keys(added.presence?.keys ?? {}), [fingerprintKey('observer')], 'the reply lists who is here: the observer itself')
+  assert.equal(JSON.stringify(added).includes('"observer"'), false, 'a hash of the fingerprint, never the cookie itself')
   assert.deepEqual(observer.heard, [`list ${ROOM}`])
 
   const alice1 = await visitor(t, url, 'alice')
@@ -25,8 +27,8 @@ test('tabs of one visitor are one entry: a join from the first, a leave from the
   await waitFor(() => observer.heard.length === 2)
   const alice2 = await visitor(t, url, 'alice')
   const second = await alice2.roomAdd(ROOM)
-  assert.deepEqual(Object.keys(second.presence?.keys ?? {}).sort(), ['alice', 'observer'])
-  assert.equal(second.presence?.keys.alice?.length, 2, 'the list gives each key once, with every connection of it')
+  assert.deepEqual(Object.keys(second.presence?.keys ?? {}).map(nameOf).sort(), ['alice', 'observer'])
+  assert.equal(second.presence?.keys[fingerprintKey('alice')]?.length, 2, 'the list gives each key once, with every connection of it')
   const bob = await visitor(t, url, 'bob')
   await bob.roomAdd(ROOM)
   await waitFor(() => observer.heard.length === 3)
@@ -76,15 +78,15 @@ test('rooms.updateMember makes the details again and pushes update; roomView and
   names.set(String(alice.id), 'Alice')
   await app.actionheroWs.rooms.updateMember(String(alice.id), ROOM)
   await waitFor(() => updates.length === 1)
-  assert.equal(updates[0]?.key, 'alice')
+  assert.equal(updates[0]?.key, fingerprintKey('alice'))
   assert.equal(updates[0]?.member.name, 'Alice')
-  assert.equal(observer.presence(ROOM)?.alice?.[0]?.name, 'Alice')
+  assert.equal(observer.presence(ROOM)?.[fingerprintKey('alice')]?.[0]?.name, 'Alice')
   assert.equal((await app.actionheroWs.rooms.view(ROOM)).members[String(alice.id)]?.name, 'Alice')
   // Every room of the connection when none is given; a room it is not in is refused.
   names.set(String(alice.id), 'Alice B.')
   await app.actionheroWs.rooms.updateMember(String(alice.id))
   await waitFor(() => updates.length === 2)
-  assert.equal(observer.presence(ROOM)?.alice?.[0]?.name, 'Alice B.')
+  assert.equal(observer.presence(ROOM)?.[fingerprintKey('alice')]?.[0]?.name, 'Alice B.')
   await assert.rejects(app.actionheroWs.rooms.updateMember(String(alice.id), 'anotherRoom'), { message: ERRORS.notInRoom })
   await assert.rejects(app.actionheroWs.rooms.updateMember('nobody', ROOM), { message: ERRORS.connectionNotFound('nobody') })
 })
@@ -151,7 +153,7 @@ test('after a reconnect the list is made again from the roomAdd reply, never add
   proxy.heal()
   await reconnected
   assert.deepEqual(keysOf(client, ROOM), ['carol', 'traveller'], 'the list is the reply\'s when connected fires')
-  assert.equal(client.presence(ROOM)?.traveller?.length, 1, 'the client itself once, with its new connection')
+  assert.equal(client.presence(ROOM)?.[fingerprintKey('traveller')]?.length, 1, 'the client itself once, with its new connection')
   assert.equal(client.heard.at(-1), `list ${ROOM}`)
   await carol.roomLeave(ROOM)
   await listsAre([client], ROOM, ['traveller'])

@@ -323,6 +323,23 @@ export class RedisNode {
       .finally(() => { this.#tick = null })
   }
 
+  /**
+   * `work`, or a rejection once `ms` passed: a write-back whose transaction Redis's crash left without
+   * an answer would otherwise hold the heartbeat, and this node would never write itself back again.
+   */
+  async #settlesWithin (work: Promise<void>, ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const expired = new Promise<never>((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
+    })
+    work.catch(() => {})
+    try {
+      await Promise.race([work, expired])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
   /** Heartbeat; writes this node's state back when it may be lost; reaps the dead nodes it sees. */
   async #beat ({ reap = true } = {}): Promise<void> {
     if (this.outage) return
@@ -333,7 +350,7 @@ export class RedisNode {
     if (status === 'reaped' || this.#resyncNeeded) {
       this.#resyncNeeded = false
       try {
-        for (const resync of this.#resyncs) await resync()
+        for (const resync of this.#resyncs) await this.#settlesWithin(resync(), Math.max(this.requestTimeout, this.#options.nodeTimeout))
       } catch (error) {
         // Tried again at the next heartbeat; reaping the dead need not wait for it.
         this.#resyncNeeded = true

@@ -5,6 +5,7 @@
  * a `leave`, and the ones in between nothing. The store decides both atomically (it holds the room's
  * members on every node) and hands each change to the room's fan-out, the one path room messages take.
  */
+import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { ERRORS, type PresenceList, type PresenceMessage } from '../../types/protocol.js'
 import type { Connection } from '../connection.js'
@@ -16,7 +17,7 @@ import type { RoomMember } from './store.js'
 export interface PresenceOptions {
   /** The presence rooms: a list, or a test; default every room. */
   rooms?: readonly string[] | ((room: string) => boolean)
-  /** The person a connection is (an app's user id, say); default its fingerprint, or its id without one. */
+  /** The person a connection is (an app's user id, say); default a hash of its fingerprint (`fingerprintKey`), or its id without one. */
   key?: (connection: Connection) => string
 }
 
@@ -34,7 +35,7 @@ export class Presence {
       const set = new Set(rooms)
       this.#inRoom = (room) => set.has(room)
     }
-    this.#key = key ?? ((connection) => connection.fingerprint ?? connection.id)
+    this.#key = key ?? ((connection) => connection.fingerprint === null ? connection.id : fingerprintKey(connection.fingerprint))
   }
 
   /** True when `room` is a presence room. */
@@ -57,6 +58,15 @@ export class Presence {
     }
     return key as string
   }
+}
+
+/**
+ * The default presence key of a visitor: a hash of its fingerprint, the same on every node. Never the
+ * fingerprint itself, which every member of the room would see: unsigned, it is the cookie, and a member
+ * who set it would be that visitor for `sendToFingerprint`.
+ */
+export function fingerprintKey (fingerprint: string): string {
+  return createHash('sha256').update(fingerprint).digest('base64url').slice(0, 22)
 }
 
 /** The list of a presence room from its members (those with a key), as of `version`. */
