@@ -162,7 +162,10 @@ export {
 } from './observability/tracing.js'
 export type { PrimusServer, PrimusSocket, PrimusSocketConstructor, Spark } from './primus.js'
 export {
-  ClientGenerationError, DuplicateActionError, InvalidActionError, InvalidHookError, InvalidMessageError, InvalidMiddlewareError,
-  InvalidOptionError, RoomError, RouteTakenError
+  ClientGenerationError, DuplicateActionError, InvalidActionError, InvalidDisconnectError, InvalidHookError, InvalidMessageError,
+  InvalidMiddlewareError, InvalidOptionError, RoomError, RouteTakenError
 } from './errors.js'
+export type { DisconnectOptions } from './kicks.js'
+export type { ConnectionTarget } from './cluster/directory.js'
+export type { Refresh } from './credentials.js'
 export * from '../types/protocol.js'
