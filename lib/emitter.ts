@@ -167,6 +167,8 @@ export class Emitter {
     const command: IORedis | IORedisCluster = cluster !== null
       ? new Cluster(cluster, { redisOptions: { maxRetriesPerRequest: 1, connectionName: name } })
       : new Redis(url, { maxRetriesPerRequest: 1, connectionName: name })
+    // ioredis retries a lost connection by itself; what fails meanwhile rejects the call that needed it.
+    command.on('error', () => {})
     return new EmitterLink(schema, command, cluster !== null)
   }
 

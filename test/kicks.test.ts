@@ -95,7 +95,7 @@ test('kicks from node A reach connections on nodes B and C; a forged or malforme
   const redis = new Redis(cluster.redisUrl)
   t.after(() => redis.disconnect())
   const schema = new RedisSchema(cluster.prefix)
-  const nodes = await redis.zrange(schema.nodes, 0, -1)
+  const nodes = await redis.zrange(schema.nodes, '0', '-1')
   for (const node of nodes) {
     await redis.publish(schema.nodeChannel(node), encodeBusMessage('disconnect', 'forger', '{"connectionIds":"all"}'))
     await redis.publish(schema.nodeChannel(node), encodeBusMessage('disconnect', 'forger', JSON.stringify({ connectionIds: [bystander.id], reason: 'r', reconnect: 'no' })))
