@@ -165,7 +165,6 @@ export {
   ClientGenerationError, DuplicateActionError, InvalidActionError, InvalidDisconnectError, InvalidHookError, InvalidMessageError,
   InvalidMiddlewareError, InvalidOptionError, RoomError, RouteTakenError
 } from './errors.js'
-export type { DisconnectOptions } from './kicks.js'
-export type { ConnectionTarget } from './cluster/directory.js'
+export type { ConnectionTarget, DisconnectOptions } from './kicks.js'
 export type { Refresh } from './credentials.js'
 export * from '../types/protocol.js'

@@ -7,6 +7,9 @@ import { MAX_REASON_LENGTH, type ConnectionCommand } from './cluster/bus.js'
 import { InvalidDisconnectError } from './errors.js'
 import { isPlainObject } from './options.js'
 
+/** Some connections: one by its id, or every connection of a visitor (`{ fingerprint }`). */
+export type ConnectionTarget = string | { fingerprint: string }
+
 export interface DisconnectOptions {
   /** What the client is told (its `closed` event); default `the server closed this connection`. At most 1024 characters. */
   reason?: string

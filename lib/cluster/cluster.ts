@@ -5,7 +5,7 @@
  */
 import type { Connection } from '../connection.js'
 import type { ConnectionCommand } from './bus.js'
-import type { ConnectionTarget } from './directory.js'
+import type { ConnectionTarget } from '../kicks.js'
 
 export type MembershipChange = 'add' | 'remove'
 

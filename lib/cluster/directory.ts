@@ -4,6 +4,7 @@
  * each node that holds some. Shared by the nodes (RedisCluster) and by emitters (lib/emitter.ts),
  * which reach connections the same way without being nodes.
  */
+import type { ConnectionTarget } from '../kicks.js'
 import type { RedisSchema } from './redis-schema.js'
 import type { RedisClient } from './redis-node.js'
 
@@ -18,9 +19,6 @@ export interface RedisLink {
   runScript (script: string, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown>
   publish (channel: string, kind: string, payload: string): Promise<void>
 }
-
-/** Some connections: one by its id, or every connection of a visitor. */
-export type ConnectionTarget = string | { fingerprint: string }
 
 /** The nodes that hold `target`'s connections, but `except`, each with the ids of those it holds. */
 export async function locate ({ command, schema }: RedisLink, target: ConnectionTarget, except: string | null = null): Promise<Map<string, string[]>> {

@@ -12,7 +12,8 @@ import {
   type MembershipReply, type MembershipRequest
 } from './bus.js'
 import type { Cluster, ClusterHandlers, MembershipChange } from './cluster.js'
-import { locate, publishToNodes, type ConnectionTarget } from './directory.js'
+import type { ConnectionTarget } from '../kicks.js'
+import { locate, publishToNodes } from './directory.js'
 import type { RedisNode } from './redis-node.js'
 
 /** How many connections one write-back transaction carries, so that none blocks Redis for long. */
