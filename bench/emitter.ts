@@ -25,8 +25,8 @@ import { summarize, type Summary } from './stats.js'
 const { values: options } = parseArgs({
   options: {
     rounds: { type: 'string', default: '3' },
-    members: { type: 'string', default: '300' },
-    messages: { type: 'string', default: '2000' },
+    members: { type: 'string', default: '30' },
+    messages: { type: 'string', default: '5000' },
     window: { type: 'string', default: '64' },
     out: { type: 'string', default: 'bench' }
   }
