@@ -51,10 +51,17 @@ class EmitterLink implements RedisLink {
   }
 }
 
+/** The Redis an emitter reaches, and the histories its messages are kept in (history on). */
+interface Reach {
+  link: EmitterLink
+  rooms: RedisHistory | null
+  pushes: RedisHistory<PushMessage> | null
+}
+
 export class Emitter {
   readonly #options: ResolvedEmitterOptions
   /** Connected on first use; ioredis is loaded then. */
-  #link: Promise<EmitterLink> | null = null
+  #reached: Promise<Reach> | null = null
   /** Whether the Redis client is the emitter's own, to close with it. */
   #owned = false
   #closed = false
@@ -74,11 +81,10 @@ export class Emitter {
     if (message === undefined || (from !== 0 && typeof from !== 'string')) throw new RoomError(ERRORS.sayIncomplete)
     const chat: ChatMessage = { context: 'user', room, from, message, sentAt: Date.now() }
     const json = JSON.stringify(chat)
-    const link = await this.#reach()
+    const { link, rooms } = await this.#reach()
     if (await this.#deadline(link.command.sismember(link.schema.rooms, room)) !== 1) throw new RoomError(ERRORS.roomNotFound)
-    const { history, largest } = this.#options
-    if (history === false) return await this.#deadline(link.publish(link.schema.roomChannel(room), 'chat', json))
-    await this.#deadline(new RedisHistory(link, history, roomStream(link, largest)).publish(room, chat, null))
+    if (rooms === null) return await this.#deadline(link.publish(link.schema.roomChannel(room), 'chat', json))
+    await this.#deadline(rooms.publish(room, chat, null))
   }
 
   /** A message of the server's (`from: 0`) to every member of `room`: `say` with no sender. */
@@ -89,7 +95,7 @@ export class Emitter {
   /** Sends `message` (a JSON object) to connection `connectionId` on whichever node holds it; resolves false when none does. */
   async send (connectionId: string, message: object): Promise<boolean> {
     const json = encodePush(message)
-    const link = await this.#reach()
+    const { link } = await this.#reach()
     return await this.#deadline(this.#publishTo(link, connectionId, 'push', (ids) => nodePush(ids, json))) > 0
   }
 
@@ -100,11 +106,9 @@ export class Emitter {
    */
   async sendToFingerprint (fingerprint: string, message: object): Promise<number> {
     const json = encodePush(message)
-    const link = await this.#reach()
-    const { history, largest } = this.#options
-    if (history === false) return this.#deadline(this.#publishTo(link, { fingerprint }, 'push', (ids) => nodePush(ids, json)))
-    const stream = new RedisHistory<PushMessage>(link, history, pushStream(link, largest))
-    const [, count] = await this.#deadline(Promise.all([stream.publish(fingerprint, message as PushMessage, null), link.command.scard(link.schema.fingerprint(fingerprint))]))
+    const { link, pushes } = await this.#reach()
+    if (pushes === null) return this.#deadline(this.#publishTo(link, { fingerprint }, 'push', (ids) => nodePush(ids, json)))
+    const [, count] = await this.#deadline(Promise.all([pushes.publish(fingerprint, message as PushMessage, null), link.command.scard(link.schema.fingerprint(fingerprint))]))
     return count
   }
 
@@ -124,7 +128,7 @@ export class Emitter {
   /** The members of `room` on every node, as `roomView` answers. */
   async roomView (room: string): Promise<RoomMembers> {
     if (!isRoomName(room)) throw new RoomError(ERRORS.roomRequired)
-    const members = await this.#deadline(readMembers(await this.#reach(), room))
+    const members = await this.#deadline(readMembers((await this.#reach()).link, room))
     if (members === null) throw new RoomError(ERRORS.roomNotFound)
     return roomMembersView(room, members)
   }
@@ -132,17 +136,17 @@ export class Emitter {
   /** Closes the Redis connection the emitter made (one given to it stays open). */
   async close (): Promise<void> {
     this.#closed = true
-    const link = this.#link
-    this.#link = null
-    if (link === null || !this.#owned) return
-    const { command } = await link.catch(() => ({ command: null }))
-    if (command === null) return
+    const reached = this.#reached
+    this.#reached = null
+    if (reached === null) return
+    const command = await reached.then(({ link }) => link.command, () => null)
+    if (command === null || !this.#owned) return
     await this.#deadline(command.quit()).catch(() => {})
     command.disconnect()
   }
 
   async #command (target: ConnectionTarget, command: ConnectionCommand): Promise<number> {
-    const link = await this.#reach()
+    const { link } = await this.#reach()
     return this.#deadline(this.#publishTo(link, target, command.kind, (ids) => encodeCommand(ids, command)))
   }
 
@@ -150,10 +154,14 @@ export class Emitter {
     return publishToNodes(link, await locate(link, target), kind, payloadFor)
   }
 
-  #reach (): Promise<EmitterLink> {
+  #reach (): Promise<Reach> {
     if (this.#closed) return Promise.reject(new Error('fastify-actionhero-ws: the emitter is closed'))
-    this.#link ??= this.#connect()
-    return this.#link
+    this.#reached ??= this.#connect().then((link) => {
+      const { history, largest } = this.#options
+      if (history === false) return { link, rooms: null, pushes: null }
+      return { link, rooms: new RedisHistory(link, history, roomStream(link, largest)), pushes: new RedisHistory<PushMessage>(link, history, pushStream(link, largest)) }
+    })
+    return this.#reached
   }
 
   async #connect (): Promise<EmitterLink> {
