@@ -6,9 +6,11 @@
  */
 import {
   ERRORS, type ActionDocumentation, type ActionReply, type ChatMessage, type ClientMessage, type ConnectionDetails,
-  type ClosedMessage, type FileReply, type HistoryPosition, type RefreshedCredentials, type RefreshMessage, type PushesSinceFields, type PushMessage, type ReplyFields, type RoomAddFields, type RoomMembers,
+  type FileReply, type HistoryPosition, type PushesSinceFields, type PushMessage, type ReplyFields, type RoomAddFields, type RoomMembers,
   type RoomRecoveredMessage, type ServerMessage, type VerbReply, type WelcomeMessage
 } from '../../types/protocol.js'
+// Closing with a reason, and credentials that expire (PROTOCOL.md 3.6).
+import type { ClosedMessage, RefreshedCredentials } from '../../types/protocol.js'
 import type { PrimusClientOptions, PrimusSocket, PrimusSocketConstructor } from '../../types/primus.js'
 import { reconnectDelay } from './backoff.js'
 import { Emitter } from './emitter.js'
@@ -273,11 +275,9 @@ export class ActionheroClient extends Emitter<ClientEvents> {
    * Sends fresh credentials (`params`, default what `options.refresh` supplies) to the server's `refresh`
    * option; the reply's `data.expiresAt` says when they expire. Refused, the server closes the connection.
    */
-  refresh (params?: Record<string, unknown>): Promise<VerbResponse<RefreshedCredentials>> {
-    return new Promise((resolve, reject) => {
-      Promise.resolve(params ?? this.options.refresh?.() ?? {})
-        .then((credentials) => this.#send({ event: 'refresh', params: credentials }, resolve), reject)
-    })
+  async refresh (params?: Record<string, unknown>): Promise<VerbResponse<RefreshedCredentials>> {
+    const credentials = params ?? await this.options.refresh?.() ?? {}
+    return await new Promise((resolve) => this.#send({ event: 'refresh', params: credentials }, resolve))
   }
 
   /** Closes the connection at once, without reconnecting; requests still waiting are answered with an error. */
@@ -531,8 +531,12 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     this.emit('message', received as ServerMessage)
     if (received.context === 'response') return this.#requests.answer(received)
     if (received.context === 'user') return this.#heard(received as unknown as ChatMessage)
-    if (received.context === 'closed') return this.#closedByServer(received as unknown as ClosedMessage)
-    if (received.context === 'refresh') return this.#refreshAsked(received as unknown as RefreshMessage)
+    // The server closes the connection and says why; or it asks for fresh credentials (PROTOCOL.md 3.6).
+    if (received.context === 'closed') {
+      this.emit('closed', { reason: String(received.reason), reconnect: received.reconnect === true })
+      return
+    }
+    if (received.context === 'refresh') return this.#refreshAsked()
     if (isLoss(received)) {
       if (received.context === 'room' && typeof received.room === 'string') return this.#roomLost(received as unknown as RoomRecoveredMessage)
       if (received.context === 'pushes') return this.#pushesLost(received as unknown as HistoryPosition)
@@ -548,14 +552,9 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     }
   }
 
-  #closedByServer ({ reason, reconnect }: ClosedMessage): void {
-    if (typeof reason === 'string' && typeof reconnect === 'boolean') this.emit('closed', { reason, reconnect })
-  }
-
-  /** The server asks for fresh credentials: `options.refresh` supplies them, when the app gave one. */
-  #refreshAsked (_asked: RefreshMessage): void {
-    if (this.options.refresh === undefined) return
-    this.refresh().catch((error: unknown) => this.emit('error', error instanceof Error ? error : new Error(String(error))))
+  /** `options.refresh`, when the app gave one, supplies the fresh credentials the server asks for. */
+  #refreshAsked (): void {
+    if (this.options.refresh !== undefined) this.refresh().catch((error: Error) => this.emit('error', error))
   }
 
   /** False for a push of the visitor's stream (sendToFingerprint with history on) delivered already; moves the stream's position. */
