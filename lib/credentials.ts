@@ -15,6 +15,7 @@ import { ERRORS, type RefreshedCredentials, type RefreshMessage } from '../types
 import type { Connection } from './connection.js'
 import { authorizeRefusal, type Authorize } from './gate.js'
 import { encodeJson } from './json.js'
+import { SerialQueues } from './rooms/serial-queues.js'
 
 /**
  * The app's `refresh` option: the fresh credentials a client sent (`params`) become the connection's
@@ -45,6 +46,8 @@ export class Credentials {
   readonly #options: CredentialsOptions
   /** The timer of each connection whose credentials expire. */
   readonly #timers = new Map<Connection, NodeJS.Timeout>()
+  /** Each connection's renewals, one after another: the credentials sent last are the ones kept. */
+  readonly #renewals = new SerialQueues()
 
   constructor (options: CredentialsOptions) {
     this.#options = options
@@ -110,7 +113,11 @@ export class Credentials {
     return false
   }
 
-  async #renew (connection: Connection, way: 'refresh' | 'reauthorize', renew: () => unknown): Promise<RefreshedCredentials | string> {
+  #renew (connection: Connection, way: 'refresh' | 'reauthorize', renew: () => unknown): Promise<RefreshedCredentials | string> {
+    return this.#renewals.run(connection.id, () => this.#renewNow(connection, way, renew))
+  }
+
+  async #renewNow (connection: Connection, way: 'refresh' | 'reauthorize', renew: () => unknown): Promise<RefreshedCredentials | string> {
     let auth: unknown
     try {
       auth = await renew()

@@ -12,7 +12,7 @@ import type { ActionheroWsOptions, HandshakeRequest } from '../lib/index.js'
 import { refreshTime } from '../lib/credentials.js'
 import { ERRORS } from '../lib/index.js'
 import { createCluster, needRedis } from './cluster-helpers.js'
-import { startApp, TestClient } from './helpers.js'
+import { sleep, startApp, TestClient } from './helpers.js'
 
 /** Tokens as a JWT issuer would hand them out: each names a user and expires after `lifetime` ms. */
 function tokenIssuer (lifetime: number) {
@@ -114,6 +114,23 @@ test('the refresh verb: refused without the refresh option, checks its params, r
   app.actionheroWs.credentials.forget(connection!)
   connection!.renew({ user: 'cy' })
   assert.equal(connection!.expiresAt, null)
+})
+
+test('renewals of one connection are taken in the order sent: the credentials sent last are kept', { timeout: 20_000 }, async (t) => {
+  const { app, url } = await startApp(t, {
+    authorize: () => ({ n: 0 }),
+    // The first refresh takes longer to check than the second.
+    refresh: async (_connection, params) => {
+      if (params.slow === true) await sleep(100)
+      return { n: params.n }
+    }
+  })
+  const client = await TestClient.connect(t, url)
+  await Promise.all([
+    client.request({ event: 'refresh', params: { n: 1, slow: true } }),
+    client.request({ event: 'refresh', params: { n: 2 } })
+  ])
+  assert.deepEqual([...app.actionheroWs.connections.values()][0]!.auth, { n: 2 })
 })
 
 test('reauthorize: authorize runs again on the handshake; a refusal closes the connection with the reason', { timeout: 20_000 }, async (t) => {
