@@ -8,7 +8,7 @@ import { SPARK_CLOSED, type Spark } from './primus.js'
 import type { Wire } from './transport/index.js'
 
 /** The expiry an `auth` carries: its `expiresAt`, when it is an object with a finite number there. */
-export function expiryOf (auth: unknown): number | null {
+function expiryOf (auth: unknown): number | null {
   const expiresAt = typeof auth === 'object' && auth !== null ? (auth as { expiresAt?: unknown }).expiresAt : undefined
   return typeof expiresAt === 'number' && Number.isFinite(expiresAt) ? expiresAt : null
 }
