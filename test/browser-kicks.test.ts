@@ -1,7 +1,7 @@
 /**
- * Kicks in Chromium (issue 21): a page on node B, kicked from node A over Redis. The generated client
- * fires `closed` with the reason; with `reconnect: false` it stays disconnected, with `reconnect: true`
- * it comes back.
+ * Kicks and credentials in Chromium (issue 21): a page on node B, kicked from node A over Redis. The
+ * generated client fires `closed` with the reason; with `reconnect: false` it stays disconnected, with
+ * `reconnect: true` it comes back. Its `refresh` callback keeps a socket open across token rotations.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
@@ -51,6 +51,55 @@ describe('a kick from another node, in Chromium', { skip: skipWithoutChromium },
     assert.equal(after.goneState, 'disconnected')
     assert.deepEqual(after.events.filter((event) => event !== 'welcome'), ['connected', 'disconnected'], 'no reconnection of the kicked page')
     assert.deepEqual([...b.app.actionheroWs.connections.keys()], [after.keptId], 'node B holds the client that came back only')
+    assert.deepEqual(visitor.errors, [])
+  })
+
+  test('the generated client refreshes credentials that expire and keeps its socket open', { timeout: 30_000 }, async (t) => {
+    // Tokens of 1.5 s; the page's refresh callback fetches a new one from the app.
+    const tokens = new Map<string, number>()
+    const issue = (): string => {
+      const token = String(tokens.size + 1)
+      tokens.set(token, Date.now() + 1500)
+      return token
+    }
+    const verify = (token: unknown): { token: string, expiresAt: number } => {
+      const expiresAt = typeof token === 'string' ? tokens.get(token) : undefined
+      if (expiresAt === undefined || expiresAt <= Date.now()) throw new Error('invalid token')
+      return { token: token as string, expiresAt }
+    }
+    const { app, url } = await startApp(t, {
+      clientJsName: 'actionheroClient',
+      authorize: (request) => verify(request.query.token),
+      refresh: (_connection, params) => verify(params.token),
+      refreshGrace: 200
+    }, {
+      setup: (app) => {
+        app.get('/', (_request, reply) => reply.type('text/html').send(testPage('actionheroClient.js')))
+        app.get('/token', () => ({ token: issue() }))
+      }
+    })
+    const first = issue()
+    const visitor = await openPage(t, browser, url)
+    // As the page's own script (a string: the test's compiler would add helpers the page lacks to a named callback).
+    await visitor.page.evaluate(`(async () => {
+      globalThis.closures = { gone: [] }
+      globalThis.gone = record(new ActionheroClient({
+        url: ${JSON.stringify(`${url}/?token=${first}`)},
+        refresh: async () => (await fetch('/token')).json()
+      }))
+      gone.on('closed', (closure) => closures.gone.push(closure))
+      await gone.connect()
+    })()`)
+    const [connection] = app.actionheroWs.connections.values()
+    // Past the first token's expiry and its grace, the socket is still the same one, with a newer token.
+    const firstExpiry = connection!.expiresAt as number
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, firstExpiry + 400 - Date.now())))
+    const state = await visitor.page.evaluate(() => ({ state: gone.state, id: gone.id, closures, events }))
+    assert.equal(state.state, 'connected')
+    assert.equal(state.id, connection!.id)
+    assert.deepEqual(state.closures, { gone: [] })
+    assert.notEqual((connection!.auth as { token: string }).token, first, 'renewed over the open socket')
+    assert.equal(connection!.open, true)
     assert.deepEqual(visitor.errors, [])
   })
 })

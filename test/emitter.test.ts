@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict'
 import { fork, type ChildProcess } from 'node:child_process'
 import { test, type TestContext } from 'node:test'
+import { Redis } from 'ioredis'
 import { createEmitter, type EmitterOptions } from '../lib/emitter.js'
 import { ERRORS, InvalidOptionError, type RoomMembers } from '../lib/index.js'
 import { createCluster, needRedis, needRedisServer, sharedPrefix, SHARED_REDIS, startRedisCluster, type TestCluster } from './cluster-helpers.js'
@@ -154,6 +155,14 @@ test('a worker\'s message skips onSayReceive; the say middleware of the node tha
   assert.equal(await emitter.reauthorize(client.id), 1)
   assert.equal((await client.request({ event: 'detailsView' })).status, 'OK', 'no authorize: reauthorize keeps the connection')
   assert.equal(app.actionheroWs.connections.size, 1)
+  // With a client of the app's: used, and left open by close().
+  const own = new Redis(SHARED_REDIS)
+  t.after(() => own.disconnect())
+  const withClient = createEmitter({ redis: { client: own, prefix }, history: false })
+  assert.equal((await withClient.roomView('defaultRoom')).membersCount, 1)
+  await withClient.close()
+  assert.equal(await own.ping(), 'PONG', 'the app\'s client stays open')
+  await assert.rejects(withClient.roomView('defaultRoom'), /the emitter is closed/)
   assert.throws(() => createEmitter({} as EmitterOptions), InvalidOptionError)
   assert.throws(() => createEmitter({ redis: {}, rooms: [] } as unknown as EmitterOptions), InvalidOptionError)
 })
