@@ -4,7 +4,7 @@
  * stored with the membership, so every node of a cluster shows the same.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import { ERRORS, type RoomMemberView } from '../../types/protocol.js'
+import { ERRORS, type RoomMembers, type RoomMemberView } from '../../types/protocol.js'
 import type { Connection } from '../connection.js'
 import { RoomError } from '../errors.js'
 import { isPlainObject } from '../options.js'
@@ -36,4 +36,11 @@ export async function makeMemberDetails (memberDetails: MemberDetails, connectio
 /** A member as `roomView` shows it: `id` and `joinedAt` first, then its details. */
 export function memberView ({ id, joinedAt, details }: RoomMember): RoomMemberView {
   return details === undefined ? { id, joinedAt } : { id, joinedAt, ...details }
+}
+
+/** The `roomView` answer: a room's members by id, and how many. */
+export function roomMembersView (room: string, members: readonly RoomMember[]): RoomMembers {
+  const byId: RoomMembers['members'] = {}
+  for (const member of members) byId[member.id] = memberView(member)
+  return { room, members: byId, membersCount: members.length }
 }

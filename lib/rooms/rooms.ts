@@ -13,7 +13,7 @@ import { NO_METRICS, type Metrics } from '../observability/metrics.js'
 import { isRoomName } from '../options.js'
 import { CatchUp } from './catch-up.js'
 import { FanOut } from './fanout.js'
-import { memberView, type MemberDetails } from './member-details.js'
+import { roomMembersView, type MemberDetails } from './member-details.js'
 import { Membership } from './membership.js'
 import { ChatMiddlewareChain, type BroadcastSender, type ChatMiddleware } from './middleware.js'
 import { SayBudget, type SayLimit } from './say-budget.js'
@@ -113,9 +113,7 @@ export class Rooms {
   async view (room: string): Promise<RoomMembers> {
     const members = await this.#store.members(checkRoom(room))
     if (members === null) throw new RoomError(ERRORS.roomNotFound)
-    const byId: RoomMembers['members'] = {}
-    for (const member of members) byId[member.id] = memberView(member)
-    return { room, members: byId, membersCount: members.length }
+    return roomMembersView(room, members)
   }
 
   /** Adds connection `connectionId`, on any node, to `room`, as if it had sent `roomAdd`. */
