@@ -1,6 +1,7 @@
 /**
  * `npm run bench:drain`: a rolling deploy under 3,000 clients. Three node processes on one Redis
- * (history on) behind a TCP balancer; 3,000 package clients (this process) in one room, and a sender
+ * (history on) behind a TCP balancer; 3,000 package clients in one room, spread over three processes of
+ * their own (load/drain-clients.ts; `--client-processes`), and a sender
  * saying in it; each node in turn is stopped with SIGTERM (its `close()`), replaced, and its clients
  * come back through the balancer to the others. Per setup, the peak handshake rate the surviving
  * nodes see (handshakes in any one second, both survivors together and the busier one alone), how
@@ -15,8 +16,9 @@ import { writeFile } from 'node:fs/promises'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { ActionheroClient, type ChatMessage, type ClientOptions } from '../lib/client/node.js'
+import { ActionheroClient, type ClientOptions } from '../lib/client/node.js'
 import { Balancer } from './load/balancer.js'
+import type { DrainClientsRequest, DrainClientsStatus } from './load/drain-clients.js'
 import { peakPerSecond } from './load/handshake-rate.js'
 import { deleteKeys, runPrefix as newPrefix } from './redis-keys.js'
 
@@ -33,8 +35,11 @@ const SETUPS: Setup[] = [
   { name: 'drain of 100 every 100 ms, jittered clients', drain: { batchSize: 100, intervalMs: 100 }, reconnect: {} }
 ]
 
-const { values: options } = parseArgs({ options: { clients: { type: 'string', default: '3000' }, out: { type: 'string', default: 'bench' } } })
+const { values: options } = parseArgs({
+  options: { clients: { type: 'string', default: '3000' }, 'client-processes': { type: 'string', default: '3' }, out: { type: 'string', default: 'bench' } }
+})
 const CLIENTS = Number(options.clients)
+const CLIENT_PROCESSES = Number(options['client-processes'])
 const ROOM = 'drain'
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const runPrefix = newPrefix()
@@ -81,10 +86,13 @@ async function startNode (drain: Setup['drain'], prefix: string): Promise<Node> 
   }
 }
 
-async function waitFor (condition: () => boolean, what: string, status = (): string => ''): Promise<void> {
+/** Polls the clients' status until `done` holds; answers the status that met it. */
+async function waitFor (status: () => Promise<DrainClientsStatus>, done: (now: DrainClientsStatus) => boolean, what: string): Promise<DrainClientsStatus> {
   const deadline = Date.now() + DEADLINE
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} ${status()}`)
+  for (;;) {
+    const now = await status()
+    if (done(now)) return now
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(now)}`)
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
@@ -110,38 +118,89 @@ interface Outcome {
   rejoins: number
 }
 
+/** A share of the clients in a process of their own (load/drain-clients.ts), asked one thing at a time. */
+class ClientProcess {
+  readonly #child: ChildProcess
+  readonly #exited: Promise<void>
+  #queue: Promise<unknown> = Promise.resolve()
+
+  constructor () {
+    this.#child = fork(new URL(`./load/drain-clients${EXTENSION}`, import.meta.url), {
+      execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+    })
+    this.#exited = new Promise((resolve) => this.#child.once('exit', () => resolve()))
+  }
+
+  /** The answer to `request`: the next message the process sends. */
+  async ask<Answer extends object> (request: DrainClientsRequest): Promise<Answer> {
+    const asked = this.#queue.then(async () => await new Promise<Answer>((resolve, reject) => {
+      const settle = (message: Answer | { error: string }): void => {
+        this.#child.off('exit', exited)
+        if ('error' in message) reject(new Error(message.error))
+        else resolve(message)
+      }
+      const exited = (code: number | null): void => {
+        this.#child.off('message', settle)
+        reject(new Error(`a client process exited with ${code}`))
+      }
+      this.#child.once('message', settle)
+      this.#child.once('exit', exited)
+      this.#child.send(request)
+    }))
+    this.#queue = asked.catch(() => {})
+    return await asked
+  }
+
+  async status (): Promise<DrainClientsStatus> {
+    return (await this.ask<{ status: DrainClientsStatus }>('status')).status
+  }
+
+  async stop (): Promise<void> {
+    if (this.#child.exitCode !== null || this.#child.signalCode !== null) return
+    if (this.#child.connected) this.#child.send('stop')
+    const timer = setTimeout(() => this.#child.kill('SIGKILL'), 10_000)
+    await this.#exited
+    clearTimeout(timer)
+  }
+}
+
+/** The clients' status over every process, summed. */
+async function statusOf (processes: ClientProcess[]): Promise<DrainClientsStatus> {
+  const statuses = await Promise.all(processes.map(async (clients) => await clients.status()))
+  const states: Record<string, number> = {}
+  for (const status of statuses) for (const [state, n] of Object.entries(status.states)) states[state] = (states[state] ?? 0) + n
+  const sum = (pick: (status: DrainClientsStatus) => number): number => statuses.reduce((total, status) => total + pick(status), 0)
+  return {
+    clients: sum((status) => status.clients),
+    connected: sum((status) => status.connected),
+    states,
+    rejoins: sum((status) => status.rejoins),
+    heardEnd: sum((status) => status.heardEnd),
+    lastOffset: Math.max(0, ...statuses.map((status) => status.lastOffset))
+  }
+}
+
 async function run (setup: Setup): Promise<Outcome> {
   // A prefix per setup: each starts its room's offsets from 1.
   const prefix = `${runPrefix}${SETUPS.indexOf(setup)}:`
   const nodes = await Promise.all([0, 1, 2].map(() => startNode(setup.drain, prefix)))
   const balancer = await Balancer.start(nodes.map((node) => node.port))
-  const clients: ActionheroClient[] = []
-  const heard = new Map<ActionheroClient, ChatMessage[]>()
-  const recoveries = new Map<ActionheroClient, boolean[]>()
+  const processes = Array.from({ length: CLIENT_PROCESSES }, () => new ClientProcess())
   const control = { saying: true }
+  let sender: ActionheroClient | null = null
   try {
-    const clientOptions = { url: balancer.url, reconnect: setup.reconnect, timeout: 60_000 }
-    for (let i = 0; i < CLIENTS; i += 100) {
-      const batch = Array.from({ length: Math.min(100, CLIENTS - i) }, () => new ActionheroClient(clientOptions))
-      for (const client of batch) {
-        heard.set(client, [])
-        recoveries.set(client, [])
-        client.on('say', (message: ChatMessage) => heard.get(client)?.push(message))
-        client.on('recovered', ({ recovered }) => recoveries.get(client)?.push(recovered))
-      }
-      await Promise.all(batch.map(async (client) => {
-        await client.connect()
-        const joined = await client.roomAdd(ROOM)
-        if (joined.data !== true) throw new Error(`roomAdd: ${joined.error ?? 'refused'}`)
-      }))
-      clients.push(...batch)
-    }
-    const sender = new ActionheroClient(clientOptions)
-    await sender.connect()
-    await sender.roomAdd(ROOM)
+    await Promise.all(processes.map(async (clients, i) => {
+      const count = Math.floor(CLIENTS / CLIENT_PROCESSES) + (i < CLIENTS % CLIENT_PROCESSES ? 1 : 0)
+      await clients.ask({ start: { url: balancer.url, reconnect: setup.reconnect, count, room: ROOM } })
+    }))
+    const status = async (): Promise<DrainClientsStatus> => await statusOf(processes)
+    const connectedSender = new ActionheroClient({ url: balancer.url, reconnect: setup.reconnect, timeout: 60_000 })
+    sender = connectedSender
+    await connectedSender.connect()
+    await connectedSender.roomAdd(ROOM)
     const said = (async () => {
       while (control.saying) {
-        await sender.say(ROOM, 'tick')
+        await connectedSender.say(ROOM, 'tick')
         await new Promise((resolve) => setTimeout(resolve, 500))
       }
     })()
@@ -149,19 +208,14 @@ async function run (setup: Setup): Promise<Outcome> {
     for (let n = 0; n < nodes.length; n++) {
       const old = nodes[n] as Node
       const survivors = nodes.filter((node) => node !== old)
-      const rejoinsBefore = [...recoveries.values()].reduce((sum, list) => sum + list.length, 0)
+      const rejoinsBefore = (await status()).rejoins
       const stoppedAt = Date.now()
       await old.stop()
       const replacement = await startNode(setup.drain, prefix)
       nodes[n] = replacement
       balancer.add(replacement.port)
       balancer.remove(old.port)
-      await waitFor(() => clients.every((client) => client.state === 'connected') &&
-        [...recoveries.values()].reduce((sum, list) => sum + list.length, 0) > rejoinsBefore, 'every client back', () => {
-        const states: Record<string, number> = {}
-        for (const client of clients) states[client.state] = (states[client.state] ?? 0) + 1
-        return JSON.stringify({ states, rejoinsBefore, rejoins: [...recoveries.values()].reduce((sum, list) => sum + list.length, 0) })
-      })
+      await waitFor(status, (now) => now.connected === CLIENTS && now.rejoins > rejoinsBefore, 'every client back')
       const backMs = Date.now() - stoppedAt
       const seen = await Promise.all(survivors.map((node) => node.handshakes()))
       restarts.push({
@@ -179,22 +233,16 @@ async function run (setup: Setup): Promise<Outcome> {
     control.saying = false
     await said
     // A last message, once every client is back: each must then have every offset from 1 to it.
-    await sender.say(ROOM, 'end')
-    await waitFor(() => clients.every((client) => heard.get(client)?.some((message) => message.message === 'end') === true), 'the last message everywhere')
-    const lastOffset = Math.max(...clients.map((client) => heard.get(client)?.at(-1)?.offset ?? 0))
-    let complete = 0
-    for (const client of clients) {
-      const offsets = (heard.get(client) ?? []).map((message) => message.offset)
-      const inOrder = offsets.length === lastOffset && offsets.every((offset, i) => offset === i + 1)
-      if (inOrder && client.rooms.includes(ROOM) && (recoveries.get(client) ?? []).every(Boolean)) complete++
-    }
-    sender.disconnect()
-    return { restarts, complete, rejoins: [...recoveries.values()].reduce((sum, list) => sum + list.length, 0) }
+    await connectedSender.say(ROOM, 'end')
+    const end = await waitFor(status, (now) => now.heardEnd === CLIENTS, 'the last message everywhere')
+    const complete = await Promise.all(processes.map(async (clients) => (await clients.ask<{ complete: number }>({ complete: end.lastOffset })).complete))
+    return { restarts, complete: complete.reduce((sum, n) => sum + n, 0), rejoins: end.rejoins }
   } finally {
     control.saying = false
-    for (const client of clients) client.disconnect()
+    sender?.disconnect()
+    await Promise.all(processes.map(async (clients) => await clients.stop()))
     await balancer.close()
-    await Promise.all(nodes.map((node) => node.stop()))
+    await Promise.all(nodes.map(async (node) => await node.stop()))
   }
 }
 
@@ -222,7 +270,7 @@ const report = [
     `${((performance.now() - started) / 1000).toFixed(0)} s.`,
   '',
   `Three node processes on one Redis (history on) behind a TCP balancer; ${CLIENTS.toLocaleString('en')} package clients ` +
-    'in one room (one process, the balancer\'s), a sender saying in it every 500 ms. Each node in turn gets SIGTERM ' +
+    `in one room, spread over ${CLIENT_PROCESSES} client processes, a sender saying in it every 500 ms. Each node in turn gets SIGTERM ` +
     '(`close()`), is replaced, and its clients come back through the balancer to the other nodes. "Survivors\' peak": ' +
     'the most handshakes the two nodes left running accepted in any one second after the SIGTERM (per restart in ' +
     'brackets); "busier survivor": the same on one node; "back in": from the SIGTERM until every client is connected ' +

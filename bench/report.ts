@@ -94,6 +94,8 @@ export function renderResults (summary: RunSummary): string {
   return lines.join('\n')
 }
 
+const CHAT_P99: Metric = { scenario: 'chat', figure: 'p99Ms', label: '', unit: '', better: null }
+
 /** The chat scenario's figures side by side: what users feel, and whether the load or the server made the tail. */
 function chatSection (summary: RunSummary): string[] {
   const { run } = summary
@@ -120,9 +122,10 @@ function chatSection (summary: RunSummary): string[] {
     '',
     ...table(['target', 'p50', 'p99', 'p99.9', 'max', 'p99 / raw ws', 'deliveries', 'lost', 'server CPU (% of a core)',
       'server event-loop delay, max', 'load event-loop delay, p99 / max'],
-    run.targets.map((target) => [TARGET_LABELS[target], cell(target, 'p50Ms'), cell(target, 'p99Ms'), cell(target, 'p999Ms'),
-      cell(target, 'maxMs'), ratio(target), cell(target, 'deliveries'), cell(target, 'lost'), cell(target, 'serverCpuPercent'),
-      cell(target, 'serverLoopMaxMs'), `${cell(target, 'loadLoopP99Ms')} / ${cell(target, 'loadLoopMaxMs')}`]))
+    run.targets.filter((target) => summary.figure(target, 'chat.p99Ms') !== null || missing(summary, target, CHAT_P99) === 'failed')
+      .map((target) => [TARGET_LABELS[target], cell(target, 'p50Ms'), cell(target, 'p99Ms'), cell(target, 'p999Ms'),
+        cell(target, 'maxMs'), ratio(target), cell(target, 'deliveries'), cell(target, 'lost'), cell(target, 'serverCpuPercent'),
+        cell(target, 'serverLoopMaxMs'), `${cell(target, 'loadLoopP99Ms')} / ${cell(target, 'loadLoopMaxMs')}`]))
   ]
 }
 

@@ -1,22 +1,16 @@
 /**
  * One WebSocket connection: ActionHero's `connection` object, over a Primus spark.
  */
-import type { ConnectionDetails } from '../types/protocol.js'
-import { InvalidMessageError } from './errors.js'
+import type { ClosedMessage, ConnectionDetails } from '../types/protocol.js'
 import type { Handshake, HandshakeRequest } from './gate.js'
-import { encodeJson } from './json.js'
-import { isPlainObject } from './options.js'
+import { encodeJson, encodePush } from './json.js'
 import { SPARK_CLOSED, type Spark } from './primus.js'
 import type { Wire } from './transport/index.js'
 
-/** Encodes a push from server code, refusing what is not a JSON object or cannot be encoded. */
-export function encodePush (message: object): string {
-  if (!isPlainObject(message)) throw new InvalidMessageError(Array.isArray(message) ? 'got an array' : `got ${typeof message}`)
-  try {
-    return encodeJson(message) as string
-  } catch (error) {
-    throw new InvalidMessageError(`it cannot be encoded as JSON (${(error as Error).message})`)
-  }
+/** The expiry an `auth` carries: its `expiresAt`, when it is an object with a finite number there. */
+function expiryOf (auth: unknown): number | null {
+  const expiresAt = typeof auth === 'object' && auth !== null ? (auth as { expiresAt?: unknown }).expiresAt : undefined
+  return typeof expiresAt === 'number' && Number.isFinite(expiresAt) ? expiresAt : null
 }
 
 const NO_PARAMS: Readonly<Record<string, unknown>> = Object.freeze({})
@@ -40,11 +34,10 @@ export class Connection {
   messageCount = 0
   /** The handshake request: headers, cookies, query, ip. */
   readonly handshake: HandshakeRequest
-  /** What the `authorize` option returned for this connection's handshake. */
-  readonly auth: unknown
   readonly #spark: Spark
   /** The one way to the socket (lib/transport). */
   readonly #wire: Wire
+  #auth: unknown
 
   /** @internal: the server creates connections. */
   constructor (spark: Spark, wire: Wire, handshake: Handshake) {
@@ -54,9 +47,30 @@ export class Connection {
     this.fingerprint = handshake.request.fingerprint
     this.connectedAt = Date.now()
     this.handshake = handshake.request
-    this.auth = handshake.auth
+    this.#auth = handshake.auth
     this.#spark = spark
     this.#wire = wire
+  }
+
+  /**
+   * What the `authorize` option returned for this connection's handshake, or what `refresh` (or a
+   * `reauthorize`) returned since.
+   */
+  get auth (): unknown {
+    return this.#auth
+  }
+
+  /**
+   * When the connection's credentials expire (ms since the epoch): the `expiresAt` of its `auth`, when
+   * that is an object with a finite number there; null: never.
+   */
+  get expiresAt (): number | null {
+    return expiryOf(this.#auth)
+  }
+
+  /** New credentials, from `refresh` or a new `authorize`. @internal */
+  renew (auth: unknown): void {
+    this.#auth = auth
   }
 
   get open (): boolean {
@@ -74,6 +88,18 @@ export class Connection {
   /** Ends the connection and tells the client not to reconnect. */
   destroy (): void {
     this.#spark.end()
+  }
+
+  /**
+   * Ends the connection and tells the client why (PROTOCOL.md 3.6); `reconnect`: whether it may come
+   * back (Primus's own reconnection), or stays away. False when it was closed already.
+   */
+  close (reason: string, reconnect: boolean): boolean {
+    if (!this.open) return false
+    const notice: ClosedMessage = { context: 'closed', reason, reconnect }
+    this.write(encodeJson(notice) as string, notice)
+    this.#spark.end(undefined, { reconnect })
+    return true
   }
 
   /** Drops the connection without a goodbye, so that the client reconnects (to this or another server). */

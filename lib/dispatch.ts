@@ -8,8 +8,10 @@ import type { FastifyBaseLogger } from 'fastify'
 import { ERRORS, MAX_MESSAGE_ID_LENGTH, type MessageId } from '../types/protocol.js'
 import type { ActionRegistry } from './actions.js'
 import type { Connection } from './connection.js'
+import type { Credentials } from './credentials.js'
 import { actionEvents } from './events/action.js'
 import { connectionEvents } from './events/connection.js'
+import { credentialEvents } from './events/credentials.js'
 import { fileEvents } from './events/file.js'
 import { pushEvents } from './events/pushes.js'
 import { roomEvents } from './events/rooms.js'
@@ -33,6 +35,7 @@ export interface ServerContext {
   readonly rooms: Rooms
   readonly pushes: Pushes
   readonly publicFolder: PublicFolder
+  readonly credentials: Credentials
   readonly simultaneousActions: number
   readonly maxPendingRequests: number
   readonly log: FastifyBaseLogger
@@ -44,6 +47,7 @@ export type EventHandler = (request: IncomingRequest, server: ServerContext) => 
 const HANDLERS: ReadonlyMap<string, EventHandler> = new Map(Object.entries({
   ...actionEvents,
   ...connectionEvents,
+  ...credentialEvents,
   ...fileEvents,
   ...pushEvents,
   ...roomEvents

@@ -67,3 +67,7 @@ export function statusCodeOf (error: unknown): number | null {
   const { statusCode } = error as { statusCode?: unknown }
   return typeof statusCode === 'number' && Number.isInteger(statusCode) && statusCode >= 400 && statusCode <= 599 ? statusCode : null
 }
+
+/** `disconnect` (on a node or an emitter) given a reason or options it cannot send. */
+export const InvalidDisconnectError: CodedError<'FST_AHWS_INVALID_DISCONNECT', [string]> = createError(
+  'FST_AHWS_INVALID_DISCONNECT', 'disconnect: %s', 500, TypeError)

@@ -72,7 +72,7 @@ const PREFLIGHT_MAX_AGE = '600'
  */
 export type RefusalReason = 'transport_not_served' | 'origin_not_allowed' | 'unauthorized' | 'authorize_failed'
 
-interface Refusal {
+export interface Refusal {
   statusCode: number
   error: string
   reason: RefusalReason
@@ -222,7 +222,7 @@ function readableWithoutCors (request: HandshakeRequest): boolean {
  * non-Error) is the server failing, not the visitor refused: 500 and the generic message, as an
  * action's would be. An Error with a 5xx `statusCode` keeps its message and status.
  */
-function authorizeRefusal (error: unknown): Refusal {
+export function authorizeRefusal (error: unknown): Refusal {
   const ownStatus = statusCodeOf(error)
   const deliberate = error instanceof Error && !isSystemError(error)
   const statusCode = ownStatus ?? (deliberate ? 401 : 500)

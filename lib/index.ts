@@ -163,7 +163,9 @@ export {
 } from './observability/tracing.js'
 export type { PrimusServer, PrimusSocket, PrimusSocketConstructor, Spark } from './primus.js'
 export {
-  ClientGenerationError, DuplicateActionError, InvalidActionError, InvalidHookError, InvalidMessageError, InvalidMiddlewareError,
-  InvalidOptionError, RoomError, RouteTakenError
+  ClientGenerationError, DuplicateActionError, InvalidActionError, InvalidDisconnectError, InvalidHookError, InvalidMessageError,
+  InvalidMiddlewareError, InvalidOptionError, RoomError, RouteTakenError
 } from './errors.js'
+export type { ConnectionTarget, DisconnectOptions } from './kicks.js'
+export type { Refresh } from './credentials.js'
 export * from '../types/protocol.js'

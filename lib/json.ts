@@ -4,6 +4,9 @@
  * (JSONP-style transports) would choke on. The plugin writes some frames itself (lib/transport), so it
  * escapes them the same way, once, when a message is encoded.
  */
+import { InvalidMessageError } from './errors.js'
+import { isPlainObject } from './options.js'
+
 const LINE_SEPARATOR = /\u2028/g
 const PARAGRAPH_SEPARATOR = /\u2029/g
 
@@ -19,4 +22,14 @@ export function escapeLineTerminators (json: string): string {
 export function encodeJson (value: unknown): string | undefined {
   const json = JSON.stringify(value)
   return json === undefined ? undefined : escapeLineTerminators(json)
+}
+
+/** Encodes a push from server code, refusing what is not a JSON object or cannot be encoded. */
+export function encodePush (message: object): string {
+  if (!isPlainObject(message)) throw new InvalidMessageError(Array.isArray(message) ? 'got an array' : `got ${typeof message}`)
+  try {
+    return encodeJson(message) as string
+  } catch (error) {
+    throw new InvalidMessageError(`it cannot be encoded as JSON (${(error as Error).message})`)
+  }
 }

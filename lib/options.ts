@@ -7,6 +7,7 @@ import { isAbsolute, normalize, resolve } from 'node:path'
 import { serialize } from 'cookie'
 import type { ActionDefinition } from './actions.js'
 import type { RedisNodeOptions } from './cluster/redis-node.js'
+import type { Refresh } from './credentials.js'
 import type { Authorize } from './gate.js'
 import { DEFAULT_HISTORY, type HistoryOptions } from './rooms/history.js'
 import { DEFAULT_SAY_LIMIT, type SayLimit } from './rooms/say-budget.js'
@@ -179,8 +180,19 @@ export interface ActionheroWsOptions {
   fingerprint?: FingerprintOptions
   /** Origins allowed to open a socket and call the HTTP API besides the app's own; `'*'` for any. */
   allowedOrigins?: '*' | string | string[]
-  /** Runs on every handshake and every HTTP API call, after the origin check: throw to refuse. */
+  /**
+   * Runs on every handshake and every HTTP API call, after the origin check: throw to refuse. What it
+   * returns is `connection.auth`; an object with `expiresAt` (ms since the epoch) makes a socket's
+   * credentials expire then, unless `refresh` renews them.
+   */
   authorize?: Authorize
+  /**
+   * Takes the fresh credentials a client sends (the `refresh` verb) and returns the connection's new
+   * auth, with its `expiresAt`; throw to refuse: the connection is closed with the reason.
+   */
+  refresh?: Refresh
+  /** How long a socket whose credentials expired stays open without a refresh, in ms. Default 10000. */
+  refreshGrace?: number
   maxBufferedBytes?: number
   /** The largest file the `file` event sends, in bytes (it travels as one message); larger ones get `That file is too large`. */
   maxFileBytes?: number
@@ -231,6 +243,8 @@ export interface ResolvedOptions {
   /** `'*'`, or the normalised origins allowed besides the app's own. */
   allowedOrigins: '*' | ReadonlySet<string>
   authorize: Authorize | null
+  refresh: Refresh | null
+  refreshGrace: number
   maxBufferedBytes: number
   maxFileBytes: number
   maxConcurrentFileReads: number
@@ -293,7 +307,8 @@ const KNOWN_OPTIONS = new Set<string>([
   'enabled', 'clientUrl', 'publicDir', 'publicPrefix', 'clientJsPath', 'clientJsName', 'destroyClientsOnShutdown',
   'welcomeMessage', 'rooms', 'echoSay', 'history', 'sayLimit', 'memberDetails', 'presence', 'simultaneousActions', 'maxPendingRequests', 'actions', 'apiPath', 'apiMethods', 'fingerprint',
   'allowedOrigins', 'authorize', 'maxBufferedBytes', 'maxFileBytes', 'maxConcurrentFileReads', 'shutdownTimeout', 'drain', 'redis', 'server', 'client',
-  'prefix', 'clientDir', 'metrics'
+  'prefix', 'clientDir', 'metrics',
+  'refresh', 'refreshGrace'
 ])
 
 // RFC 6265 cookie-name: an HTTP token.
@@ -550,6 +565,14 @@ function readNumbers<Group extends object> (options: Record<string, unknown>, na
   return resolved as Group
 }
 
+function readHistory (options: Record<string, unknown>): HistoryOptions | false {
+  return readNumbers(options, 'history', DEFAULT_HISTORY, {
+    size: [isPositiveInteger, 'a positive integer (messages)'],
+    ttl: [isPositiveInteger, 'a positive integer (ms)'],
+    maxBytes: [isPositiveInteger, 'a positive integer (bytes)']
+  })
+}
+
 function readRooms (options: Record<string, unknown>): string[] {
   const rooms = read(options, 'rooms', ['defaultRoom', 'anotherRoom'], Array.isArray, 'an array of room names')
   for (const room of rooms) {
@@ -627,11 +650,7 @@ export function resolveOptions (input: unknown, cwd = process.cwd()): ResolvedOp
       (v): v is string | false => v === false || isString(v), 'a string or false'),
     rooms: readRooms(options),
     echoSay: read(options, 'echoSay', false, isBoolean, 'a boolean'),
-    history: readNumbers(options, 'history', DEFAULT_HISTORY, {
-      size: [isPositiveInteger, 'a positive integer (messages)'],
-      ttl: [isPositiveInteger, 'a positive integer (ms)'],
-      maxBytes: [isPositiveInteger, 'a positive integer (bytes)']
-    }),
+    history: readHistory(options),
     sayLimit: readNumbers(options, 'sayLimit', DEFAULT_SAY_LIMIT, {
       messages: [isPositiveInteger, 'a positive integer (messages a second)'],
       bytes: [isPositiveInteger, 'a positive integer (bytes a second)']
@@ -647,6 +666,8 @@ export function resolveOptions (input: unknown, cwd = process.cwd()): ResolvedOp
     fingerprint: readFingerprint(options),
     allowedOrigins: readAllowedOrigins(options.allowedOrigins),
     authorize: read<Authorize | null>(options, 'authorize', null, (v): v is Authorize => typeof v === 'function', 'a function (request) => void'),
+    refresh: read<Refresh | null>(options, 'refresh', null, (v): v is Refresh => typeof v === 'function', 'a function (connection, params) => auth'),
+    refreshGrace: read(options, 'refreshGrace', 10_000, isNonNegativeInteger, 'a non-negative integer (ms)'),
     maxBufferedBytes: read(options, 'maxBufferedBytes', 16 * 1024 * 1024, isPositiveInteger, 'a positive integer (bytes)'),
     maxFileBytes: read(options, 'maxFileBytes', 1024 * 1024, isPositiveInteger, 'a positive integer (bytes)'),
     maxConcurrentFileReads: read(options, 'maxConcurrentFileReads', 16, isPositiveInteger, 'a positive integer'),
@@ -660,4 +681,33 @@ export function resolveOptions (input: unknown, cwd = process.cwd()): ResolvedOp
     server: readServer(options),
     client: readClient(options)
   }
+}
+
+/** What an emitter (lib/emitter.ts) is given: the options of the cluster's nodes that it must share with them. */
+export interface EmitterOptions {
+  /** As the nodes': where Redis is (or a client of the app's), and the cluster's `prefix`. */
+  redis: RedisOptions
+  /** As the nodes': the room (and push) history the emitter's messages are kept in. */
+  history?: Partial<HistoryOptions> | false
+  /** As the nodes': only `maxLength` matters, the largest message a history keeps. */
+  server?: Pick<PrimusServerOptions, 'maxLength'>
+}
+
+/** @internal */
+export interface ResolvedEmitterOptions {
+  redis: RedisNodeOptions
+  history: HistoryOptions | false
+  largest: number
+}
+
+/** Reads an emitter's options, by the rules of the plugin's own. @internal */
+export function resolveEmitterOptions (input: unknown): ResolvedEmitterOptions {
+  if (!isPlainObject(input)) throw new InvalidOptionError('options', 'must be an object')
+  for (const key of Object.keys(input)) {
+    if (key !== 'redis' && key !== 'history' && key !== 'server') throw new InvalidOptionError(key, 'is not an option of an emitter')
+  }
+  const redis = readRedis(input)
+  if (redis === null) throw new InvalidOptionError('redis', 'is required: an emitter reaches the cluster through Redis')
+  const largest = read(readObject(input, 'server'), 'maxLength', DEFAULT_SERVER_OPTIONS.maxLength, isPositiveInteger, 'a positive integer (bytes)', 'server.maxLength')
+  return { redis, history: readHistory(input), largest }
 }

@@ -6,16 +6,19 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { PushMessage, WelcomeMessage } from '../types/protocol.js'
 import { ActionRegistry, type ActionDefinition } from './actions.js'
+import type { ConnectionCommand } from './cluster/bus.js'
 import type { Cluster } from './cluster/cluster.js'
 import { RedisCluster } from './cluster/redis-cluster.js'
 import { RedisNode } from './cluster/redis-node.js'
 import { RedisPushStore } from './cluster/redis-pushes.js'
-import { Connection, encodePush } from './connection.js'
+import { Connection } from './connection.js'
+import { Credentials } from './credentials.js'
 import { dispatchMessage, type ServerContext } from './dispatch.js'
 import { InvalidHookError, InvalidOptionError } from './errors.js'
 import { PublicFolder } from './files.js'
 import { Gate, type Handshake } from './gate.js'
-import { encodeJson } from './json.js'
+import { encodeJson, encodePush } from './json.js'
+import { disconnectCommand, type ConnectionTarget, type DisconnectOptions } from './kicks.js'
 import { Lifecycle } from './lifecycle.js'
 import { NO_METRICS, type Metrics } from './observability/metrics.js'
 import type { ResolvedOptions } from './options.js'
@@ -43,6 +46,8 @@ export class ActionheroWs implements ServerContext {
   readonly pushes: Pushes
   /** The public folder, as the `file` event reads it. */
   readonly publicFolder: PublicFolder
+  /** The expiry, refresh and reauthorization of the connections' credentials. */
+  readonly credentials: Credentials
   readonly log: FastifyBaseLogger
   /** What this app counts, for the plugin's modules: `NO_METRICS` without the `metrics` option (the metrics are read from the registry). */
   readonly metrics: Metrics
@@ -64,6 +69,7 @@ export class ActionheroWs implements ServerContext {
     this.metrics = metrics
     this.actions = new ActionRegistry(log, metrics)
     this.publicFolder = new PublicFolder(options.publicDir, { maxBytes: options.maxFileBytes, maxConcurrentReads: options.maxConcurrentFileReads })
+    this.credentials = new Credentials({ authorize: options.authorize, refresh: options.refresh, grace: options.refreshGrace, log })
     // One process keeps rooms and pushes in memory; with `redis`, this node shares them with the others.
     // A message larger than a frame may be is delivered but never kept.
     const largest = options.server.maxLength
@@ -157,6 +163,45 @@ export class ActionheroWs implements ServerContext {
     return this.pushes.push(fingerprint, message as PushMessage, encodePush(message))
   }
 
+  /**
+   * Closes connection `connectionId`, on any node, telling the client why (its `closed` event);
+   * with `reconnect: false` (the default) it does not come back. Resolves false when no node has it.
+   */
+  async disconnect (connectionId: string, options?: DisconnectOptions): Promise<boolean> {
+    return await this.#command(connectionId, disconnectCommand(options)) > 0
+  }
+
+  /** Closes every connection of the visitor with this fingerprint, on every node, as `disconnect` does; resolves how many. */
+  disconnectFingerprint (fingerprint: string, options?: DisconnectOptions): Promise<number> {
+    return this.#command({ fingerprint }, disconnectCommand(options))
+  }
+
+  /**
+   * Runs `authorize` again now, with the handshake request, for connection `target` (or every
+   * connection of `{ fingerprint }`), on whichever node holds it: what it returns is the connection's
+   * new auth (and expiry); a refusal closes the connection with the reason. Resolves for how many
+   * connections it was asked (this node's are done by then; other nodes' are on their way).
+   */
+  reauthorize (target: ConnectionTarget): Promise<number> {
+    return this.#command(target, { kind: 'reauthorize' })
+  }
+
+  /** Carries out `command` on `target`'s connections here, and asks the other nodes to on theirs. */
+  async #command (target: ConnectionTarget, command: ConnectionCommand): Promise<number> {
+    const here = typeof target === 'string'
+      ? [this.connections.get(target)].filter((connection) => connection !== undefined)
+      : [...this.pushes.connectionsOf(target.fingerprint)]
+    // One held here is nowhere else: the other nodes are asked only for a fingerprint, or an id not found.
+    const elsewhere = typeof target === 'string' && here.length > 0 ? 0 : this.#cluster?.command(target, command) ?? 0
+    const [, reached] = await Promise.all([Promise.all(here.map((connection) => this.#carryOut(connection, command))), elsewhere])
+    return here.length + reached
+  }
+
+  async #carryOut (connection: Connection, command: ConnectionCommand): Promise<void> {
+    if (command.kind === 'disconnect') connection.close(command.reason, command.reconnect)
+    else await this.credentials.reauthorize(connection)
+  }
+
   /** Joins the cluster when there is one, then starts the room store and creates the rooms of the `rooms` option. */
   async start (): Promise<void> {
     try {
@@ -175,7 +220,15 @@ export class ActionheroWs implements ServerContext {
       push: (connectionIds, json) => {
         for (const id of connectionIds) this.connections.get(id)?.write(json)
       },
-      changeMembership: (connectionId, room, change) => this.rooms.changeLocalMembership(connectionId, room, change)
+      changeMembership: (connectionId, room, change) => this.rooms.changeLocalMembership(connectionId, room, change),
+      command: (connectionIds, command) => {
+        for (const id of connectionIds) {
+          const connection = this.connections.get(id)
+          if (connection === undefined) continue
+          this.lifecycle.track(this.#carryOut(connection, command)).catch((error: unknown) =>
+            this.log.error({ err: error, connection: id }, `fastify-actionhero-ws: ${command.kind} failed`))
+        }
+      }
     })
   }
 
@@ -241,6 +294,7 @@ export class ActionheroWs implements ServerContext {
     await this.pushes.close()
     await this.#cluster?.close()
     await this.#redis?.close()
+    this.credentials.close()
     this.metrics.close()
   }
 
@@ -259,6 +313,7 @@ export class ActionheroWs implements ServerContext {
     this.pushes.connected(connection)
     this.#cluster?.connected(connection)
     this.#transport.attach(spark, connection)
+    this.credentials.watch(connection)
     if (this.#hooks.onConnect.length > 0) this.#onConnect(connection)
   }
 
@@ -273,6 +328,7 @@ export class ActionheroWs implements ServerContext {
     const connection = this.connections.get(spark.id)
     if (connection === undefined) return
     this.connections.delete(connection.id)
+    this.credentials.forget(connection)
     this.pushes.disconnected(connection)
     this.#cluster?.disconnected(connection)
     if (connection.rooms.length === 0 && !this.rooms.changing(connection) && this.#hooks.onDisconnect.length === 0) return

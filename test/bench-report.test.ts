@@ -159,6 +159,14 @@ test('RESULTS.md puts the chat latencies of every target side by side, with the 
   assert.match(off, /Every target ran without its heartbeat \(`--chat-heartbeat off`/)
   assert.doesNotMatch(off, /raw ws the one its README recommends/)
 
+  // The plugin's variants are not in the chat scenario (it runs for the four targets it compares): no row of dashes.
+  const withVariant = sampleRun()
+  withVariant.targets = [...withVariant.targets, 'pluginMetrics']
+  withVariant.measurements.push({ round: 1, target: 'pluginMetrics', scenario: 'roundTrips', result: { ok: true, figures: { rate: 50_000, serverCpuUs: 16 } }, repeats: 0 })
+  const chatTable = renderResults(new RunSummary(withVariant)).split('## Chat: what users feel')[1]?.split('\n## ')[0] ?? ''
+  assert.match(chatTable, /\| fastify-actionhero-ws \| 2\.2 \|/)
+  assert.doesNotMatch(chatTable, /\| plugin, metrics on \|/)
+
   const withoutChat = sampleRun()
   withoutChat.scenarios = withoutChat.scenarios.filter((scenario) => scenario !== 'chat')
   assert.doesNotMatch(renderResults(new RunSummary(withoutChat)), /## Chat/)

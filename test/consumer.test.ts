@@ -2,7 +2,7 @@
  * The package as a new user gets it: `npm pack`, installed into fresh apps, compiled under `strict`
  * without `skipLibCheck` or extra @types for nodenext, node16 and bundler resolution, required from
  * CommonJS, and run against an older Fastify 5 minor, on the oldest Node.js major its `engines` allow;
- * the README's TypeScript samples are compiled there too. Also: every relative link of its documents
+ * the README's TypeScript samples and a worker's use of the emitter are compiled there too. Also: every relative link of its documents
  * leads to a file it ships, and what it installs on top of Fastify. Needs the registry (or npm's
  * cache): outside CI, skipped with a message when npm cannot install.
  */
@@ -61,6 +61,29 @@ async function main () {
   console.log(JSON.stringify({ sum }))
 }
 main()
+`
+
+/**
+ * A queue worker's code: the emitter, with neither Fastify nor the server in it (compiled only: it
+ * needs a Redis; test/emitter.test.ts runs one).
+ */
+const WORKER = `import { createEmitter, type ConnectionTarget, type Emitter } from 'fastify-actionhero-ws/emitter'
+
+const emitter: Emitter = createEmitter({ redis: { url: 'redis://127.0.0.1:6379', prefix: 'app:' }, history: { size: 50 } })
+
+export async function jobDone (fingerprint: string, connectionId: string): Promise<number> {
+  await emitter.say('defaultRoom', { job: 42, state: 'done' }, 'worker')
+  await emitter.broadcast('defaultRoom', 'maintenance at noon')
+  const tabs: number = await emitter.sendToFingerprint(fingerprint, { context: 'job', id: 42 })
+  const everywhere: ConnectionTarget = { fingerprint }
+  await emitter.disconnect(everywhere, { reason: 'signed out', reconnect: false })
+  await emitter.disconnect(connectionId)
+  await emitter.reauthorize(connectionId)
+  const sent: boolean = await emitter.send(connectionId, { context: 'alert', text: 'hi' })
+  const { membersCount } = await emitter.roomView('defaultRoom')
+  await emitter.close()
+  return tabs + membersCount + (sent ? 1 : 0)
+}
 `
 
 /** A page's code, bundled for a browser: the client's types need nothing of Node.js or of the server. */
@@ -259,6 +282,7 @@ test('the packed package installs, compiles and runs in fresh apps, and its READ
   await writeFile(join(current, 'app.ts'), APP_MODULE)
   await writeFile(join(current, 'quick-start.ts'), QUICK_START)
   await writeFile(join(current, 'require.cjs'), REQUIRE)
+  await writeFile(join(current, 'worker.ts'), WORKER)
   await writeFile(join(current, 'browser.ts'), BROWSER)
   await writeFile(join(current, 'tsconfig.browser.json'), BROWSER_CONFIG)
   await writeFile(join(older, 'quick-start.ts'), QUICK_START)
@@ -266,7 +290,7 @@ test('the packed package installs, compiles and runs in fresh apps, and its READ
   const compiled = await Promise.all([
     ...Object.keys(SETUPS).map(async (setup) => {
       const name = setup as keyof typeof SETUPS
-      const files = name === 'nodenext' ? ['quick-start.ts', 'app.ts', ...sampleFiles] : ['quick-start.ts']
+      const files = name === 'nodenext' ? ['quick-start.ts', 'app.ts', 'worker.ts', ...sampleFiles] : ['quick-start.ts', 'worker.ts']
       await writeFile(join(current, `tsconfig.${name}.json`), tsconfig(name, files))
       await sh(current, 'npx', ['tsc', '-p', `tsconfig.${name}.json`])
       return join(current, `out-${name}`, 'quick-start.js')

@@ -32,6 +32,8 @@ test('every option has the default of docs/DESIGN.md', () => {
     fingerprint: { cookieKey: 'sessionID', setCookie: true, cookie: { httpOnly: true, sameSite: 'lax', path: '/', secure: 'auto' }, maxLength: 256, secrets: [] },
     allowedOrigins: [],
     authorize: null,
+    refresh: null,
+    refreshGrace: 10_000,
     maxBufferedBytes: 16 * 1024 * 1024,
     maxFileBytes: 1024 * 1024,
     maxConcurrentFileReads: 16,

@@ -1,7 +1,8 @@
 import { expect, test } from 'tstyche'
 import {
   ActionheroClient, type ActionResponse, type ChatMessage, type ClientEvents, type ClientState, type ConnectionDetails, type FileResponse,
-  type PushesRecovery, type PushMessage, type ReconnectAttempt, type RoomAddResponse, type RoomMembers, type RoomRecovery, type VerbResponse
+  type PushesRecovery, type PushMessage, type ReconnectAttempt, type RefreshedCredentials, type RoomAddResponse, type RoomMembers, type RoomRecovery,
+  type VerbResponse
 } from 'fastify-actionhero-ws/client'
 import type { PrimusSocket } from 'fastify-actionhero-ws'
 
@@ -23,6 +24,10 @@ test('fastify-actionhero-ws/client is typed: options, properties and events', ()
   expect<ChatMessage['epoch']>().type.toBe<string | undefined>()
   expect(client.on('connected', () => {})).type.not.toRaiseError()
   expect(client.on('sayy', () => {})).type.toRaiseError()
+  expect(client.on('closed', (closure) => { expect(closure).type.toBe<{ reason: string, reconnect: boolean }>() })).type.toBe<ActionheroClient>()
+  expect(new ActionheroClient({ refresh: async () => ({ token: 'fresh' }) })).type.toBe<ActionheroClient>()
+  expect(new ActionheroClient({ refresh: () => 'token' })).type.toRaiseError()
+  expect(client.refresh()).type.toBe<Promise<VerbResponse<RefreshedCredentials>>>()
 })
 
 test('every method gives a Promise without a callback, and nothing with one', () => {

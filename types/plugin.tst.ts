@@ -12,6 +12,8 @@ import actionheroWs, {
   type VerbReply,
   type WebConnection
 } from '../lib/index.js'
+import { createEmitter, type Emitter } from '../lib/emitter.js'
+import type { RoomMembers } from '../lib/index.js'
 
 const app = Fastify()
 
@@ -49,6 +51,45 @@ test('app.actionheroWs is typed', () => {
     expect(connection).type.toBe<Connection>()
   })).type.toBe<ActionheroWs>()
   expect(app.actionheroWs.addHook('onMessage', () => {})).type.toRaiseError()
+})
+
+test('kicks, reauthorize and credentials that expire are typed', () => {
+  expect(app.actionheroWs.disconnect('id', { reason: 'bye', reconnect: false })).type.toBe<Promise<boolean>>()
+  expect(app.actionheroWs.disconnect('id', { reconnect: 'no' })).type.toRaiseError()
+  expect(app.actionheroWs.disconnectFingerprint('fp')).type.toBe<Promise<number>>()
+  expect(app.actionheroWs.reauthorize({ fingerprint: 'fp' })).type.toBe<Promise<number>>()
+  expect(app.actionheroWs.reauthorize('id')).type.toBe<Promise<number>>()
+  expect(app.register(actionheroWs, {
+    authorize: () => ({ user: 'ada', expiresAt: Date.now() + 60_000 }),
+    refresh: async (connection, params) => {
+      expect(connection).type.toBe<Connection>()
+      expect(params).type.toBe<Record<string, unknown>>()
+      return { user: 'ada', expiresAt: Date.now() + 60_000 }
+    },
+    refreshGrace: 5000
+  })).type.not.toRaiseError()
+  expect(app.register(actionheroWs, { refreshGrace: '5s' })).type.toRaiseError()
+  const connection = app.actionheroWs.connections.get('id')
+  if (connection === undefined) return
+  expect(connection.expiresAt).type.toBe<number | null>()
+  expect(connection.auth).type.toBe<unknown>()
+  expect(connection.close('bye', false)).type.toBe<boolean>()
+})
+
+test('fastify-actionhero-ws/emitter is typed', () => {
+  const emitter = createEmitter({ redis: { url: 'redis://127.0.0.1:6379', prefix: 'app:' }, history: { size: 10 } })
+  expect(emitter).type.toBe<Emitter>()
+  expect(createEmitter({})).type.toRaiseError()
+  expect(createEmitter({ redis: {}, rooms: [] })).type.toRaiseError()
+  expect(emitter.say('room', 'hi', 'worker')).type.toBe<Promise<void>>()
+  expect(emitter.say('room', 'hi', 1)).type.toRaiseError()
+  expect(emitter.broadcast('room', { any: 'json' })).type.toBe<Promise<void>>()
+  expect(emitter.send('id', { context: 'alert' })).type.toBe<Promise<boolean>>()
+  expect(emitter.sendToFingerprint('fp', { context: 'alert' })).type.toBe<Promise<number>>()
+  expect(emitter.disconnect({ fingerprint: 'fp' }, { reason: 'bye' })).type.toBe<Promise<number>>()
+  expect(emitter.reauthorize('id')).type.toBe<Promise<number>>()
+  expect(emitter.roomView('room')).type.toBe<Promise<RoomMembers>>()
+  expect(emitter.close()).type.toBe<Promise<void>>()
 })
 
 test('a connection is typed', () => {

@@ -73,6 +73,16 @@ export interface QuitRequest extends RequestBase {
   event: 'quit' | 'exit'
 }
 
+/**
+ * Fresh credentials for the connection, for the server's `refresh` option: sent when the server asks
+ * (a `refresh` message, 3.6) or whenever the client rotates them. Answered with `data: { expiresAt }`;
+ * refused with the reason, and the connection closed (3.6).
+ */
+export interface RefreshRequest extends RequestBase {
+  event: 'refresh'
+  params?: Record<string, unknown>
+}
+
 export type ClientMessage =
   | ActionRequest
   | SayRequest
@@ -83,6 +93,7 @@ export type ClientMessage =
   | FileRequest
   | DocumentationRequest
   | QuitRequest
+  | RefreshRequest
 
 export type ClientEvent = ClientMessage['event']
 
@@ -210,6 +221,28 @@ export interface PushMessage {
   [key: string]: unknown
 }
 
+/**
+ * 3.6: the server closes the connection, and says why: a kick (`disconnect`), credentials that expired
+ * or whose refresh failed, or a new `authorize` that refused them. With `reconnect: false` the client
+ * does not come back (Primus's `primus::server::close` follows).
+ */
+export interface ClosedMessage {
+  context: 'closed'
+  reason: string
+  reconnect: boolean
+}
+
+/** 3.6: the connection's credentials expire at `expiresAt` (ms since the epoch): send fresh ones (`refresh`). */
+export interface RefreshMessage {
+  context: 'refresh'
+  expiresAt: number
+}
+
+/** `data` of the `refresh` reply: when the new credentials expire (null: never). */
+export interface RefreshedCredentials {
+  expiresAt: number | null
+}
+
 /** `data` of the `detailsView` reply. */
 export interface ConnectionDetails {
   id: string
@@ -249,7 +282,9 @@ export interface ActionDocumentation {
   inputs: object | null
 }
 
-export type ServerMessage = WelcomeMessage | ActionReply | VerbReply | ChatMessage | PresenceMessage | FileReply | RoomRecoveredMessage | PushesRecoveredMessage | PushMessage
+export type ServerMessage =
+  | WelcomeMessage | ActionReply | VerbReply | ChatMessage | PresenceMessage | FileReply | RoomRecoveredMessage | PushesRecoveredMessage | ClosedMessage
+  | RefreshMessage | PushMessage
 
 // ---------------------------------------------------------------------------------------------
 // The error strings of PROTOCOL.md 3.2, exactly. The one table: server code never spells one out.
@@ -306,6 +341,10 @@ export const ERRORS = {
   clusterTimeout: 'the cluster did not answer in time',
   /** With `redis`: Redis could not be reached for a request; nothing was done, try again. */
   clusterUnavailable: 'the cluster could not be reached; try again',
+  /** 3.6: the reason of a kick (`disconnect`) that gave none. */
+  disconnected: 'the server closed this connection',
+  /** 3.6: the credentials expired and no `refresh` renewed them within the grace period. */
+  credentialsExpired: 'the credentials of this connection expired',
   /** With `redis` and history off: a `say` reached this server's members, but could not be sent to the other servers. */
   deliveredHereOnly: 'the message reached only the members on this server'
 } as const

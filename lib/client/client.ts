@@ -9,6 +9,8 @@ import {
   type FileReply, type HistoryPosition, type PresenceMessage, type PushesSinceFields, type PushMessage, type ReplyFields, type RoomAddFields, type RoomMembers,
   type RoomRecoveredMessage, type ServerMessage, type VerbReply, type WelcomeMessage
 } from '../../types/protocol.js'
+// Closing with a reason, and credentials that expire (PROTOCOL.md 3.6).
+import type { ClosedMessage, RefreshedCredentials } from '../../types/protocol.js'
 import type { PrimusClientOptions, PrimusSocket, PrimusSocketConstructor } from '../../types/primus.js'
 import { reconnectDelay } from './backoff.js'
 import { Emitter } from './emitter.js'
@@ -26,6 +28,11 @@ export interface ClientOptions extends PrimusClientOptions {
   apiPath?: string | false
   /** The Primus client to use. Default: the global `Primus` of the generated file (in Node.js, ws and JSON at `/primus`). */
   Primus?: PrimusSocketConstructor
+  /**
+   * Supplies fresh credentials when the server asks (its credentials expire): they go to the server's
+   * `refresh` option. Without it, the server closes the connection once they expired (`closed`).
+   */
+  refresh?: () => Record<string, unknown> | Promise<Record<string, unknown>>
 }
 
 /**
@@ -94,6 +101,11 @@ export interface ClientEvents {
   presence: [change: PresenceChange]
   /** The connection could not be opened in `options.timeout` ms. */
   timeout: []
+  /**
+   * The server closed the connection and said why (a kick, credentials that expired or were refused);
+   * with `reconnect: false` the client does not come back (`disconnected` follows).
+   */
+  closed: [closure: Omit<ClosedMessage, 'context'>]
 }
 
 /** A reply as the client hands it over: without `messageCount` when the client had to answer itself. */
@@ -286,6 +298,15 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     return withCallback(callback, (done) => this.#send({ event: 'documentation' }, done))
   }
 
+  /**
+   * Sends fresh credentials (`params`, default what `options.refresh` supplies) to the server's `refresh`
+   * option; the reply's `data.expiresAt` says when they expire. Refused, the server closes the connection.
+   */
+  async refresh (params?: Record<string, unknown>): Promise<VerbResponse<RefreshedCredentials>> {
+    const credentials = params ?? await this.options.refresh?.() ?? {}
+    return await new Promise((resolve) => this.#send({ event: 'refresh', params: credentials }, resolve))
+  }
+
   /** Closes the connection at once, without reconnecting; requests still waiting are answered with an error. */
   disconnect (): void {
     const socket = this.#socket
@@ -309,7 +330,7 @@ export class ActionheroClient extends Emitter<ClientEvents> {
   }
 
   #newSocket (): PrimusSocket {
-    const { url, apiPath, Primus = (globalThis as { Primus?: PrimusSocketConstructor }).Primus, manual, ...primusOptions } = this.options
+    const { url, apiPath, Primus = (globalThis as { Primus?: PrimusSocketConstructor }).Primus, manual, refresh, ...primusOptions } = this.options
     if (Primus === undefined) {
       throw new TypeError('ActionheroClient: Primus is not loaded; load the generated actionheroClient.js, or pass options.Primus')
     }
@@ -551,6 +572,12 @@ export class ActionheroClient extends Emitter<ClientEvents> {
       if (this.#presence.apply(received)) this.emit('presence', received)
       return
     }
+    // The server closes the connection and says why; or it asks for fresh credentials (PROTOCOL.md 3.6).
+    if (received.context === 'closed') {
+      this.emit('closed', { reason: String(received.reason), reconnect: received.reconnect === true })
+      return
+    }
+    if (received.context === 'refresh') return this.#refreshAsked()
     if (isLoss(received)) {
       if (received.context === 'room' && typeof received.room === 'string') return this.#roomLost(received as unknown as RoomRecoveredMessage)
       if (received.context === 'pushes') return this.#pushesLost(received as unknown as HistoryPosition)
@@ -564,6 +591,11 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     } else {
       this.emit('api', received)
     }
+  }
+
+  /** `options.refresh`, when the app gave one, supplies the fresh credentials the server asks for. */
+  #refreshAsked (): void {
+    if (this.options.refresh !== undefined) this.refresh().catch((error: Error) => this.emit('error', error))
   }
 
   /** False for a push of the visitor's stream (sendToFingerprint with history on) delivered already; moves the stream's position. */

@@ -119,3 +119,33 @@ export function decodeMembershipReply (payload: string): MembershipReply {
   }
   return reply as unknown as MembershipReply
 }
+
+/**
+ * What a node is asked to do to some of its connections: end them with a reason (a kick), or run
+ * `authorize` again on their handshake (revocation). From another node or from an emitter.
+ */
+export type ConnectionCommand =
+  | { kind: 'disconnect', reason: string, reconnect: boolean }
+  | { kind: 'reauthorize' }
+
+/** The longest reason a kick carries, in characters: a bus message cannot make a node write more. */
+export const MAX_REASON_LENGTH = 1024
+
+/** A command's payload: the connection ids it is for, and its fields. */
+export function encodeCommand (connectionIds: readonly string[], command: ConnectionCommand): string {
+  return command.kind === 'disconnect'
+    ? JSON.stringify({ connectionIds, reason: command.reason, reconnect: command.reconnect })
+    : JSON.stringify({ connectionIds })
+}
+
+export function decodeCommand (kind: ConnectionCommand['kind'], payload: string): { connectionIds: string[], command: ConnectionCommand } {
+  const decoded = parseJson(payload)
+  if (!isRecord(decoded) || !Array.isArray(decoded.connectionIds) || !decoded.connectionIds.every((id) => typeof id === 'string')) {
+    throw new BusError(`not a ${kind} request`)
+  }
+  const connectionIds = decoded.connectionIds as string[]
+  if (kind === 'reauthorize') return { connectionIds, command: { kind } }
+  const { reason, reconnect } = decoded
+  if (typeof reason !== 'string' || reason.length > MAX_REASON_LENGTH || typeof reconnect !== 'boolean') throw new BusError('not a disconnect request')
+  return { connectionIds, command: { kind, reason, reconnect } }
+}

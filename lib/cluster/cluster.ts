@@ -4,6 +4,8 @@
  * has no cluster: everything is local.
  */
 import type { Connection } from '../connection.js'
+import type { ConnectionCommand } from './bus.js'
+import type { ConnectionTarget } from '../kicks.js'
 
 /** `update`: its member details made again (`rooms.updateMember`), in the room given, or in every room of it for ''. */
 export type MembershipChange = 'add' | 'remove' | 'update'
@@ -14,6 +16,8 @@ export interface ClusterHandlers {
   push (connectionIds: readonly string[], json: string): void
   /** Another node adds (removes, updates) one of this node's connections to (from, in) a room; rejects with the reason it cannot. */
   changeMembership (connectionId: string, room: string, change: MembershipChange): Promise<void>
+  /** Another node (or an emitter) asks something of some of this node's connections: a kick, a reauthorize. */
+  command (connectionIds: readonly string[], command: ConnectionCommand): void
 }
 
 export interface Cluster {
@@ -26,6 +30,8 @@ export interface Cluster {
   send (connectionId: string, json: string): Promise<boolean>
   /** Sends to the connections with this fingerprint on other nodes; resolves how many. */
   sendToFingerprint (fingerprint: string, json: string): Promise<number>
+  /** Asks the nodes that hold `target`'s connections (but this one) to carry out `command`; resolves for how many connections. */
+  command (target: ConnectionTarget, command: ConnectionCommand): Promise<number>
   /** Changes the membership of a connection on another node, as that node's own `rooms.addMember` would. */
   changeMembership (connectionId: string, room: string, change: MembershipChange): Promise<void>
 }

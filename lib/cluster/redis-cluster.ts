@@ -7,8 +7,13 @@ import { randomUUID } from 'node:crypto'
 import { ERRORS } from '../../types/protocol.js'
 import type { Connection } from '../connection.js'
 import { errorMessage, RoomError } from '../errors.js'
-import { BusError, decodeMembershipReply, decodeMembershipRequest, decodePush, encodePush, type MembershipReply, type MembershipRequest } from './bus.js'
+import {
+  BusError, decodeCommand, decodeMembershipReply, decodeMembershipRequest, decodePush, encodeCommand, encodePush, type ConnectionCommand,
+  type MembershipReply, type MembershipRequest
+} from './bus.js'
 import type { Cluster, ClusterHandlers, MembershipChange } from './cluster.js'
+import type { ConnectionTarget } from '../kicks.js'
+import { locate, publishToNodes } from './directory.js'
 import type { RedisNode } from './redis-node.js'
 
 /** How many connections one write-back transaction carries, so that none blocks Redis for long. */
@@ -71,32 +76,26 @@ export class RedisCluster implements Cluster {
   }
 
   async send (connectionId: string, json: string): Promise<boolean> {
-    const node = await this.#node.command.hget(this.#node.schema.connections, connectionId)
-    if (node === null || node === this.#node.id) return false
-    await this.#push(node, [connectionId], json)
-    return true
+    return await this.#pushTo(connectionId, json) > 0
   }
 
-  async sendToFingerprint (fingerprint: string, json: string): Promise<number> {
-    const ids = await this.#node.command.smembers(this.#node.schema.fingerprint(fingerprint))
-    if (ids.length === 0) return 0
-    const nodes = await this.#node.command.hmget(this.#node.schema.connections, ...ids)
-    const byNode = new Map<string, string[]>()
-    for (const [index, node] of nodes.entries()) {
-      if (node === null || node === this.#node.id) continue
-      const list = byNode.get(node)
-      if (list === undefined) byNode.set(node, [ids[index] as string])
-      else list.push(ids[index] as string)
-    }
-    await Promise.all([...byNode].map(([node, list]) => this.#push(node, list, json)))
-    let reached = 0
-    for (const list of byNode.values()) reached += list.length
-    return reached
+  sendToFingerprint (fingerprint: string, json: string): Promise<number> {
+    return this.#pushTo({ fingerprint }, json)
+  }
+
+  async command (target: ConnectionTarget, command: ConnectionCommand): Promise<number> {
+    const located = await locate(this.#node, target, this.#node.id)
+    return publishToNodes(this.#node, located, command.kind, (ids) => encodeCommand(ids, command))
+  }
+
+  async #pushTo (target: ConnectionTarget, json: string): Promise<number> {
+    const located = await locate(this.#node, target, this.#node.id)
+    return publishToNodes(this.#node, located, 'push', (ids) => encodePush(ids, json))
   }
 
   async changeMembership (connectionId: string, room: string, change: MembershipChange): Promise<void> {
-    const node = await this.#node.command.hget(this.#node.schema.connections, connectionId)
-    if (node === null || node === this.#node.id) throw new RoomError(ERRORS.connectionNotFound(connectionId))
+    const [node] = (await locate(this.#node, connectionId, this.#node.id)).keys()
+    if (node === undefined) throw new RoomError(ERRORS.connectionNotFound(connectionId))
     const request: MembershipRequest = { requestId: randomUUID(), replyTo: this.#node.id, connectionId, room, change }
     const answered = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -117,10 +116,6 @@ export class RedisCluster implements Cluster {
     await answered
   }
 
-  #push (node: string, connectionIds: string[], json: string): Promise<void> {
-    return this.#node.publish(this.#node.schema.nodeChannel(node), 'push', encodePush(connectionIds, json))
-  }
-
   /** What another node addressed to this one; a malformed message throws a BusError, which the node logs and drops. */
   #receive (kind: string, payload: string): void {
     const handlers = this.#handlers
@@ -133,6 +128,9 @@ export class RedisCluster implements Cluster {
       handlers.changeMembership(request.connectionId, request.room, request.change).then(
         () => this.#reply(request, null),
         (error: unknown) => this.#reply(request, errorMessage(error)))
+    } else if (kind === 'disconnect' || kind === 'reauthorize') {
+      const { connectionIds, command } = decodeCommand(kind, payload)
+      handlers.command(connectionIds, command)
     } else if (kind === 'membership-reply') {
       const reply = decodeMembershipReply(payload)
       const pending = this.#pending.get(reply.requestId)

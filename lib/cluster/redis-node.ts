@@ -132,7 +132,7 @@ export class RedisNode {
     const standalone = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, autoResendUnfulfilledCommands: false, connectionName: name('command') }
     if (client !== null) {
       this.command = client as RedisClient
-      this.#sharded = client instanceof Cluster || (client as { isCluster?: unknown }).isCluster === true
+      this.#sharded = isClusterClient(client, Cluster)
     } else if (cluster !== null) {
       // ioredis's cluster ready check goes through the offline queue: without one, the node waits for the masters itself.
       this.command = new Cluster(cluster, { lazyConnect: true, enableOfflineQueue: false, enableReadyCheck: false, redisOptions: { maxRetriesPerRequest: 1, autoResendUnfulfilledCommands: false, connectionName: name('command') } })
@@ -400,6 +400,11 @@ export class RedisNode {
     this.#metrics.membersReaped(removed.length)
     for (const reaper of this.#reapers) reaper(removed)
   }
+}
+
+/** Whether an app's client is an ioredis `Cluster` (of this ioredis, or of another copy: `isCluster`). */
+export function isClusterClient (client: RedisClientLike, Cluster: typeof IORedisCluster): boolean {
+  return client instanceof Cluster || (client as { isCluster?: unknown }).isCluster === true
 }
 
 /** Resolves once every master of a Redis Cluster has a ready connection (they connect lazily, on their first command). */

@@ -8,12 +8,25 @@
  */
 import { ERRORS, type PushMessage } from '../../types/protocol.js'
 import { PUSH_FIELDS, type Appended, type HistoryOptions } from '../rooms/history.js'
-import { RedisHistory } from '../rooms/redis-history.js'
+import { RedisHistory, type StreamOptions } from '../rooms/redis-history.js'
 import { Sequencer } from '../rooms/sequencer.js'
 import { stampPush, type PushStore, type PushStoreEvents } from '../pushes/pushes.js'
 import { BusError, decodeStreamPush } from './bus.js'
+import type { RedisLink } from './directory.js'
 import type { RedisCluster } from './redis-cluster.js'
 import type { RedisNode } from './redis-node.js'
+
+/** A visitor's push stream: `pushOffset` and `pushEpoch` in each push, published as `push` on the fingerprint's channel. */
+export function pushStream ({ schema }: RedisLink, largest: number): StreamOptions<PushMessage> {
+  return {
+    keys: { position: (fp) => schema.pushPosition(fp), messages: (fp) => schema.pushMessages(fp), channel: (fp) => schema.pushChannel(fp) },
+    kind: 'push',
+    fields: PUSH_FIELDS,
+    stamp: stampPush,
+    largest,
+    lazy: true
+  }
+}
 
 export class RedisPushStore implements PushStore {
   readonly history: RedisHistory<PushMessage> | null
@@ -27,17 +40,7 @@ export class RedisPushStore implements PushStore {
   constructor (node: RedisNode, cluster: RedisCluster, history: HistoryOptions | false, largest: number) {
     this.#node = node
     this.#cluster = cluster
-    const { schema } = node
-    this.history = history === false
-      ? null
-      : new RedisHistory<PushMessage>(node, history, {
-        keys: { position: (fp) => schema.pushPosition(fp), messages: (fp) => schema.pushMessages(fp), channel: (fp) => schema.pushChannel(fp) },
-        kind: 'push',
-        fields: PUSH_FIELDS,
-        stamp: stampPush,
-        largest,
-        lazy: true
-      })
+    this.history = history === false ? null : new RedisHistory<PushMessage>(node, history, pushStream(node, largest))
     this.#sequencer = new Sequencer<Appended<PushMessage>>({
       positionOf: ({ position }) => position,
       deliver: (fingerprint, { item, json }) => this.#events?.deliver(fingerprint, item, json),

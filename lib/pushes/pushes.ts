@@ -54,6 +54,8 @@ export function stampPush (message: PushMessage, { offset, epoch }: HistoryPosit
   return { ...message, [PUSH_FIELDS.offset]: offset, [PUSH_FIELDS.epoch]: epoch }
 }
 
+const NO_CONNECTIONS: ReadonlySet<Connection> = new Set()
+
 export class Pushes {
   readonly #store: PushStore
   readonly #log: FastifyBaseLogger
@@ -108,6 +110,11 @@ export class Pushes {
     if (visitor === undefined || !visitor.delete(connection) || visitor.size > 0) return
     this.#byFingerprint.delete(fingerprint)
     this.#store.unfollow(fingerprint)
+  }
+
+  /** This node's connections of the visitor with `fingerprint`. */
+  connectionsOf (fingerprint: string): ReadonlySet<Connection> {
+    return this.#byFingerprint.get(fingerprint) ?? NO_CONNECTIONS
   }
 
   /**

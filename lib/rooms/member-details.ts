@@ -4,7 +4,7 @@
  * stored with the membership, so every node of a cluster shows the same.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import { ERRORS, type RoomMemberView } from '../../types/protocol.js'
+import { ERRORS, type RoomMembers, type RoomMemberView } from '../../types/protocol.js'
 import type { Connection } from '../connection.js'
 import { RoomError } from '../errors.js'
 import { isPlainObject } from '../options.js'
@@ -36,4 +36,15 @@ export async function makeMemberDetails (memberDetails: MemberDetails, connectio
 /** A member as `roomView` shows it: `id` and `joinedAt` first, then its details. */
 export function memberView ({ id, joinedAt, details }: RoomMember): RoomMemberView {
   return details === undefined ? { id, joinedAt } : { id, joinedAt, ...details }
+}
+
+/** The `roomView` answer: a room's members by id, and how many (and presence keys, in a presence room: `presence`; by default when a member has a key). */
+export function roomMembersView (room: string, members: readonly RoomMember[], presence = members.some((member) => member.key !== undefined)): RoomMembers {
+  const byId: RoomMembers['members'] = {}
+  const keys = new Set<string>()
+  for (const member of members) {
+    byId[member.id] = memberView(member)
+    if (member.key !== undefined) keys.add(member.key)
+  }
+  return presence ? { room, members: byId, membersCount: members.length, keysCount: keys.size } : { room, members: byId, membersCount: members.length }
 }

@@ -6,7 +6,7 @@
  */
 import type { ChatMessage } from '../../types/protocol.js'
 import { encodeBusMessage } from '../cluster/bus.js'
-import type { RedisNode } from '../cluster/redis-node.js'
+import type { RedisLink } from '../cluster/directory.js'
 import { HISTORY_FLOOR, HISTORY_PUBLISH, HISTORY_READ } from '../cluster/redis-schema.js'
 import type { HistoryRead } from './sequencer.js'
 import {
@@ -44,7 +44,7 @@ interface StreamLog<Item> {
 }
 
 /** A room's stream: `offset` and `epoch` in each message, published as `chat` on the room's channel. */
-export function roomStream (node: RedisNode, largest: number): StreamOptions<ChatMessage> {
+export function roomStream (node: RedisLink, largest: number): StreamOptions<ChatMessage> {
   const { schema } = node
   return {
     keys: { position: (room) => schema.historyPosition(room), messages: (room) => schema.historyMessages(room), channel: (room) => schema.roomChannel(room) },
@@ -56,12 +56,12 @@ export function roomStream (node: RedisNode, largest: number): StreamOptions<Cha
 }
 
 export class RedisHistory<Item extends object = ChatMessage> implements StreamHistory<Item> {
-  readonly #node: RedisNode
+  readonly #node: RedisLink
   readonly #options: HistoryOptions
   readonly #stream: StreamOptions<Item>
   readonly #busPrefix: string
 
-  constructor (node: RedisNode, options: HistoryOptions, stream: StreamOptions<Item>) {
+  constructor (node: RedisLink, options: HistoryOptions, stream: StreamOptions<Item>) {
     this.#node = node
     this.#options = options
     this.#stream = stream

@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto'
 import { ERRORS, type ChatMessage, type PresenceList, type PresenceMessage } from '../../types/protocol.js'
 import { BusError, decodeChat, decodePresence } from '../cluster/bus.js'
+import type { RedisLink } from '../cluster/directory.js'
 import type { ReapedMember, RedisNode } from '../cluster/redis-node.js'
 import {
   decodeMember, DESTROY, encodeMember, JOIN, LEAVE, membershipOf, parseMembership, RESTORE_MEMBERSHIPS, RESTORE_ROOMS, UPDATE
@@ -26,6 +27,13 @@ const RESTORE_BATCH = 200
 
 /** Before `start`: no members. */
 const NO_MEMBERS: LocalMembers = { rooms: () => [], members: () => [], has: () => false }
+
+/** A room's members on every node, as Redis holds them; null when there is no such room. */
+export async function readMembers ({ command, schema }: RedisLink, room: string): Promise<RoomMember[] | null> {
+  const [exists, members] = await Promise.all([command.sismember(schema.rooms, room), command.hgetall(schema.room(room))])
+  if (exists !== 1) return null
+  return Object.entries(members).map(([id, value]) => decodeMember(id, value))
+}
 
 export class RedisRoomStore implements RoomStore {
   readonly #node: RedisNode
@@ -147,11 +155,8 @@ export class RedisRoomStore implements RoomStore {
     return { members, keys: fields - versioned }
   }
 
-  async members (room: string): Promise<RoomMember[] | null> {
-    const { command, schema } = this.#node
-    const [exists, members] = await this.#node.deadline(Promise.all([command.sismember(schema.rooms, room), command.hgetall(schema.room(room))]), false)
-    if (exists !== 1) return null
-    return Object.entries(members).map(([id, value]) => decodeMember(id, value))
+  members (room: string): Promise<RoomMember[] | null> {
+    return this.#node.deadline(readMembers(this.#node, room), false)
   }
 
   /**

@@ -13,7 +13,7 @@ import { NO_METRICS, type Metrics } from '../observability/metrics.js'
 import { isRoomName } from '../options.js'
 import { CatchUp } from './catch-up.js'
 import { FanOut } from './fanout.js'
-import { memberView, type MemberDetails } from './member-details.js'
+import { roomMembersView, type MemberDetails } from './member-details.js'
 import { Membership } from './membership.js'
 import { ChatMiddlewareChain, type BroadcastSender, type ChatMiddleware } from './middleware.js'
 import type { Presence } from './presence.js'
@@ -119,13 +119,7 @@ export class Rooms {
   async view (room: string): Promise<RoomMembers> {
     const members = await this.#store.members(checkRoom(room))
     if (members === null) throw new RoomError(ERRORS.roomNotFound)
-    const byId: RoomMembers['members'] = {}
-    const keys = new Set<string>()
-    for (const member of members) {
-      byId[member.id] = memberView(member)
-      if (member.key !== undefined) keys.add(member.key)
-    }
-    return this.#presence?.inRoom(room) === true ? { room, members: byId, membersCount: members.length, keysCount: keys.size } : { room, members: byId, membersCount: members.length }
+    return roomMembersView(room, members, this.#presence?.inRoom(room) === true)
   }
 
   /** How many members the room has on every node (and presence keys, in a presence room), without listing them: cheap in a large room. */
