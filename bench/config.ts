@@ -21,11 +21,19 @@ export const TARGET_LABELS: Record<TargetName, string> = {
 }
 
 /** The scenarios, in the order each round runs them. */
-export const SCENARIOS = ['roundTrips', 'say1000', 'say5000', 'idleMemory', 'handshakes', 'chat'] as const
+export const SCENARIOS = ['roundTrips', 'say1000', 'say5000', 'idleMemory', 'handshakes', 'chat', 'presence'] as const
 export type ScenarioName = typeof SCENARIOS[number]
+
+/** Whether `scenario` is measured on `target`: presence (issue 22) is the plugin's alone. */
+export function measuredOn (scenario: ScenarioName, target: TargetName): boolean {
+  return scenario !== 'presence' || target === 'plugin'
+}
 
 /** The room every `say` scenario uses; the plugin creates it at boot. */
 export const ROOM = 'bench'
+
+/** The presence room of the presence scenario (issue 22), which the plugin creates at boot; `ROOM` has no presence. */
+export const PRESENCE_ROOM = 'bench-presence'
 
 /** The rooms of the chat scenario (`load/chat.ts`), which the plugin creates at boot too. */
 export const CHAT_ROOM_COUNT = 100

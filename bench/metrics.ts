@@ -44,7 +44,11 @@ export const METRICS: readonly Metric[] = [
   { scenario: 'chat', figure: 'loadLoopP99Ms', label: 'chat: load processes\' event-loop delay p99 (worst)', unit: 'ms', better: null },
   { scenario: 'chat', figure: 'loadLoopMaxMs', label: 'chat: load processes\' event-loop delay max (worst)', unit: 'ms', better: null },
   { scenario: 'chat', figure: 'loadCpuPercent', label: 'chat: load processes\' CPU', unit: '% of a core', better: null },
-  { scenario: 'chat', figure: 'otherCpuPercent', label: 'other processes\' CPU during chat', unit: '% of a core', better: null }
+  { scenario: 'chat', figure: 'otherCpuPercent', label: 'other processes\' CPU during chat', unit: '% of a core', better: null },
+  { scenario: 'presence', figure: 'plainCpuUs', label: 'server CPU per join or leave, room of 5,000 without presence', unit: 'µs', better: null },
+  { scenario: 'presence', figure: 'presenceCpuUs', label: 'server CPU per join or leave, presence room of 5,000 (each told to all)', unit: 'µs', better: null },
+  { scenario: 'presence', figure: 'deliveryMs', label: 'presence change in a room of 5,000: until all have it', unit: 'ms', better: null },
+  { scenario: 'presence', figure: 'otherCpuPercent', label: 'other processes\' CPU during presence churn', unit: '% of a core', better: null }
 ]
 
 export function metricId (metric: Metric): string {

@@ -6,6 +6,7 @@ import { NOISY_CPU_PERCENT, TARGET_LABELS, noiseOf, type TargetName } from './co
 import { CHAT, deliveriesPerSecond, saysPerSecond, type ChatSettings } from './load/chat-plan.js'
 import * as handshakes from './load/handshakes.js'
 import * as idleMemory from './load/idle-memory.js'
+import * as presence from './load/presence.js'
 import * as roundTrips from './load/round-trips.js'
 import * as say from './load/say.js'
 import { GOALS, METRICS, type Goal, type Metric } from './metrics.js'
@@ -80,6 +81,9 @@ export function renderResults (summary: RunSummary): string {
     `- Handshakes: ${handshakes.CONCURRENCY} loops connect, wait for the open connection and close it, for ` +
       `${seconds(handshakes.WINDOW_MS)} after ${handshakes.WARMUP} unmeasured.`,
     chatMethod(run.chat ?? CHAT),
+    `- Presence (the plugin alone): ${formatNumber(presence.MEMBERS)} members in two rooms, one with presence and one ` +
+      `without; one more client joins and leaves each ${presence.CHANGES / 2} times. The server CPU per change in each ` +
+      'room, and the median time until all members heard a presence change (its request\'s reply too).',
     '- Load and noise: for the round-trip and handshake windows, the load process\'s CPU (near 100% of a core, the ' +
       'load and not the server alone set the pace: each of the two gets about one core) and other processes\' CPU (the ' +
       'machine\'s busy time from `os.cpus()` minus the server\'s and the load\'s). The server CPU per operation is the ' +

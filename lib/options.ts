@@ -12,6 +12,7 @@ import type { Authorize } from './gate.js'
 import { DEFAULT_HISTORY, type HistoryOptions } from './rooms/history.js'
 import { DEFAULT_SAY_LIMIT, type SayLimit } from './rooms/say-budget.js'
 import type { MemberDetails } from './rooms/member-details.js'
+import type { PresenceOptions } from './rooms/presence.js'
 import type { PrimusClientOptions } from '../types/primus.js'
 import { InvalidOptionError } from './errors.js'
 import { ISSUED_LENGTH } from './fingerprint.js'
@@ -159,6 +160,12 @@ export interface ActionheroWsOptions {
   sayLimit?: Partial<SayLimit> | false
   /** What a member shows in `roomView` besides `id` and `joinedAt`: made when it joins, stored with the membership. */
   memberDetails?: MemberDetails
+  /**
+   * Who is here, pushed as it changes (docs/ROOMS.md, Presence): `true` for every room, or `{ rooms, key }`:
+   * the presence rooms (a list, or a test), and the person a connection is (default its fingerprint).
+   * Default `false`: no room has presence.
+   */
+  presence?: boolean | PresenceOptions
   /** Pending actions a connection may have (ActionHero's option); within `maxPendingRequests`. */
   simultaneousActions?: number
   /** Requests of every event a connection may have pending at once; more are answered `you have too many pending requests`. */
@@ -225,6 +232,8 @@ export interface ResolvedOptions {
   history: HistoryOptions | false
   sayLimit: SayLimit | false
   memberDetails: MemberDetails | null
+  /** null: no presence room. */
+  presence: PresenceOptions | null
   simultaneousActions: number
   maxPendingRequests: number
   actions: ActionDefinition[]
@@ -296,7 +305,7 @@ const REGISTER_OPTIONS = new Set(['logLevel', 'logSerializers'])
 
 const KNOWN_OPTIONS = new Set<string>([
   'enabled', 'clientUrl', 'publicDir', 'publicPrefix', 'clientJsPath', 'clientJsName', 'destroyClientsOnShutdown',
-  'welcomeMessage', 'rooms', 'echoSay', 'history', 'sayLimit', 'memberDetails', 'simultaneousActions', 'maxPendingRequests', 'actions', 'apiPath', 'apiMethods', 'fingerprint',
+  'welcomeMessage', 'rooms', 'echoSay', 'history', 'sayLimit', 'memberDetails', 'presence', 'simultaneousActions', 'maxPendingRequests', 'actions', 'apiPath', 'apiMethods', 'fingerprint',
   'allowedOrigins', 'authorize', 'maxBufferedBytes', 'maxFileBytes', 'maxConcurrentFileReads', 'shutdownTimeout', 'drain', 'redis', 'server', 'client',
   'prefix', 'clientDir', 'metrics',
   'refresh', 'refreshGrace'
@@ -574,6 +583,21 @@ function readRooms (options: Record<string, unknown>): string[] {
   return [...new Set<string>(rooms)]
 }
 
+function readPresence (options: Record<string, unknown>): PresenceOptions | null {
+  const presence = read<boolean | Record<string, unknown>>(options, 'presence', false,
+    (v): v is boolean | Record<string, unknown> => isBoolean(v) || isPlainObject(v), 'true, false or { rooms?, key? }')
+  if (presence === false) return null
+  if (presence === true) return {}
+  const unknown = Object.keys(presence).find((key) => key !== 'rooms' && key !== 'key')
+  if (unknown !== undefined) throw new InvalidOptionError('presence', `has no option ${JSON.stringify(unknown)}; it takes rooms and key`)
+  const { rooms, key } = presence
+  if (rooms !== undefined && typeof rooms !== 'function' && !(Array.isArray(rooms) && rooms.every(isRoomName))) {
+    throw new InvalidOptionError('presence', 'rooms must be an array of room names or a function (room) => boolean')
+  }
+  if (key !== undefined && typeof key !== 'function') throw new InvalidOptionError('presence', 'key must be a function (connection) => string')
+  return { rooms: rooms as PresenceOptions['rooms'], key: key as PresenceOptions['key'] }
+}
+
 function readClient (options: Record<string, unknown>): PrimusClientOptions {
   const client = readObject(options, 'client')
   // Baked into the generated client, they would make every page's Primus throw.
@@ -633,6 +657,7 @@ export function resolveOptions (input: unknown, cwd = process.cwd()): ResolvedOp
     }),
     memberDetails: read<MemberDetails | null>(options, 'memberDetails', null,
       (v): v is MemberDetails => typeof v === 'function', 'a function (connection) => object'),
+    presence: readPresence(options),
     simultaneousActions: read(options, 'simultaneousActions', 5, isPositiveInteger, 'a positive integer'),
     maxPendingRequests: read(options, 'maxPendingRequests', 1000, isPositiveInteger, 'a positive integer'),
     actions: read(options, 'actions', [], Array.isArray, 'an array of action definitions'),

@@ -26,6 +26,7 @@ import type { PrimusServer, Spark } from './primus.js'
 import { MemoryPushStore } from './pushes/memory-pushes.js'
 import { Pushes } from './pushes/pushes.js'
 import { MemoryRoomStore } from './rooms/memory-store.js'
+import { Presence } from './rooms/presence.js'
 import { RedisRoomStore } from './rooms/redis-store.js'
 import { Rooms } from './rooms/rooms.js'
 import type { RoomStore } from './rooms/store.js'
@@ -89,6 +90,7 @@ export class ActionheroWs implements ServerContext {
       maxBufferedBytes: options.maxBufferedBytes,
       sayLimit: options.sayLimit,
       memberDetails: options.memberDetails,
+      presence: options.presence === null ? null : new Presence(options.presence),
       log,
       metrics
     })

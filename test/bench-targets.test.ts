@@ -9,7 +9,7 @@ import { test } from 'node:test'
 import { WebSocket } from 'ws'
 import type { BenchClient } from '../bench/clients/client.js'
 import { CLIENTS, LEAN_CLIENTS } from '../bench/clients/index.js'
-import { ROOM, TARGETS, chatRoom } from '../bench/config.js'
+import { PRESENCE_ROOM, ROOM, TARGETS, chatRoom } from '../bench/config.js'
 import { ServerProcess } from '../bench/load/server-process.js'
 import { within } from '../bench/load/time.js'
 
@@ -158,3 +158,35 @@ for (const target of ['primus', 'plugin', 'socketio'] as const) {
     assert.equal(await announcedPingInterval(target, off.url), target === 'socketio' ? 3_600_000 : false)
   })
 }
+
+test('the plugin target\'s presence room: a visitor with a cookie joining and leaving is told to the members, the plain room tells nothing', async (t) => {
+  const server = await ServerProcess.start('plugin')
+  t.after(() => server.stop())
+  const heard: string[] = []
+  let changed = (): void => {}
+  const members: BenchClient[] = []
+  for (let member = 0; member < 2; member++) {
+    members.push(await within(WAIT, 'connecting', CLIENTS.plugin()(server.url, {
+      onPresence: (event, key) => {
+        heard.push(`${event} ${key}`)
+        changed()
+      }
+    })))
+  }
+  const churner = await within(WAIT, 'connecting', CLIENTS.plugin({ cookie: 'sessionID=bench-churner' })(server.url, {}))
+  t.after(() => { for (const client of [...members, churner]) client.close() })
+  for (const member of members) {
+    await within(WAIT, 'joining', member.join(ROOM))
+    await within(WAIT, 'joining', member.join(PRESENCE_ROOM))
+  }
+  // The two members are tabs of the members' people (by source port): whatever they told each other, nothing more comes.
+  heard.length = 0
+  const twice = (): Promise<void> => new Promise((resolve) => { changed = () => { if (heard.length % 2 === 0) resolve() } })
+  await within(WAIT, 'the plain room', churner.join(ROOM))
+  await within(WAIT, 'the plain room', churner.leave?.(ROOM) ?? Promise.reject(new Error('no leave')))
+  let told = twice()
+  await within(WAIT, 'a join told', Promise.all([churner.join(PRESENCE_ROOM), told]))
+  told = twice()
+  await within(WAIT, 'a leave told', Promise.all([churner.leave?.(PRESENCE_ROOM), told]))
+  assert.deepEqual(heard, ['join bench-churner', 'join bench-churner', 'leave bench-churner', 'leave bench-churner'], 'the plain room told nothing before')
+})

@@ -17,7 +17,7 @@ import { keysUnder, needRedis, needRedisServer, SHARED_REDIS, startOwnRedis, uni
 import { sleep, startApp, TestClient, waitFor } from './helpers.js'
 
 const silent = Fastify({ logger: false }).log
-const ignore: RoomStoreEvents = { deliver: () => {}, destroyed: () => {}, departed: () => {} }
+const ignore: RoomStoreEvents = { deliver: () => {}, destroyed: () => {}, departed: () => {}, presence: () => {} }
 
 /**
  * A node's members as their owner (lib/rooms/membership.ts) lists them for the store: from before it

@@ -23,6 +23,7 @@ test('every option has the default of docs/DESIGN.md', () => {
     history: { size: 100, ttl: 120_000, maxBytes: 1024 * 1024 },
     sayLimit: { messages: 20, bytes: 1024 * 1024 },
     memberDetails: null,
+    presence: null,
     simultaneousActions: 5,
     maxPendingRequests: 1000,
     actions: [],

@@ -33,6 +33,10 @@ export interface RoomRequest extends RequestBase {
   room: string
   /** `roomAdd` only: the position of the last message the client has; the server replays what came after. */
   since?: HistoryPosition
+  /** `roomView` only: true for the counts without the member list (RoomCounts). */
+  count?: boolean
+  /** `roomAdd` only: false for no presence list in the reply (the changes come all the same). */
+  presence?: false
 }
 
 /** The last messages a room's history holds (members only); `limit`: at most that many (50 without one, never more than 100). */
@@ -146,6 +150,32 @@ export interface HistoryPosition {
  */
 export interface RoomAddFields extends Partial<HistoryPosition> {
   recovered?: boolean
+  /** In a presence room (issue 22): who is here, as of `version`; the changes after it follow as PresenceMessage. */
+  presence?: PresenceList
+}
+
+/**
+ * Who is in a presence room (issue 22), one entry per presence key (a person, not a tab): the details
+ * of each of its connections in the room (Phoenix's metas). `version` is the room's presence version
+ * when the list was read: a change at or below it is in the list already.
+ */
+export interface PresenceList {
+  version: number
+  keys: Record<string, RoomMemberView[]>
+}
+
+/**
+ * A change of who is in a presence room, sent to its members: the first connection of a key joined
+ * (`join`), its last one left (`leave`), or a member's details changed (`update`). `member` is the
+ * connection that made the change. `version` grows by at least 1 per change of the room.
+ */
+export interface PresenceMessage {
+  context: 'presence'
+  room: string
+  event: 'join' | 'leave' | 'update'
+  key: string
+  member: RoomMemberView
+  version: number
 }
 
 /** The fields of a `pushesSince` reply next to `status`: as a `roomAdd`'s, for the visitor's push stream. */
@@ -238,7 +268,12 @@ export interface RoomMembers {
   room: string
   members: Record<string, RoomMemberView>
   membersCount: number
+  /** In a presence room: how many presence keys (people) are here. */
+  keysCount?: number
 }
+
+/** `data` of a `roomView` with `count: true`: the counts without the list, cheap in a large room. */
+export type RoomCounts = Omit<RoomMembers, 'members'>
 
 /** One entry of the `documentation` reply's `data`. */
 export interface ActionDocumentation {
@@ -248,8 +283,8 @@ export interface ActionDocumentation {
 }
 
 export type ServerMessage =
-  | WelcomeMessage | ActionReply | VerbReply | ChatMessage | FileReply | RoomRecoveredMessage | PushesRecoveredMessage | ClosedMessage | RefreshMessage
-  | PushMessage
+  | WelcomeMessage | ActionReply | VerbReply | ChatMessage | PresenceMessage | FileReply | RoomRecoveredMessage | PushesRecoveredMessage | ClosedMessage
+  | RefreshMessage | PushMessage
 
 // ---------------------------------------------------------------------------------------------
 // The error strings of PROTOCOL.md 3.2, exactly. The one table: server code never spells one out.
@@ -273,6 +308,7 @@ export const ERRORS = {
   roomRequired: 'a room is required',
   /** `roomAdd` refused because the `memberDetails` option threw or did not give a plain JSON object. */
   memberDetailsFailed: 'the server could not make the member details of this connection',
+  presenceKeyFailed: 'the server could not make the presence key of this connection',
   /** Sent to a room's members, as a chat message `from: 0`, just before the room is destroyed. */
   roomDeleted: 'this room has been deleted',
   fileNotFound: 'That file is not found',

@@ -27,6 +27,7 @@ class ActionheroProtocolClient implements BenchClient {
   socket: JsonSocket | null = null
   readonly #handlers: ClientHandlers
   #nextMessageId = 0
+  /** The room request (`roomAdd`, `roomLeave`) waiting for its reply. */
   #joining: { messageId: number, settle: (error?: Error) => void } | null = null
 
   constructor (handlers: ClientHandlers) {
@@ -38,10 +39,19 @@ class ActionheroProtocolClient implements BenchClient {
   }
 
   join (room: string): Promise<void> {
+    // No presence list: the bench's 5,000 members would each be sent one as large as the room.
+    return this.#roomRequest('roomAdd', room, { presence: false })
+  }
+
+  leave (room: string): Promise<void> {
+    return this.#roomRequest('roomLeave', room, {})
+  }
+
+  #roomRequest (event: 'roomAdd' | 'roomLeave', room: string, fields: object): Promise<void> {
     return new Promise((resolve, reject) => {
       const messageId = ++this.#nextMessageId
-      this.#joining = { messageId, settle: (error) => error === undefined ? resolve() : reject(new Error(`roomAdd: ${error.message}`)) }
-      this.socket?.send({ event: 'roomAdd', room, messageId })
+      this.#joining = { messageId, settle: (error) => error === undefined ? resolve() : reject(new Error(`${event}: ${error.message}`)) }
+      this.socket?.send({ event, room, ...fields, messageId })
     })
   }
 
@@ -57,6 +67,8 @@ class ActionheroProtocolClient implements BenchClient {
   receive (message: Message): void {
     if (message.context === 'user') {
       this.#handlers.onSay?.(message.message as string)
+    } else if (message.context === 'presence') {
+      this.#handlers.onPresence?.(message.event as string, message.key as string)
     } else if (message.context === 'response') {
       const error = typeof message.error === 'string' ? new Error(`the server answered "${message.error}"`) : undefined
       const joining = this.#joining

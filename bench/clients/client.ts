@@ -9,6 +9,8 @@ export interface ClientHandlers {
   onEcho?: (sentAt: number, client: BenchClient) => void
   /** A member of the room said `message`. */
   onSay?: (message: string) => void
+  /** A presence change of a room (the plugin's presence rooms): `join`, `leave` or `update`, and its key. */
+  onPresence?: (event: string, key: string) => void
 }
 
 export interface BenchClient {
@@ -17,6 +19,8 @@ export interface BenchClient {
   /** Joins `room`; resolves once the server has confirmed it. */
   join (room: string): Promise<void>
   say (room: string, message: string): void
+  /** Leaves `room`; resolves once the server has confirmed it. The ActionHero protocol's clients only. */
+  leave?: (room: string) => Promise<void>
   /** Starts closing the connection, politely (the library's own close). */
   close (): void
 }
@@ -27,6 +31,8 @@ export type ConnectClient = (url: string, handlers: ClientHandlers) => Promise<B
 /** How a load process connects: `localAddress` is the loopback source address of its sockets (127.0.0.2...). */
 export interface ConnectOptions {
   localAddress?: string
+  /** The handshake's Cookie header (the plugin's fingerprint), for the `ws` client. */
+  cookie?: string
 }
 
 /** The text every echo request carries. */

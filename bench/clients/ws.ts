@@ -14,9 +14,9 @@ interface WsOptions extends ConnectOptions {
 }
 
 /** Opens a ws socket on `path` of the target; `primus` answers Primus's pings as its own client would. */
-export function openWs ({ path = '', primus = false, localAddress }: WsOptions = {}): OpenJsonSocket {
+export function openWs ({ path = '', primus = false, localAddress, cookie }: WsOptions = {}): OpenJsonSocket {
   return (url, receive) => new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}${path}`, { localAddress })
+    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}${path}`, { localAddress, headers: cookie === undefined ? undefined : { cookie } })
     socket.on('message', (data) => {
       const message = JSON.parse(String(data)) as unknown
       if (typeof message === 'string') {

@@ -11,6 +11,7 @@ import { chat } from './chat.js'
 import type { ChatSettings } from './chat-plan.js'
 import { handshakes } from './handshakes.js'
 import { idleMemory } from './idle-memory.js'
+import { presence } from './presence.js'
 import { roundTrips } from './round-trips.js'
 import { say } from './say.js'
 import type { Scenario } from './scenario.js'
@@ -23,7 +24,8 @@ const DRIVERS: Record<ScenarioName, Scenario> = {
   say5000: say(5000),
   idleMemory,
   handshakes,
-  chat
+  chat,
+  presence
 }
 
 /** The interval of the heartbeat in ws's README ("How to detect and close broken connections"). */

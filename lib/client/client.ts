@@ -6,7 +6,7 @@
  */
 import {
   ERRORS, type ActionDocumentation, type ActionReply, type ChatMessage, type ClientMessage, type ConnectionDetails,
-  type FileReply, type HistoryPosition, type PushesSinceFields, type PushMessage, type ReplyFields, type RoomAddFields, type RoomMembers,
+  type FileReply, type HistoryPosition, type PresenceMessage, type PushesSinceFields, type PushMessage, type ReplyFields, type RoomAddFields, type RoomMembers,
   type RoomRecoveredMessage, type ServerMessage, type VerbReply, type WelcomeMessage
 } from '../../types/protocol.js'
 // Closing with a reason, and credentials that expire (PROTOCOL.md 3.6).
@@ -15,6 +15,8 @@ import type { PrimusClientOptions, PrimusSocket, PrimusSocketConstructor } from 
 import { reconnectDelay } from './backoff.js'
 import { Emitter } from './emitter.js'
 import { actionOverHttp } from './http.js'
+import { Inbox } from './inbox.js'
+import { PresenceLists, type PresenceMembers } from './presence.js'
 import { RequestTable, failureReply, type Answer, type Reply } from './requests.js'
 
 export type ClientState = 'disconnected' | 'connecting' | 'connected' | 'reconnecting' | 'timeout'
@@ -57,6 +59,12 @@ interface StreamPosition extends HistoryPosition {
   heard: number
 }
 
+/**
+ * A presence room's list changed: a change the server sent (`join`, `leave`, `update`), or the whole
+ * list taken from a `roomAdd` reply (`list`), at a join and after every reconnect.
+ */
+export type PresenceChange = PresenceMessage | { context: 'presence', room: string, event: 'list' }
+
 /** A reconnection attempt that is about to start. */
 export interface ReconnectAttempt {
   /** 1 for the first attempt after the connection was lost. */
@@ -89,6 +97,8 @@ export interface ClientEvents {
   recovered: [recovery: RoomRecovery]
   /** The same for the visitor's pushes, when the server keeps them (history on). */
   pushesRecovered: [recovery: PushesRecovery]
+  /** Who is in a presence room changed; `client.presence(room)` is current when it fires. */
+  presence: [change: PresenceChange]
   /** The connection could not be opened in `options.timeout` ms. */
   timeout: []
   /**
@@ -155,6 +165,10 @@ export class ActionheroClient extends Emitter<ClientEvents> {
   readonly #positions = new Map<string, StreamPosition>()
   /** Where the client is in its visitor's push stream (when the server keeps one). */
   #pushes: StreamPosition | null = null
+  /** Per presence room, who is here (the `roomAdd` reply's list, and the changes since). */
+  readonly #presence = new PresenceLists()
+  /** The server's messages, handled in the order they came: a reply's code runs before what followed it. */
+  readonly #inbox = new Inbox<unknown>((message) => this.#receive(message))
 
   /**
    * `socket`: a Primus socket of the caller's, open or opening, as ActionHero's own tests passed one. The
@@ -236,15 +250,28 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     return withCallback(callback, (done) => this.#send({ event: 'roomHistory', room, limit }, done))
   }
 
-  /** Joins a room; `rooms` includes it when the callback runs. */
+  /** Joins a room; `rooms` includes it when the callback runs, and in a presence room `presence(room)` has its list. */
   roomAdd (room: string): Promise<RoomAddResponse>
   roomAdd (room: string, callback: Callback<RoomAddResponse>): void
   roomAdd (room: string, callback?: Callback<RoomAddResponse>): Promise<RoomAddResponse> | undefined {
-    return withCallback(callback, (done) => this.#send<RoomAddResponse>({ event: 'roomAdd', room }, (reply) => {
-      if (reply.error === undefined || reply.error === ERRORS.alreadyInRoom) this.#joined(room)
-      this.#placed(room, reply)
-      done(reply)
-    }))
+    return withCallback(callback, (done) => {
+      if (!this.rooms.includes(room)) this.#presence.expect(room)
+      this.#send<RoomAddResponse>({ event: 'roomAdd', room }, (reply) => {
+        if (reply.error === undefined || reply.error === ERRORS.alreadyInRoom) this.#joined(room)
+        this.#placed(room, reply)
+        if (reply.error === undefined || !this.rooms.includes(room)) this.#listed(room, reply)
+        done(reply)
+      })
+    })
+  }
+
+  /**
+   * Who is in a presence room the client is in, one entry per presence key (a person, not a tab) with
+   * its connections' details: the `roomAdd` reply's list, kept current by the changes since. Null when
+   * the room has no presence, or the client is not in it.
+   */
+  presence (room: string): PresenceMembers | null {
+    return this.#presence.view(room)
   }
 
   /** Leaves a room; `rooms` no longer includes it when the callback runs. */
@@ -323,7 +350,7 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     let offline = false
     const listeners: Record<string, (...args: never[]) => void> = {
       open: () => this.#opened(socket),
-      data: (message: unknown) => this.#receive(message),
+      data: (message: unknown) => this.#inbox.receive(message),
       error: (error: Error) => {
         this.#lastError = error
         this.emit('error', error)
@@ -422,9 +449,12 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     for (const room of rooms) {
       const position = this.#positions.get(room)
       const since = position === undefined ? undefined : { epoch: position.epoch, offset: position.offset }
+      // The list is made again from the reply, never added to the one known.
+      this.#presence.expect(room)
       send({ event: 'roomAdd', room, since }, (reply) => {
         if (!current()) return
         this.#placed(room, reply as RoomAddFields)
+        this.#listed(room, reply as RoomAddFields)
         if (typeof reply.recovered === 'boolean') this.emit('recovered', { room, recovered: reply.recovered })
         if (--rejoining === 0) fetchDetails()
       })
@@ -525,12 +555,23 @@ export class ActionheroClient extends Emitter<ClientEvents> {
     this.#requests.add(message, answer as Answer, write)
   }
 
-  #receive (message: unknown): void {
-    if (typeof message !== 'object' || message === null || Array.isArray(message)) return
+  /** Handles one message from the server; true when it answered a request. */
+  #receive (message: unknown): boolean {
+    if (typeof message !== 'object' || message === null || Array.isArray(message)) return false
     const received = message as PushMessage
     this.emit('message', received as ServerMessage)
     if (received.context === 'response') return this.#requests.answer(received)
+    this.#pushed(received)
+    return false
+  }
+
+  /** A message the server sent on its own (not a reply). */
+  #pushed (received: PushMessage): void {
     if (received.context === 'user') return this.#heard(received as unknown as ChatMessage)
+    if (isPresenceChange(received)) {
+      if (this.#presence.apply(received)) this.emit('presence', received)
+      return
+    }
     // The server closes the connection and says why; or it asks for fresh credentials (PROTOCOL.md 3.6).
     if (received.context === 'closed') {
       this.emit('closed', { reason: String(received.reason), reconnect: received.reconnect === true })
@@ -612,6 +653,12 @@ export class ActionheroClient extends Emitter<ClientEvents> {
   #left (room: string): void {
     this.rooms = this.rooms.filter((joined) => joined !== room)
     this.#positions.delete(room)
+    this.#presence.forget(room)
+  }
+
+  /** The list of a presence room from its `roomAdd` reply. */
+  #listed (room: string, { presence }: RoomAddFields): void {
+    if (this.#presence.listed(room, presence)) this.emit('presence', { context: 'presence', room, event: 'list' })
   }
 }
 
@@ -637,6 +684,14 @@ function placed (position: StreamPosition | null, { epoch, offset }: RoomAddFiel
   if (position === null || position.epoch !== epoch) return { epoch, offset, heard: 0 }
   position.offset = Math.max(position.offset, offset)
   return position
+}
+
+/** A presence change of the shape the client applies (PROTOCOL.md 3.3.1); anything else is an `api` push. */
+function isPresenceChange (message: PushMessage): message is PushMessage & PresenceMessage {
+  const { member } = message as { member?: unknown }
+  return message.context === 'presence' && typeof message.room === 'string' && typeof message.key === 'string' &&
+    ['join', 'leave', 'update'].includes(message.event as string) && typeof message.version === 'number' &&
+    typeof member === 'object' && member !== null && typeof (member as { id?: unknown }).id === 'string'
 }
 
 /** A server's notice that messages of a stream may be missing, with where the stream goes on. */

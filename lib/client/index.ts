@@ -5,7 +5,8 @@
  */
 export {
   ActionheroClient, type ActionResponse, type Callback, type ClientEvents, type ClientOptions, type ClientState,
-  type ConnectCallback, type ErrorFirstCallback, type FileResponse, type PushesRecovery, type ReconnectAttempt, type RoomAddResponse, type RoomRecovery,
-  type VerbResponse
+  type ConnectCallback, type ErrorFirstCallback, type FileResponse, type PresenceChange, type PushesRecovery, type ReconnectAttempt, type RoomAddResponse,
+  type RoomRecovery, type VerbResponse
 } from './client.js'
+export type { PresenceMembers } from './presence.js'
 export * from '../../types/protocol.js'

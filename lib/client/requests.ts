@@ -54,10 +54,22 @@ export class RequestTable {
     for (const request of this.#pending.values()) if (!request.sent) this.#send(request, write)
   }
 
-  /** Answers the request `reply` is for; a reply to no waiting request (answered already, or not ours) is ignored. */
-  answer (reply: Reply): void {
+  /**
+   * Answers the request `reply` is for, at once, so that its callback sees the client as the reply
+   * found it (the inbox holds what came after); false for a reply to no waiting request (answered
+   * already, or not ours), which is ignored.
+   */
+  answer (reply: Reply): boolean {
     const request = this.#pending.get(reply.messageId as MessageId)
-    if (request !== undefined) this.#answer(request, reply)
+    if (request === undefined) return false
+    this.#settle(request)
+    try {
+      request.answer(reply)
+    } catch (error) {
+      // Thrown where it would have been, unhandled, without stopping the messages that follow.
+      queueMicrotask(() => { throw error })
+    }
+    return true
   }
 
   /** The connection closed: requests sent on it can no longer be answered. */
@@ -75,11 +87,16 @@ export class RequestTable {
     write(request.message)
   }
 
+  /** The client's own answer (a timeout, a closed connection). */
   #answer (request: PendingRequest, reply: Reply): void {
-    this.#pending.delete(request.message.messageId as MessageId)
-    clearTimeout(request.timer)
+    this.#settle(request)
     // Answers run once the current event is handled, each on its own: the client's state is settled
     // when a callback runs, and a callback that throws cannot keep the others from running.
     queueMicrotask(() => request.answer(reply))
+  }
+
+  #settle (request: PendingRequest): void {
+    this.#pending.delete(request.message.messageId as MessageId)
+    clearTimeout(request.timer)
   }
 }

@@ -5,7 +5,7 @@
  *
  * A message is `ahws/<version>\n<kind>\n<origin node>\n<payload>`.
  */
-import type { ChatMessage, HistoryPosition, PushMessage } from '../../types/protocol.js'
+import type { ChatMessage, HistoryPosition, PresenceMessage, PushMessage } from '../../types/protocol.js'
 import type { MembershipChange } from './cluster.js'
 
 export const BUS_VERSION = 1
@@ -56,6 +56,19 @@ export function decodeChat (payload: string, room: string): ChatMessage {
   return message as unknown as ChatMessage
 }
 
+const PRESENCE_EVENTS = new Set(['join', 'leave', 'update'])
+
+/** A change of who is in `room` (issue 22), published on the room's channel by the node that decided it. */
+export function decodePresence (payload: string, room: string): PresenceMessage {
+  const message = parseJson(payload)
+  if (!isRecord(message) || message.context !== 'presence' || message.room !== room || !PRESENCE_EVENTS.has(message.event as string) ||
+    typeof message.key !== 'string' || !Number.isSafeInteger(message.version) || !isRecord(message.member) ||
+    typeof message.member.id !== 'string' || typeof message.member.joinedAt !== 'number') {
+    throw new BusError('not a presence change of this room')
+  }
+  return message as unknown as PresenceMessage
+}
+
 /** A push of a visitor's stream, as its channel carries it: the JSON object written to the client, with its place. */
 export function decodeStreamPush (payload: string): { message: PushMessage, position: HistoryPosition } {
   const message = parseJson(payload)
@@ -88,10 +101,12 @@ export interface MembershipReply {
   error: string | null
 }
 
+const MEMBERSHIP_CHANGES = new Set<string>(['add', 'remove', 'update'] satisfies MembershipChange[])
+
 export function decodeMembershipRequest (payload: string): MembershipRequest {
   const request = parseJson(payload)
   if (!isRecord(request) || typeof request.requestId !== 'string' || typeof request.replyTo !== 'string' ||
-    typeof request.connectionId !== 'string' || typeof request.room !== 'string' || (request.change !== 'add' && request.change !== 'remove')) {
+    typeof request.connectionId !== 'string' || typeof request.room !== 'string' || !MEMBERSHIP_CHANGES.has(request.change as string)) {
     throw new BusError('not a membership request')
   }
   return request as unknown as MembershipRequest

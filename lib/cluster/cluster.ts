@@ -7,13 +7,14 @@ import type { Connection } from '../connection.js'
 import type { ConnectionCommand } from './bus.js'
 import type { ConnectionTarget } from '../kicks.js'
 
-export type MembershipChange = 'add' | 'remove'
+/** `update`: its member details made again (`rooms.updateMember`), in the room given, or in every room of it for ''. */
+export type MembershipChange = 'add' | 'remove' | 'update'
 
 /** What the cluster asks of this node. */
 export interface ClusterHandlers {
   /** Another node pushes `json` to some of this node's connections. */
   push (connectionIds: readonly string[], json: string): void
-  /** Another node adds (or removes) one of this node's connections to (from) a room; rejects with the reason it cannot. */
+  /** Another node adds (removes, updates) one of this node's connections to (from, in) a room; rejects with the reason it cannot. */
   changeMembership (connectionId: string, room: string, change: MembershipChange): Promise<void>
   /** Another node (or an emitter) asks something of some of this node's connections: a kick, a reauthorize. */
   command (connectionIds: readonly string[], command: ConnectionCommand): void

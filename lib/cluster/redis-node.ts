@@ -42,7 +42,15 @@ export type RedisClient = IORedis | IORedisCluster
 
 type ChannelHandler = (kind: string, payload: string) => void
 type Listener = Parameters<IORedis['on']>[1]
-type Reaper = (removed: ReadonlyArray<[room: string, id: string]>) => void
+/** A membership a reaping step removed: its encoded value, and the room's presence version when it was its key's last there. */
+export interface ReapedMember {
+  room: string
+  id: string
+  value: string
+  lastOfKey: number | null
+}
+
+type Reaper = (removed: readonly ReapedMember[]) => void
 
 /** How much of a dead node one reaping step removes, so that no single call blocks Redis for long. */
 const REAP_BATCH = 200
@@ -315,6 +323,23 @@ export class RedisNode {
       .finally(() => { this.#tick = null })
   }
 
+  /**
+   * `work`, or a rejection once `ms` passed: a write-back whose transaction Redis's crash left without
+   * an answer would otherwise hold the heartbeat, and this node would never write itself back again.
+   */
+  async #settlesWithin (work: Promise<void>, ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const expired = new Promise<never>((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
+    })
+    work.catch(() => {})
+    try {
+      await Promise.race([work, expired])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
   /** Heartbeat; writes this node's state back when it may be lost; reaps the dead nodes it sees. */
   async #beat ({ reap = true } = {}): Promise<void> {
     if (this.outage) return
@@ -325,7 +350,7 @@ export class RedisNode {
     if (status === 'reaped' || this.#resyncNeeded) {
       this.#resyncNeeded = false
       try {
-        for (const resync of this.#resyncs) await resync()
+        for (const resync of this.#resyncs) await this.#settlesWithin(resync(), Math.max(this.requestTimeout, this.#options.nodeTimeout))
       } catch (error) {
         // Tried again at the next heartbeat; reaping the dead need not wait for it.
         this.#resyncNeeded = true
@@ -341,7 +366,7 @@ export class RedisNode {
   /** Removes every trace of a dead node, one bounded step at a time, for as long as it stays dead. */
   async #reap (node: string): Promise<void> {
     const { schema } = this
-    const removed: Array<[string, string]> = []
+    const removed: ReapedMember[] = []
     let status = 'more'
     while (status === 'more') {
       const [memberships, connections] = await Promise.all([
@@ -352,7 +377,7 @@ export class RedisNode {
       const args: Array<string | number> = [node, this.#options.nodeTimeout, 0, 0]
       for (const membership of memberships) {
         const parsed = parseMembership(membership) ?? { id: '', room: '' }
-        keys.push(schema.room(parsed.room))
+        keys.push(schema.room(parsed.room), schema.presence(parsed.room))
         args.push(membership, parsed.id, parsed.room)
       }
       const flat = connections ?? []
@@ -362,9 +387,12 @@ export class RedisNode {
       }
       args[2] = memberships.length
       args[3] = flat.length / 2
-      const [answer, ...pairs] = await this.runScript(REAP, keys, args) as string[]
+      const [answer, ...fields] = await this.runScript(REAP, keys, args) as string[]
       status = answer as string
-      for (let i = 0; i < pairs.length; i += 2) removed.push([pairs[i] as string, pairs[i + 1] as string])
+      for (let i = 0; i + 3 < fields.length; i += 4) {
+        const [room, id, value, version] = fields.slice(i, i + 4) as [string, string, string, string]
+        removed.push({ room, id, value, lastOfKey: version === '' ? null : Number(version) })
+      }
     }
     if (removed.length > 0 || status === 'done') {
       this.log.warn({ node: this.id, dead: node, members: removed.length }, 'fastify-actionhero-ws: removed the members of a dead node')

@@ -10,7 +10,9 @@
  *   <prefix>{cluster}data-id                   a random id of this Redis's data: a new one means Redis lost it
  *   <prefix>{cluster}rooms                     set of rooms
  *   <prefix>{cluster}destroying                set of rooms whose destroy has not finished all its steps
- *   <prefix>{cluster}room:<room>               hash: member id -> JSON [joinedAt, node, details?]
+ *   <prefix>{cluster}room:<room>               hash: member id -> JSON [joinedAt, node, details?, presence key?]
+ *   <prefix>{cluster}presence:<room>           hash (presence rooms): k:<presence key> -> its members in the
+ *                                              room; version -> the room's presence version (issue 22)
  *   <prefix>{cluster}connections               hash: connection id -> node
  *   <prefix>{cluster}fingerprint:<fp>          set of connection ids
  *   <prefix>{cluster}node:<node>:memberships   set of the node's memberships (see `membershipOf`)
@@ -60,6 +62,11 @@ export class RedisSchema {
 
   room (room: string): string {
     return this.#key(`room:${room}`)
+  }
+
+  /** How many members each presence key has in the room, and its presence version (see the top of this file). */
+  presence (room: string): string {
+    return this.#key(`presence:${room}`)
   }
 
   fingerprint (fingerprint: string): string {
@@ -131,8 +138,9 @@ export function parseMembership (membership: string): { id: string, room: string
   return { id: membership.slice(colon + 1, colon + 1 + length), room: membership.slice(colon + 1 + length) }
 }
 
-/** A member as a room hash holds it. */
+/** A member as a room hash holds it: details null when it has none but a presence key (which the scripts read). */
 export function encodeMember (member: RoomMember, node: string): string {
+  if (member.key !== undefined) return JSON.stringify([member.joinedAt, node, member.details ?? null, member.key])
   return JSON.stringify(member.details === undefined ? [member.joinedAt, node] : [member.joinedAt, node, member.details])
 }
 
@@ -143,9 +151,10 @@ export function decodeMember (id: string, value: string): RoomMember {
   } catch {
     decoded = null
   }
-  const [joinedAt, , details] = Array.isArray(decoded) ? decoded as unknown[] : []
+  const [joinedAt, , details, key] = Array.isArray(decoded) ? decoded as unknown[] : []
   const member: RoomMember = { id, joinedAt: typeof joinedAt === 'number' ? joinedAt : 0 }
   if (typeof details === 'object' && details !== null && !Array.isArray(details)) member.details = details as Record<string, unknown>
+  if (typeof key === 'string' && key !== '') member.key = key
   return member
 }
 
@@ -153,6 +162,37 @@ export function decodeMember (id: string, value: string): RoomMember {
 const NOW = `
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`
+
+/**
+ * Presence (issue 22), for the scripts that add or remove members: `arrived` and `departed` count a
+ * member of a room by its presence key (the 4th element of its encoded value, or ARGV's) in the
+ * presence hash KEYS[p], and answer
+ * the room's new presence version when it was its key's first or last, else false. The version is at
+ * least Redis's clock in ms, so it never goes back, not even after Redis lost its data.
+ */
+const PRESENCE = `${NOW}
+local function bump (p)
+  local version = math.max(tonumber(redis.call('HGET', KEYS[p], 'version') or '0') + 1, now)
+  redis.call('HSET', KEYS[p], 'version', string.format('%.0f', version))
+  return string.format('%.0f', version)
+end
+local function keyOf (value)
+  local ok, decoded = pcall(cjson.decode, value)
+  if ok and type(decoded) == 'table' and type(decoded[4]) == 'string' then return decoded[4] end
+  return nil
+end
+local function arrived (p, key)
+  if not key or key == '' then return false end
+  if redis.call('HINCRBY', KEYS[p], 'k:' .. key, 1) == 1 then return bump(p) end
+  return false
+end
+local function departed (p, value)
+  local key = keyOf(value)
+  if not key then return false end
+  if redis.call('HINCRBY', KEYS[p], 'k:' .. key, -1) > 0 then return false end
+  redis.call('HDEL', KEYS[p], 'k:' .. key)
+  return bump(p)
+end`
 
 /**
  * KEYS: nodes. ARGV: node, nodeTimeout, most dead nodes to return.
@@ -171,25 +211,31 @@ return result`
 
 /**
  * KEYS: nodes, the dead node's memberships, its connections, the connection directory, then the room
- * of each membership given, then the fingerprint sets given.
+ * and the presence hash of each membership given, then the fingerprint sets given.
  * ARGV: node, nodeTimeout, membership count m, connection count c, then m times (membership, member
  * id, room), then c times (connection id, index in KEYS of its fingerprint set or 0).
  *
  * One bounded step of reaping a dead node: claiming and removing are one atomic step, and only while
  * the node is still dead; when nothing of it is left it leaves the nodes set. A reaper that dies midway
  * leaves the node there, still dead, for the next. Answers 'alive', 'gone', 'more' or 'done', followed
- * by room, member id for every membership this step removed.
+ * by room, member id, its encoded value, and the room's presence version when it was its presence
+ * key's last member there (else ''), for every membership this step removed.
  */
-export const REAP = `${NOW}
+export const REAP = `${PRESENCE}
 local beat = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not beat then return { 'gone' } end
 if now - tonumber(beat) <= tonumber(ARGV[2]) then return { 'alive' } end
 local m, c, a = tonumber(ARGV[3]), tonumber(ARGV[4]), 5
 local result = { 'more' }
 for i = 1, m do
-  if redis.call('SREM', KEYS[2], ARGV[a]) == 1 and redis.call('HDEL', KEYS[4 + i], ARGV[a + 1]) == 1 then
-    table.insert(result, ARGV[a + 2])
-    table.insert(result, ARGV[a + 1])
+  if redis.call('SREM', KEYS[2], ARGV[a]) == 1 then
+    local value = redis.call('HGET', KEYS[3 + 2 * i], ARGV[a + 1])
+    if value and redis.call('HDEL', KEYS[3 + 2 * i], ARGV[a + 1]) == 1 then
+      table.insert(result, ARGV[a + 2])
+      table.insert(result, ARGV[a + 1])
+      table.insert(result, value)
+      table.insert(result, departed(4 + 2 * i, value) or '')
+    end
   end
   a = a + 3
 end
@@ -227,38 +273,72 @@ end
 return result`
 
 /**
- * KEYS: rooms, the node's memberships, then the room of each membership. ARGV: then, per membership,
- * room, member id, encoded member, membership.
- * Writes memberships back, but never into a room that no longer exists.
+ * KEYS: rooms, the node's memberships, then the room and the presence hash of each membership.
+ * ARGV: per membership, room, member id, encoded member, membership, presence key or ''.
+ * Writes memberships back, but never into a room that no longer exists; a member Redis did not hold
+ * is counted by its presence key. Answers room, member id, presence version for each member that was
+ * its key's first there again (its node tells the room unless Redis lost its data: then nobody heard
+ * it leave).
  */
-export const RESTORE_MEMBERSHIPS = `
-for i = 1, #KEYS - 2 do
-  local a = (i - 1) * 4
+export const RESTORE_MEMBERSHIPS = `${PRESENCE}
+local result = {}
+for i = 1, (#KEYS - 2) / 2 do
+  local a = (i - 1) * 5
   if redis.call('SISMEMBER', KEYS[1], ARGV[a + 1]) == 1 then
-    redis.call('HSET', KEYS[2 + i], ARGV[a + 2], ARGV[a + 3])
+    if redis.call('HSET', KEYS[1 + 2 * i], ARGV[a + 2], ARGV[a + 3]) == 1 then
+      local version = arrived(2 + 2 * i, ARGV[a + 5])
+      if version then
+        table.insert(result, ARGV[a + 1])
+        table.insert(result, ARGV[a + 2])
+        table.insert(result, version)
+      end
+    end
     redis.call('SADD', KEYS[2], ARGV[a + 4])
   end
 end
-return 0`
+return result`
 
 /**
- * KEYS: rooms, the room, the node's memberships. ARGV: room, member id, encoded member, membership.
- * Adds a member: never twice, never to a missing room.
+ * KEYS: rooms, the room, the node's memberships, the room's presence hash. ARGV: room, member id,
+ * encoded member, membership, presence key or ''.
+ * Adds a member: never twice, never to a missing room. Answers 'missing', 'already' or 'joined', and
+ * after 'joined' the room's presence version when the member is its key's first there.
  */
-export const JOIN = `
-if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 'missing' end
-if redis.call('HSETNX', KEYS[2], ARGV[2], ARGV[3]) == 0 then return 'already' end
+export const JOIN = `${PRESENCE}
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return { 'missing' } end
+if redis.call('HSETNX', KEYS[2], ARGV[2], ARGV[3]) == 0 then return { 'already' } end
 redis.call('SADD', KEYS[3], ARGV[4])
-return 'joined'`
-
-/** KEYS: the room, the node's memberships. ARGV: member id, membership. */
-export const LEAVE = `
-local removed = redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('SREM', KEYS[2], ARGV[2])
-return removed`
+local version = arrived(4, ARGV[5])
+if version then return { 'joined', version } end
+return { 'joined' }`
 
 /**
- * KEYS: rooms, the room, destroying. ARGV: room.
+ * KEYS: the room, the node's memberships, the room's presence hash. ARGV: member id, membership.
+ * Answers 1 and the member's encoded value when it was a member (0 when not), and the room's presence
+ * version when it was its key's last there.
+ */
+export const LEAVE = `${PRESENCE}
+redis.call('SREM', KEYS[2], ARGV[2])
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if not value then return { 0 } end
+redis.call('HDEL', KEYS[1], ARGV[1])
+local version = departed(3, value)
+if version then return { 1, value, version } end
+return { 1, value }`
+
+/**
+ * KEYS: the room, its presence hash. ARGV: member id, encoded member, presence key or ''.
+ * Replaces a member's details; answers 0 when it is not a member, else 1 and, with a presence key,
+ * the room's new presence version (an update is a change of the room's presence too).
+ */
+export const UPDATE = `${PRESENCE}
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return { 0 } end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] == '' then return { 1 } end
+return { 1, bump(2) }`
+
+/**
+ * KEYS: rooms, the room, destroying, the room's presence hash. ARGV: room.
  * Destroys a room, and records that its destroy has steps left (its history, the other nodes told);
  * answers 1, or 2 when the room is gone already but a destroy of it did not finish (a retry finishes
  * it), or 0. The memberships sets of its members' nodes are cleaned by those nodes when they hear of
@@ -266,7 +346,7 @@ return removed`
  */
 export const DESTROY = `
 if redis.call('SREM', KEYS[1], ARGV[1]) == 1 then
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', KEYS[2], KEYS[4])
   redis.call('SADD', KEYS[3], ARGV[1])
   return 1
 end

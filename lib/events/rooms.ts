@@ -38,15 +38,16 @@ function roomEvent (
 
 /**
  * `roomAdd`: `data: true`, and with history on the room's `epoch` and `offset` beside it; with
- * `since`, the messages after it first, and `recovered`.
+ * `since`, the messages after it first, and `recovered`; in a presence room, the list (not with
+ * `presence: false`: a member of a large audience that does not show it saves reading and sending it).
  */
 const roomAdd: EventHandler = async (request, server) => {
   const { rooms } = server
-  const { room, since } = request.message
+  const { room, since, presence } = request.message
   if (!isRoomName(room)) return replyVerbError(request, ERRORS.roomRequired, false)
   let fields: RoomAddFields
   try {
-    fields = await rooms.join(request.connection, room, isHistoryPosition(since) ? since : undefined)
+    fields = await rooms.join(request.connection, room, isHistoryPosition(since) ? since : undefined, presence !== false)
   } catch (error) {
     return replyVerbError(request, failure(request, server, error), false)
   }
@@ -58,7 +59,8 @@ const roomLeave = roomEvent(async ({ connection }, { rooms }, room) => {
   return true
 }, false)
 
-const roomView = roomEvent(({ connection }, { rooms }, room) => rooms.viewFor(connection, room))
+/** `roomView`: the members; with `count: true`, only how many (and presence keys), cheap in a large room. */
+const roomView = roomEvent(({ connection, message }, { rooms }, room) => rooms.viewFor(connection, room, message.count === true))
 
 /**
  * `roomHistory`: the last messages of a room the connection is in, oldest first; `limit`: at most that

@@ -6,7 +6,7 @@
  * The messages of a room then go out one after another, so that async middleware keeps their order.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import type { ChatMessage, HistoryPosition, RoomRecoveredMessage } from '../../types/protocol.js'
+import type { ChatMessage, HistoryPosition, PresenceMessage, RoomRecoveredMessage } from '../../types/protocol.js'
 import type { Connection } from '../connection.js'
 import { encodeJson, escapeLineTerminators } from '../json.js'
 import { secondsSince, type Metrics } from '../observability/metrics.js'
@@ -78,7 +78,22 @@ export class FanOut {
    * order with the room's messages, that some may be missing and where the room goes on.
    */
   lost (room: string, { epoch, offset }: HistoryPosition): void {
-    const notice: RoomRecoveredMessage = { context: 'room', event: 'recovered', room, recovered: false, epoch, offset }
+    this.#tell(room, { context: 'room', event: 'recovered', room, recovered: false, epoch, offset })
+  }
+
+  /**
+   * A change of who is in a presence room (presence.ts): each member here is told, in order with the
+   * room's messages, once; not through the chat middleware (it is not chat), nor kept in the history
+   * (a member rejoining gets the list in its `roomAdd` reply instead).
+   */
+  presence (message: PresenceMessage): void {
+    this.#tell(message.room, message)
+  }
+
+  /** Writes a notice of the room's to its members here, behind the room's messages still on their way. */
+  #tell (room: string, notice: RoomRecoveredMessage | PresenceMessage): void {
+    const members = this.#membership.of(room)
+    if (members === undefined) return
     const frame = Buffer.from(encodeJson(notice) as string)
     const tell = (): void => {
       for (const { connection, hearing } of this.#membership.of(room)?.values() ?? []) if (hearing) connection.write(frame, notice)

@@ -38,9 +38,13 @@ export function memberView ({ id, joinedAt, details }: RoomMember): RoomMemberVi
   return details === undefined ? { id, joinedAt } : { id, joinedAt, ...details }
 }
 
-/** The `roomView` answer: a room's members by id, and how many. */
-export function roomMembersView (room: string, members: readonly RoomMember[]): RoomMembers {
+/** The `roomView` answer: a room's members by id, and how many (and presence keys, in a presence room: `presence`; by default when a member has a key). */
+export function roomMembersView (room: string, members: readonly RoomMember[], presence = members.some((member) => member.key !== undefined)): RoomMembers {
   const byId: RoomMembers['members'] = {}
-  for (const member of members) byId[member.id] = memberView(member)
-  return { room, members: byId, membersCount: members.length }
+  const keys = new Set<string>()
+  for (const member of members) {
+    byId[member.id] = memberView(member)
+    if (member.key !== undefined) keys.add(member.key)
+  }
+  return presence ? { room, members: byId, membersCount: members.length, keysCount: keys.size } : { room, members: byId, membersCount: members.length }
 }

@@ -7,12 +7,13 @@
  * to write them back after an outage; it keeps no copy.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import { ERRORS, type HistoryPosition, type RoomAddFields } from '../../types/protocol.js'
+import { ERRORS, type HistoryPosition, type PresenceList, type RoomAddFields } from '../../types/protocol.js'
 import type { Connection } from '../connection.js'
 import { RoomError } from '../errors.js'
 import type { CatchUp } from './catch-up.js'
 import { makeMemberDetails, type MemberDetails } from './member-details.js'
 import type { ChatMiddlewareChain } from './middleware.js'
+import type { Presence } from './presence.js'
 import { SerialQueues } from './serial-queues.js'
 import type { LocalMembers, RoomMember, RoomStore } from './store.js'
 
@@ -27,6 +28,7 @@ export interface LocalMember {
 
 interface MutableMember extends LocalMember {
   hearing: boolean
+  member: RoomMember
 }
 
 export interface MembershipOptions {
@@ -35,6 +37,8 @@ export interface MembershipOptions {
   catchUp: CatchUp
   /** What a member shows in `roomView` besides `id` and `joinedAt`; null: nothing. */
   memberDetails: MemberDetails | null
+  /** Which rooms have presence, and the key of a connection; null: none has. */
+  presence: Presence | null
   log: FastifyBaseLogger
 }
 
@@ -43,17 +47,19 @@ export class Membership implements LocalMembers {
   readonly #middleware: ChatMiddlewareChain
   readonly #catchUp: CatchUp
   readonly #memberDetails: MemberDetails | null
+  readonly #presence: Presence | null
   readonly #log: FastifyBaseLogger
   /** Room -> connection id -> its membership. */
   readonly #rooms = new Map<string, Map<string, MutableMember>>()
   /** Membership changes, per connection. */
   readonly #changes = new SerialQueues()
 
-  constructor ({ store, middleware, catchUp, memberDetails, log }: MembershipOptions) {
+  constructor ({ store, middleware, catchUp, memberDetails, presence, log }: MembershipOptions) {
     this.#store = store
     this.#middleware = middleware
     this.#catchUp = catchUp
     this.#memberDetails = memberDetails
+    this.#presence = presence
     this.#log = log
   }
 
@@ -89,9 +95,9 @@ export class Membership implements LocalMembers {
   /**
    * Joins `room`. With history on, answers the room's position, and with `since` (the position of
    * the last message the client has) first writes every message after it, when the history still
-   * holds them all (`recovered: true`).
+   * holds them all (`recovered: true`). In a presence room, answers who is here too, unless `withList` is false.
    */
-  join (connection: Connection, room: string, since?: HistoryPosition): Promise<RoomAddFields> {
+  join (connection: Connection, room: string, since?: HistoryPosition, withList = true): Promise<RoomAddFields> {
     return this.#changes.run(connection.id, async () => {
       // A closed connection joins nothing: its departure has been queued (or done) already.
       if (!connection.open) throw new RoomError(ERRORS.connectionNotFound(connection.id))
@@ -122,7 +128,29 @@ export class Membership implements LocalMembers {
       const holding = this.#catchUp.hold(connection, room)
       joining.hearing = true
       connection.rooms.push(room)
-      return holding === null ? {} : this.#catchUp.replay(holding, since)
+      // Read once it hears the room: a change after the read reaches it, one before is in the list.
+      const presence = joining.member.key === undefined || !withList ? undefined : this.#presenceList(room)
+      const fields = holding === null ? {} : await this.#catchUp.replay(holding, since)
+      const list = await presence
+      return list === undefined || list === null ? fields : { ...fields, presence: list }
+    })
+  }
+
+  /**
+   * Makes the member details of `connection` again (the `memberDetails` option) in `room`, or in every
+   * room it is in, and tells the presence rooms (`update`), in its turn among its membership changes.
+   */
+  update (connection: Connection, room?: string): Promise<void> {
+    return this.#changes.run(connection.id, async () => {
+      if (room !== undefined && !connection.rooms.includes(room)) throw new RoomError(ERRORS.notInRoom)
+      await Promise.all((room === undefined ? [...connection.rooms] : [room]).map(async (joined) => {
+        const local = this.#rooms.get(joined)?.get(connection.id)
+        if (local === undefined) return
+        const member: RoomMember = { ...local.member, ...await this.#details(connection, joined) }
+        // Listed before the store hears of it, as a join is: a write-back meanwhile writes the new details.
+        local.member = member
+        await this.#store.update(joined, member)
+      }))
     })
   }
 
@@ -170,11 +198,25 @@ export class Membership implements LocalMembers {
       this.#log.warn({ err: error, connection: memberId, room }, 'fastify-actionhero-ws: leave middleware failed for a departed member'))
   }
 
-  /** The membership a connection joins with: its details too when the `memberDetails` option is set. */
+  /** The membership a connection joins with: its details when the `memberDetails` option is set, its presence key in a presence room. */
   async #member (connection: Connection, room: string): Promise<RoomMember> {
-    const member: RoomMember = { id: connection.id, joinedAt: Date.now() }
-    if (this.#memberDetails !== null) member.details = await makeMemberDetails(this.#memberDetails, connection, room, this.#log)
+    const member: RoomMember = { id: connection.id, joinedAt: Date.now(), ...await this.#details(connection, room) }
+    if (this.#presence?.inRoom(room) === true) member.key = this.#presence.keyOf(connection, room, this.#log)
     return member
+  }
+
+  async #details (connection: Connection, room: string): Promise<Pick<RoomMember, 'details'>> {
+    return this.#memberDetails === null ? {} : { details: await makeMemberDetails(this.#memberDetails, connection, room, this.#log) }
+  }
+
+  /** The presence list for the reply of a join; a store that cannot read it is logged, and the join stands without it. */
+  async #presenceList (room: string): Promise<PresenceList | null> {
+    try {
+      return await this.#store.presence(room)
+    } catch (error) {
+      this.#log.warn({ err: error, room }, 'fastify-actionhero-ws: the presence list could not be read for a join')
+      return null
+    }
   }
 
   /**

@@ -8,18 +8,19 @@
  * RedisSchema's.
  */
 import { randomUUID } from 'node:crypto'
-import { ERRORS, type ChatMessage } from '../../types/protocol.js'
-import { BusError, decodeChat } from '../cluster/bus.js'
+import { ERRORS, type ChatMessage, type PresenceList, type PresenceMessage } from '../../types/protocol.js'
+import { BusError, decodeChat, decodePresence } from '../cluster/bus.js'
 import type { RedisLink } from '../cluster/directory.js'
-import type { RedisNode } from '../cluster/redis-node.js'
+import type { ReapedMember, RedisNode } from '../cluster/redis-node.js'
 import {
-  decodeMember, DESTROY, encodeMember, JOIN, LEAVE, membershipOf, parseMembership, RESTORE_MEMBERSHIPS, RESTORE_ROOMS
+  decodeMember, DESTROY, encodeMember, JOIN, LEAVE, membershipOf, parseMembership, RESTORE_MEMBERSHIPS, RESTORE_ROOMS, UPDATE
 } from '../cluster/redis-schema.js'
 import { RoomError } from '../errors.js'
 import type { Appended, HistoryOptions } from './history.js'
+import { hasKey, presenceList, presenceMessage } from './presence.js'
 import { RedisHistory, roomStream } from './redis-history.js'
 import { Sequencer } from './sequencer.js'
-import type { JoinResult, LocalMembers, RoomMember, RoomStore, RoomStoreEvents } from './store.js'
+import type { JoinResult, LocalMembers, MemberCounts, RoomMember, RoomStore, RoomStoreEvents } from './store.js'
 
 /** How many memberships one write-back script carries, so that no single call blocks Redis for long. */
 const RESTORE_BATCH = 200
@@ -63,9 +64,7 @@ export class RedisRoomStore implements RoomStore {
       failed: (error, room) => node.warn('history', error, 'could not read a room\'s history to fill a gap; trying again', { room })
     })
     node.onResync(() => this.#resync())
-    node.onReap((removed) => {
-      for (const [room, id] of removed) this.#events?.departed(room, id)
-    })
+    node.onReap((removed) => this.#reaped(removed))
     if (kept === null) return
     // What the channels missed while the subscriber was away is read from the history.
     node.onResubscribed(() => { for (const room of this.#sequencer.keys()) this.#sequencer.catchUp(room) })
@@ -94,7 +93,7 @@ export class RedisRoomStore implements RoomStore {
   async destroy (room: string): Promise<boolean> {
     const { schema } = this.#node
     this.#created.delete(room)
-    const destroyed = await this.#node.deadline(this.#node.runScript(DESTROY, [schema.rooms, schema.room(room), schema.destroying], [room]), false)
+    const destroyed = await this.#node.deadline(this.#node.runScript(DESTROY, [schema.rooms, schema.room(room), schema.destroying, schema.presence(room)], [room]), false)
     if (destroyed === 0) return false
     this.#destroyedHere(room)
     if (this.history !== null) await this.#node.deadline(this.history.forget(room), false)
@@ -114,9 +113,10 @@ export class RedisRoomStore implements RoomStore {
   /** Rejects when Redis failed, or when this node could not listen to the room: its owner then removes the member. */
   async join (room: string, member: RoomMember): Promise<JoinResult> {
     const { schema, id: node } = this.#node
-    const result = await this.#node.deadline(this.#node.runScript(JOIN, [schema.rooms, schema.room(room), schema.membershipsOf(node)],
-      [room, member.id, encodeMember(member, node), membershipOf(member.id, room)]), true) as JoinResult
+    const [result, version] = await this.#node.deadline(this.#node.runScript(JOIN, [schema.rooms, schema.room(room), schema.membershipsOf(node), schema.presence(room)],
+      [room, member.id, encodeMember(member, node), membershipOf(member.id, room), member.key ?? '']), true) as [JoinResult, string?]
     if (result === 'missing') return result
+    if (version !== undefined && hasKey(member)) this.#tell(presenceMessage(room, 'join', member, Number(version)))
     // 'already' is 'joined' too: connection ids are this node's own, and its owner adds a member once,
     // so one already there was written by this node, by a write-back or by a join whose answer was lost.
     // Joined only once this node hears the room: no message sent after the reply can be missed.
@@ -125,11 +125,34 @@ export class RedisRoomStore implements RoomStore {
   }
 
   async leave (room: string, memberId: string): Promise<boolean> {
-    const { schema, id: node } = this.#node
     // The owner lists the member no longer: if Redis is away, the write-back after the outage removes it there too.
     if (!this.#members.has(room)) this.#stopListening(room)
-    const left = this.#node.runScript(LEAVE, [schema.room(room), schema.membershipsOf(node)], [memberId, membershipOf(memberId, room)])
-    return await this.#node.deadline(left, true) === 1
+    return this.#departed(room, memberId, await this.#node.deadline(this.#leave(room, memberId), true))
+  }
+
+  async update (room: string, member: RoomMember): Promise<boolean> {
+    const { schema, id: node } = this.#node
+    const [updated, version] = await this.#node.deadline(this.#node.runScript(UPDATE, [schema.room(room), schema.presence(room)],
+      [member.id, encodeMember(member, node), member.key ?? '']), true) as [number, string?]
+    if (version !== undefined && hasKey(member)) this.#tell(presenceMessage(room, 'update', member, Number(version)))
+    return updated === 1
+  }
+
+  async presence (room: string): Promise<PresenceList | null> {
+    const { command, schema } = this.#node
+    // One transaction, one slot: the list is exactly the one of its version.
+    const read = command.multi().sismember(schema.rooms, room).hgetall(schema.room(room)).hget(schema.presence(room), 'version').exec()
+    const [[, exists], [, members], [, version]] = await this.#node.deadline(read, false) as [[unknown, number], [unknown, Record<string, string>], [unknown, string | null]]
+    if (exists !== 1) return null
+    return presenceList(Object.entries(members).map(([id, value]) => decodeMember(id, value)), Number(version ?? 0))
+  }
+
+  async counts (room: string): Promise<MemberCounts | null> {
+    const { command, schema } = this.#node
+    const read = command.multi().sismember(schema.rooms, room).hlen(schema.room(room)).hlen(schema.presence(room)).hexists(schema.presence(room), 'version').exec()
+    const [[, exists], [, members], [, fields], [, versioned]] = await this.#node.deadline(read, false) as unknown as [[unknown, number], [unknown, number], [unknown, number], [unknown, number]]
+    if (exists !== 1) return null
+    return { members, keys: fields - versioned }
   }
 
   members (room: string): Promise<RoomMember[] | null> {
@@ -174,6 +197,8 @@ export class RedisRoomStore implements RoomStore {
       // Without a position (history off, or a node of an older release that could not store it): as it comes.
       if (this.history === null || typeof offset !== 'number' || typeof epoch !== 'string') this.#events?.deliver(message, payload)
       else this.#sequencer.receive(room, { item: message, json: payload, position: { epoch, offset } }, true)
+    } else if (kind === 'presence') {
+      this.#events?.presence(decodePresence(payload, room))
     } else if (kind === 'destroyed') {
       this.#destroyedHere(room)
     } else {
@@ -199,6 +224,41 @@ export class RedisRoomStore implements RoomStore {
       this.#subscriptions.set(room, subscribed)
     }
     return subscribed
+  }
+
+  /** LEAVE: answers [1, encoded member, presence version when it was its key's last] or [0]. */
+  #leave (room: string, memberId: string): Promise<[number, string?, string?]> {
+    const { schema, id: node } = this.#node
+    return this.#node.runScript(LEAVE, [schema.room(room), schema.membershipsOf(node), schema.presence(room)], [memberId, membershipOf(memberId, room)]) as Promise<[number, string?, string?]>
+  }
+
+  /** A member removed (by a leave, or a write-back that found it gone): its key's last tells the room. */
+  #departed (room: string, memberId: string, [removed, value, version]: [number, string?, string?]): boolean {
+    if (value !== undefined && version !== undefined) {
+      const member = decodeMember(memberId, value)
+      if (hasKey(member)) this.#tell(presenceMessage(room, 'leave', member, Number(version)))
+    }
+    return removed === 1
+  }
+
+  /** The members of a dead node this node removed: their `leave` middleware runs here, and the last of each presence key tells the room. */
+  #reaped (removed: readonly ReapedMember[]): void {
+    for (const { room, id, value, lastOfKey } of removed) {
+      this.#events?.departed(room, id)
+      const member = decodeMember(id, value)
+      if (lastOfKey !== null && hasKey(member)) this.#tell(presenceMessage(room, 'leave', member, lastOfKey))
+    }
+  }
+
+  /**
+   * A change of who is here, decided by this node: its members hear it now, the other nodes' on the
+   * room's channel (one publish per change, whatever the room's size). A publish that fails is logged:
+   * the other nodes' members miss that change until they join again.
+   */
+  #tell (message: PresenceMessage): void {
+    this.#events?.presence(message)
+    this.#node.publish(this.#node.schema.roomChannel(message.room), 'presence', JSON.stringify(message))
+      .catch((error: unknown) => this.#node.warn('presence', error, 'could not tell the other nodes of a presence change', { room: message.room }))
   }
 
   #destroyedHere (room: string): void {
@@ -230,34 +290,48 @@ export class RedisRoomStore implements RoomStore {
     const { command, schema, id: node } = this.#node
     const known = [...new Set([...this.#created, ...this.#members.rooms()])]
     const [dataId, ...destroyed] = await this.#node.runScript(RESTORE_ROOMS, [schema.dataId, schema.rooms], [this.#dataId, randomUUID(), ...known]) as string[]
+    const lostData = dataId !== this.#dataId
     this.#dataId = dataId as string
     for (const room of destroyed) this.#destroyedHere(room)
     const recorded = await command.smembers(schema.membershipsOf(node))
 
     const writes: Array<Promise<unknown>> = []
-    const stale = command.multi()
+    // Memberships that ended while Redis could not hear of it: removed now, and the last of a presence key tells the room.
     for (const membership of recorded) {
       const parsed = parseMembership(membership)
       if (parsed !== null && this.#members.has(parsed.room, parsed.id)) continue
-      if (parsed !== null) stale.hdel(schema.room(parsed.room), parsed.id)
-      stale.srem(schema.membershipsOf(node), membership)
+      if (parsed === null) writes.push(command.srem(schema.membershipsOf(node), membership))
+      else writes.push(this.#leave(parsed.room, parsed.id).then((answer) => this.#departed(parsed.room, parsed.id, answer)))
     }
-    writes.push(stale.exec())
+    // After Redis lost its data nobody heard these members leave: their keys come back silently.
+    // Otherwise (this node was reaped, its members' leaves told) each key back tells the room it is.
+    const tellJoins = lostData ? null : new Map<string, RoomMember>()
     let keys: string[] = [schema.rooms, schema.membershipsOf(node)]
     let args: string[] = []
     const flush = (): void => {
-      writes.push(this.#node.runScript(RESTORE_MEMBERSHIPS, keys, args))
+      writes.push(this.#node.runScript(RESTORE_MEMBERSHIPS, keys, args).then((back) => this.#backAgain(back as string[], tellJoins)))
       keys = [schema.rooms, schema.membershipsOf(node)]
       args = []
     }
     for (const room of this.#members.rooms()) {
       for (const member of this.#members.members(room)) {
-        keys.push(schema.room(room))
-        args.push(room, member.id, encodeMember(member, node), membershipOf(member.id, room))
-        if (keys.length - 2 === RESTORE_BATCH) flush()
+        keys.push(schema.room(room), schema.presence(room))
+        args.push(room, member.id, encodeMember(member, node), membershipOf(member.id, room), member.key ?? '')
+        tellJoins?.set(membershipOf(member.id, room), member)
+        if (keys.length - 2 === 2 * RESTORE_BATCH) flush()
       }
     }
     if (args.length > 0) flush()
     await Promise.all(writes)
+  }
+
+  /** The members a write-back made their presence key's first again: told as joins when `members` is given. */
+  #backAgain (back: string[], members: ReadonlyMap<string, RoomMember> | null): void {
+    if (members === null) return
+    for (let i = 0; i + 2 < back.length; i += 3) {
+      const [room, id, version] = back.slice(i, i + 3) as [string, string, string]
+      const member = members.get(membershipOf(id, room))
+      if (member !== undefined && hasKey(member)) this.#tell(presenceMessage(room, 'join', member, Number(version)))
+    }
   }
 }

@@ -5,7 +5,7 @@
  * itself lives in a `RoomStore`, in memory or shared by a cluster.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import { ERRORS, type ChatMessage, type HistoryPosition, type RoomAddFields, type RoomMembers } from '../../types/protocol.js'
+import { ERRORS, type ChatMessage, type HistoryPosition, type RoomAddFields, type RoomCounts, type RoomMembers } from '../../types/protocol.js'
 import type { Cluster, MembershipChange } from '../cluster/cluster.js'
 import type { Connection } from '../connection.js'
 import { RoomError } from '../errors.js'
@@ -16,6 +16,7 @@ import { FanOut } from './fanout.js'
 import { roomMembersView, type MemberDetails } from './member-details.js'
 import { Membership } from './membership.js'
 import { ChatMiddlewareChain, type BroadcastSender, type ChatMiddleware } from './middleware.js'
+import type { Presence } from './presence.js'
 import { SayBudget, type SayLimit } from './say-budget.js'
 import { SerialQueues } from './serial-queues.js'
 import type { RoomStore } from './store.js'
@@ -35,6 +36,8 @@ export interface RoomsOptions {
   sayLimit: SayLimit | false
   /** What a member shows in `roomView` besides `id` and `joinedAt`; null: nothing. */
   memberDetails?: MemberDetails | null
+  /** Which rooms have presence (the `presence` option); null: none. */
+  presence?: Presence | null
   log: FastifyBaseLogger
   /** What the rooms count (fan-out, replays, slow readers); default: nothing. */
   metrics?: Metrics
@@ -49,17 +52,19 @@ export class Rooms {
   readonly #fanOut: FanOut
   readonly #catchUp: CatchUp
   readonly #sayBudget: SayBudget | null
+  readonly #presence: Presence | null
   /** Per room, what members send while `onSayReceive` middleware runs, in order. */
   readonly #sending = new SerialQueues()
 
-  constructor ({ store, connections, cluster, echoSay, historySize, maxBufferedBytes, sayLimit, memberDetails = null, log, metrics = NO_METRICS }: RoomsOptions) {
+  constructor ({ store, connections, cluster, echoSay, historySize, maxBufferedBytes, sayLimit, memberDetails = null, presence = null, log, metrics = NO_METRICS }: RoomsOptions) {
     this.#store = store
+    this.#presence = presence
     this.#sayBudget = sayLimit === false ? null : new SayBudget(sayLimit)
     this.#connections = connections
     this.#cluster = cluster
     const middleware = this.#middleware
     this.#catchUp = new CatchUp({ history: store.history ?? null, historySize, maxBufferedBytes, middleware, log, metrics })
-    this.#membership = new Membership({ store, middleware, catchUp: this.#catchUp, memberDetails, log })
+    this.#membership = new Membership({ store, middleware, catchUp: this.#catchUp, memberDetails, presence, log })
     this.#fanOut = new FanOut({ membership: this.#membership, middleware, catchUp: this.#catchUp, echoSay, log, metrics })
   }
 
@@ -69,7 +74,8 @@ export class Rooms {
       deliver: (message, json) => this.#fanOut.deliver(message, json),
       destroyed: (room) => this.#membership.destroyed(room),
       departed: (room, memberId) => this.#membership.departed(room, memberId),
-      lost: (room, position) => this.#fanOut.lost(room, position)
+      lost: (room, position) => this.#fanOut.lost(room, position),
+      presence: (message) => this.#fanOut.presence(message)
     }, this.#membership)
     for (const room of rooms) await this.#store.create(room)
   }
@@ -109,11 +115,27 @@ export class Rooms {
     return this.#store.list()
   }
 
-  /** The room's members on every node. */
+  /** The room's members on every node (and in a presence room, how many presence keys they have). */
   async view (room: string): Promise<RoomMembers> {
     const members = await this.#store.members(checkRoom(room))
     if (members === null) throw new RoomError(ERRORS.roomNotFound)
-    return roomMembersView(room, members)
+    return roomMembersView(room, members, this.#presence?.inRoom(room) === true)
+  }
+
+  /** How many members the room has on every node (and presence keys, in a presence room), without listing them: cheap in a large room. */
+  async count (room: string): Promise<RoomCounts> {
+    const counts = await this.#store.counts(checkRoom(room))
+    if (counts === null) throw new RoomError(ERRORS.roomNotFound)
+    return this.#presence?.inRoom(room) === true ? { room, membersCount: counts.members, keysCount: counts.keys } : { room, membersCount: counts.members }
+  }
+
+  /**
+   * Makes the details of a connection, on any node, again with the `memberDetails` option, in `room`
+   * or in every room it is in, and tells each presence room among them (`update`).
+   */
+  async updateMember (connectionId: string, room?: string): Promise<void> {
+    // '' (never a room's name) is every room of the connection, for another node.
+    return this.#changeMembership(connectionId, room === undefined ? '' : checkRoom(room), 'update')
   }
 
   /** Adds connection `connectionId`, on any node, to `room`, as if it had sent `roomAdd`. */
@@ -149,8 +171,8 @@ export class Rooms {
    * the last message the client has) first writes every message after it, when the history still
    * holds them all (`recovered: true`).
    */
-  join (connection: Connection, room: string, since?: HistoryPosition): Promise<RoomAddFields> {
-    return this.#membership.join(connection, room, since)
+  join (connection: Connection, room: string, since?: HistoryPosition, withList?: boolean): Promise<RoomAddFields> {
+    return this.#membership.join(connection, room, since, withList)
   }
 
   /**
@@ -172,7 +194,8 @@ export class Rooms {
     const connection = this.#connections.get(connectionId)
     if (connection === undefined) throw new RoomError(ERRORS.connectionNotFound(connectionId))
     if (change === 'add') await this.join(connection, room)
-    else await this.leave(connection, room)
+    else if (change === 'remove') await this.leave(connection, room)
+    else await this.#membership.update(connection, room === '' ? undefined : room)
   }
 
   /**
@@ -188,11 +211,11 @@ export class Rooms {
     return this.#membership.changing(connection)
   }
 
-  /** The room's members, for a connection that is one of them. */
-  async viewFor (connection: Connection, room: string): Promise<RoomMembers> {
+  /** The room's members, for a connection that is one of them; `count`: only how many. */
+  async viewFor (connection: Connection, room: string, count = false): Promise<RoomMembers | RoomCounts> {
     await this.#membership.settled(connection)
     if (!connection.rooms.includes(room)) throw new RoomError(ERRORS.notMemberOf(room))
-    return this.view(room)
+    return count ? this.count(room) : this.view(room)
   }
 
   async say (connection: Connection, room: string, message: unknown): Promise<void> {

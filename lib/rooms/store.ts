@@ -3,7 +3,7 @@
  * through Redis. Either way the store holds room existence and membership, and delivers what is
  * published to a room to the nodes that have members in it.
  */
-import type { ChatMessage, HistoryPosition } from '../../types/protocol.js'
+import type { ChatMessage, HistoryPosition, PresenceList, PresenceMessage } from '../../types/protocol.js'
 import type { RoomHistory } from './history.js'
 
 export interface RoomMember {
@@ -11,9 +11,17 @@ export interface RoomMember {
   joinedAt: number
   /** What `memberDetails` returned for this member, when it is set; every node's room view shows it. */
   details?: Record<string, unknown>
+  /** In a presence room: the person it is (presence.ts), whose first join and last leave are told to the room. */
+  key?: string
 }
 
 export type JoinResult = 'joined' | 'already' | 'missing'
+
+/** How many members a room has, and how many presence keys among them. */
+export interface MemberCounts {
+  members: number
+  keys: number
+}
 
 /** What the store tells its node. */
 export interface RoomStoreEvents {
@@ -28,6 +36,8 @@ export interface RoomStoreEvents {
    * longer holds them); the room goes on after `position`. Stores that lose nothing never call it.
    */
   lost? (room: string, position: HistoryPosition): void
+  /** A change of who is in a presence room (the first join or last leave of a key, or new details), once per change. */
+  presence (message: PresenceMessage): void
 }
 
 /**
@@ -64,12 +74,22 @@ export interface RoomStore {
   destroy (room: string): Promise<boolean>
   exists (room: string): Promise<boolean>
   list (): Promise<string[]>
-  /** Adds a member of this node (its owner lists it already), atomically: never twice, never to a missing room. */
+  /** Adds a member of this node (its owner lists it already), atomically: never twice, never to a missing room (see `leave` for presence). */
   join (room: string, member: RoomMember): Promise<JoinResult>
-  /** Removes a member of this node (its owner lists it no longer); false when it was not a member. */
+  /**
+   * Removes a member of this node (its owner lists it no longer); false when it was not a member. A
+   * member with a presence `key` that was its key's last in the room makes a `leave` (events.presence);
+   * on joining, its key's first makes a `join`. The store decides that atomically, on every node.
+   */
   leave (room: string, memberId: string): Promise<boolean>
+  /** Replaces the details of a member of this node; with a presence key, tells the room (`update`). False when it was not a member. */
+  update (room: string, member: RoomMember): Promise<boolean>
   /** The room's members on every node, or null when there is no such room. */
   members (room: string): Promise<RoomMember[] | null>
+  /** Who is in the room, by presence key, with the room's presence version, read at once; null when there is no such room. */
+  presence (room: string): Promise<PresenceList | null>
+  /** How many members the room has, and presence keys (when it has presence), without listing them; null when there is no such room. */
+  counts (room: string): Promise<MemberCounts | null>
   /** Delivers `message` to the room's members on every node, in the order published. */
   publish (message: ChatMessage): Promise<void>
 }
