@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto'
 import type { Cluster as IORedisCluster, Redis as IORedis } from 'ioredis'
 import { ERRORS, type ChatMessage, type PushMessage, type RoomMembers } from '../types/protocol.js'
 import { encodeBusMessage, encodeCommand, encodePush as nodePush, type ConnectionCommand } from './cluster/bus.js'
+import { within } from './cluster/deadline.js'
 import { locate, publishToNodes, type RedisLink } from './cluster/directory.js'
 import { isClusterClient, type RedisClient } from './cluster/redis-node.js'
 import { pushStream } from './cluster/redis-pushes.js'
@@ -180,16 +181,8 @@ export class Emitter {
   }
 
   /** Waits for `work` at most `redis.requestTimeout`, then fails with the protocol's `clusterTimeout`. */
-  async #deadline<Result> (work: Promise<Result>): Promise<Result> {
-    let timer: NodeJS.Timeout | undefined
-    const expired = new Promise<never>((resolve, reject) => {
-      timer = setTimeout(() => reject(new RoomError(ERRORS.clusterTimeout)), this.#options.redis.requestTimeout)
-    })
-    try {
-      return await Promise.race([work, expired])
-    } finally {
-      clearTimeout(timer)
-    }
+  #deadline<Result> (work: Promise<Result>): Promise<Result> {
+    return within(work, this.#options.redis.requestTimeout, () => new RoomError(ERRORS.clusterTimeout))
   }
 }
 

@@ -11,6 +11,7 @@ import { NO_METRICS, type Metrics } from '../observability/metrics.js'
 import { ERRORS } from '../../types/protocol.js'
 import { RoomError } from '../errors.js'
 import { BusError, decodeBusMessage, encodeBusMessage } from './bus.js'
+import { within } from './deadline.js'
 import { HEARTBEAT, parseMembership, REAP, RedisSchema } from './redis-schema.js'
 import { ThrottledLog } from './throttled-log.js'
 import type { RedisAddress, RedisClientLike } from '../options.js'
@@ -201,19 +202,13 @@ export class RedisNode {
    * outcome is unknown is written back at the next heartbeat.
    */
   async deadline<Result> (work: Promise<Result>, writes: boolean): Promise<Result> {
-    let timer: NodeJS.Timeout | undefined
-    const expired = new Promise<never>((resolve, reject) => {
-      timer = setTimeout(() => reject(new RoomError(ERRORS.clusterTimeout)), this.requestTimeout)
-    })
     try {
-      return await Promise.race([work, expired])
+      return await within(work, this.requestTimeout, () => new RoomError(ERRORS.clusterTimeout))
     } catch (error) {
       if (writes) this.writeFailed(error)
       if (error instanceof RoomError) throw error
       this.warn('request', error, 'a request to Redis failed')
       throw new RoomError(ERRORS.clusterUnavailable, { cause: error })
-    } finally {
-      clearTimeout(timer)
     }
   }
 
@@ -323,23 +318,6 @@ export class RedisNode {
       .finally(() => { this.#tick = null })
   }
 
-  /**
-   * `work`, or a rejection once `ms` passed: a write-back whose transaction Redis's crash left without
-   * an answer would otherwise hold the heartbeat, and this node would never write itself back again.
-   */
-  async #settlesWithin (work: Promise<void>, ms: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined
-    const expired = new Promise<never>((resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
-    })
-    work.catch(() => {})
-    try {
-      await Promise.race([work, expired])
-    } finally {
-      clearTimeout(timer)
-    }
-  }
-
   /** Heartbeat; writes this node's state back when it may be lost; reaps the dead nodes it sees. */
   async #beat ({ reap = true } = {}): Promise<void> {
     if (this.outage) return
@@ -350,7 +328,12 @@ export class RedisNode {
     if (status === 'reaped' || this.#resyncNeeded) {
       this.#resyncNeeded = false
       try {
-        for (const resync of this.#resyncs) await this.#settlesWithin(resync(), Math.max(this.requestTimeout, this.#options.nodeTimeout))
+        for (const resync of this.#resyncs) {
+          // A write-back whose transaction Redis's crash left without an answer would otherwise hold the
+          // heartbeat, and this node would never write itself back again.
+          const bound = Math.max(this.requestTimeout, this.#options.nodeTimeout)
+          await within(resync(), bound, () => new Error(`no answer within ${bound} ms`))
+        }
       } catch (error) {
         // Tried again at the next heartbeat; reaping the dead need not wait for it.
         this.#resyncNeeded = true

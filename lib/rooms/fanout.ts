@@ -86,15 +86,15 @@ export class FanOut {
    * room's messages, once; not through the chat middleware (it is not chat), nor kept in the history
    * (a member rejoining gets the list in its `roomAdd` reply instead).
    */
-  presence (message: PresenceMessage): void {
-    this.#tell(message.room, message)
+  presence (message: PresenceMessage, encoded?: string): void {
+    this.#tell(message.room, message, encoded)
   }
 
-  /** Writes a notice of the room's to its members here, behind the room's messages still on their way. */
-  #tell (room: string, notice: RoomRecoveredMessage | PresenceMessage): void {
+  /** Writes a notice of the room's (`encoded`: its JSON, when the store has it) to its members here, behind the room's messages still on their way. */
+  #tell (room: string, notice: RoomRecoveredMessage | PresenceMessage, encoded?: string): void {
     const members = this.#membership.of(room)
     if (members === undefined) return
-    const frame = Buffer.from(encodeJson(notice) as string)
+    const frame = Buffer.from(encoded === undefined ? encodeJson(notice) as string : escapeLineTerminators(encoded))
     const tell = (): void => {
       for (const { connection, hearing } of this.#membership.of(room)?.values() ?? []) if (hearing) connection.write(frame, notice)
     }

@@ -198,7 +198,7 @@ export class RedisRoomStore implements RoomStore {
       if (this.history === null || typeof offset !== 'number' || typeof epoch !== 'string') this.#events?.deliver(message, payload)
       else this.#sequencer.receive(room, { item: message, json: payload, position: { epoch, offset } }, true)
     } else if (kind === 'presence') {
-      this.#events?.presence(decodePresence(payload, room))
+      this.#events?.presence(decodePresence(payload, room), payload)
     } else if (kind === 'destroyed') {
       this.#destroyedHere(room)
     } else {
@@ -256,8 +256,10 @@ export class RedisRoomStore implements RoomStore {
    * the other nodes' members miss that change until they join again.
    */
   #tell (message: PresenceMessage): void {
-    this.#events?.presence(message)
-    this.#node.publish(this.#node.schema.roomChannel(message.room), 'presence', JSON.stringify(message))
+    // Encoded once, for this node's members and for the others'.
+    const json = JSON.stringify(message)
+    this.#events?.presence(message, json)
+    this.#node.publish(this.#node.schema.roomChannel(message.room), 'presence', json)
       .catch((error: unknown) => this.#node.warn('presence', error, 'could not tell the other nodes of a presence change', { room: message.room }))
   }
 

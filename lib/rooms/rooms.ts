@@ -75,7 +75,7 @@ export class Rooms {
       destroyed: (room) => this.#membership.destroyed(room),
       departed: (room, memberId) => this.#membership.departed(room, memberId),
       lost: (room, position) => this.#fanOut.lost(room, position),
-      presence: (message) => this.#fanOut.presence(message)
+      presence: (message, encoded) => this.#fanOut.presence(message, encoded)
     }, this.#membership)
     for (const room of rooms) await this.#store.create(room)
   }

@@ -36,8 +36,8 @@ export interface RoomStoreEvents {
    * longer holds them); the room goes on after `position`. Stores that lose nothing never call it.
    */
   lost? (room: string, position: HistoryPosition): void
-  /** A change of who is in a presence room (the first join or last leave of a key, or new details), once per change. */
-  presence (message: PresenceMessage): void
+  /** A change of who is in a presence room (the first join or last leave of a key, or new details), once per change; `encoded`: its JSON, when the store has it. */
+  presence (message: PresenceMessage, encoded?: string): void
 }
 
 /**
